@@ -1,0 +1,137 @@
+"""Private native core of Qeltrix (C++, pybind11). Framing, permutation and seek arithmetic.
+
+The layout is normative in spec/qeltrix_v6.ksy. Every decoder validates what it reads and never
+trusts a size from its input. Decoders raise the exceptions of ``qeltrix.errors``:
+``NotAContainerError`` (wrong magic), ``UnsupportedVersionError``, ``TruncatedError`` (input
+shorter than the structure), ``DamagedError`` (a field out of range or inconsistent); misuse
+(bad arguments) raises ``ValueError``.
+"""
+
+from collections.abc import Buffer
+
+VERSION: int  # 6
+HEADER_SIZE: int  # 416
+HEADER_MAC_OFFSET: int  # 108: header_mac covers bytes [0, 108)
+PREFIX_SIZE: int  # 28
+META_IV_SIZE: int  # 12
+META_PLAIN_SIZE: int  # 148
+META_SEALED_SIZE: int  # 164
+TAG_SIZE: int  # 16
+BLOCK_OVERHEAD: int  # 220 = 28 + 12 + 164 + 16
+FOOTER_HEAD_SIZE: int  # 56
+FOOTER_ENTRY_SIZE: int  # 56
+TRAILER_SIZE: int  # 24
+MIN_BLOCK_SIZE: int  # 4096
+MAX_BLOCK_SIZE: int  # 64 MiB
+MAX_BLOCKS: int  # 2**31
+CIPHER_AES256_GCM: int  # 1
+CIPHER_CHACHA20_POLY1305: int  # 2
+KDF_NONE: int  # 0
+KDF_ARGON2ID: int  # 1
+KDF_SCRYPT: int  # 2
+FLAG_PERMUTED: int  # 1 (header flags bit 0)
+FLAG_FINAL: int  # 1 (block prefix flags bit 0)
+
+class Header:
+    cipher_id: int
+    kdf_id: int
+    flags: int
+    block_size: int
+    container_id: bytes  # 32
+    kdf_salt: bytes  # 16
+    kdf_t: int
+    kdf_m: int
+    kdf_p: int
+    key_commitment: bytes  # 32
+    header_mac: bytes  # 32
+    num_blocks: int
+    plaintext_size: int
+    footer_offset: int
+    footer_size: int
+    def __init__(self) -> None: ...  # all zero / empty; version is always 6
+    @property
+    def permuted(self) -> bool: ...
+    @property
+    def streamed(self) -> bool: ...  # the four mutable fields are all zero
+
+def encode_header(h: Header) -> bytes: ...  # 416 bytes; ValueError on out-of-range fields
+def decode_header(buf: Buffer) -> Header: ...  # reads the first 416 bytes
+
+class Prefix:
+    index: int
+    meta_size: int
+    payload_size: int
+    flags: int
+    def __init__(self, index: int = 0, payload_size: int = 16, final: bool = False) -> None: ...
+    @property
+    def final(self) -> bool: ...
+
+def encode_prefix(p: Prefix) -> bytes: ...  # 28 bytes
+def decode_prefix(buf: Buffer, block_size: int) -> Prefix: ...
+    # checks magic "QBLK", meta_size == 164, 16 <= payload_size <= block_size + 16, reserved flags
+
+class Meta:
+    plain_offset: int
+    plain_size: int
+    payload_iv: bytes  # 12
+    block_salt: bytes  # 32
+    wrap_iv: bytes  # 12
+    wrapped_cdk: bytes  # 48
+    plaintext_sha256: bytes  # 32
+    def __init__(self) -> None: ...
+
+def encode_meta(m: Meta) -> bytes: ...  # 148 bytes
+def decode_meta(buf: Buffer) -> Meta: ...
+
+class Entry:
+    plain_offset: int
+    block_offset: int
+    plain_size: int
+    block_size: int  # stored bytes = plain_size + 220
+    hash: bytes  # 32
+
+class Index:
+    """The decoded and structurally validated footer."""
+
+    num_blocks: int
+    plaintext_size: int
+    mac: bytes
+    uniform: bool  # every block but the last holds exactly block_size bytes
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> Entry: ...  # negative indexes allowed
+    def locate(self, offset: int) -> int: ...  # block holding plaintext byte `offset` (ValueError if >= size)
+    def span(self, offset: int, length: int) -> tuple[int, int]: ...
+        # blocks [first, last) covering plaintext [offset, offset+length) clamped to the size;
+        # (n, n) when empty; ValueError on negative input
+
+def decode_footer_head(buf: Buffer) -> tuple[int, int, bytes]: ...
+    # (num_blocks, plaintext_size, mac) from the first 56 bytes; checks magic "QLTXFOOT", limits
+
+def decode_footer(buf: Buffer, block_size: int, footer_offset: int) -> Index: ...
+    # the whole footer (exactly 56 + 56*n bytes). Checks, for every entry i: plain_offset equals
+    # the sum of earlier plain_size; block_offset equals 416 + sum of earlier block_size;
+    # block_size == plain_size + 220; plain_size <= block_size (the header's); plain_size >= 1
+    # except for the last entry; the sum of plain_size equals plaintext_size; the end of the last
+    # block (or 416 with no block) equals footer_offset.
+
+def encode_footer(entries: list[tuple[int, int, int, int, bytes]], plaintext_size: int, mac: bytes) -> bytes: ...
+    # entries as (plain_offset, block_offset, plain_size, block_size, hash)
+
+class Trailer:
+    footer_offset: int
+    footer_size: int
+
+def encode_trailer(footer_offset: int, footer_size: int) -> bytes: ...  # 24 bytes
+def decode_trailer(buf: Buffer, container_size: int) -> Trailer: ...
+    # the last 24 bytes of a container of container_size bytes: checks magic "QLTX-END",
+    # footer_size == 56 + 56*n for some n <= MAX_BLOCKS, footer_offset >= 416,
+    # footer_offset + footer_size + 24 == container_size (no overflow)
+
+def block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
+def container_size(plaintext_size: int, block_size: int) -> int: ...  # of a packed (uniform) container
+def block_offset(index: int, block_size: int) -> int: ...  # container offset of block `index` (uniform)
+def block_span(offset: int, length: int, plaintext_size: int, block_size: int) -> tuple[int, int]: ...
+
+def permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (for tests)
+def permute(buf: Buffer, key: Buffer) -> None: ...  # in place, writable buffer; key 72 bytes; releases the GIL
+def unpermute(buf: Buffer, key: Buffer) -> None: ...

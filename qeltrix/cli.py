@@ -1,0 +1,407 @@
+"""The ``qeltrix`` command line (also ``python -m qeltrix`` and ``python -m qeltrix_v6``).
+
+Errors are one line on stderr, never a traceback, with distinct exit codes (see EXIT_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # unexpected
+EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
+EXIT_WRONG_KEY = 3  # wrong key or passphrase
+EXIT_DAMAGED = 4  # not a container, unsupported, damaged, tampered or truncated
+EXIT_IO = 5  # file not found, permission, disk full
+EXIT_EXISTS = 6  # output exists and --force not given
+EXIT_INTERRUPTED = 130
+
+PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
+CIPHER_CHOICES = {"aes": 1, "chacha": 2}
+
+
+class UsageError(Exception):
+    pass
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+def _add_key_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("key (one of; default: $QELTRIX_PASSPHRASE, else a prompt on a terminal)")
+    g.add_argument("--key-file", metavar="FILE", help="raw 32-byte key file (see 'qeltrix keygen')")
+    g.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
+    g.add_argument("--passphrase", metavar="P",
+                   help="passphrase on the command line (visible to other users: prefer the file, env or prompt)")
+
+
+def _key_args(args, confirm: bool = False) -> dict:
+    """{'master_key': ...} or {'passphrase': ...} from the options, env or a no-echo prompt."""
+    from .crypto import load_key_file
+
+    given = [o for o in ("key_file", "passphrase_file", "passphrase") if getattr(args, o, None) is not None]
+    if len(given) > 1:
+        raise UsageError("give only one of --key-file, --passphrase-file, --passphrase")
+    if args.key_file is not None:
+        try:
+            return {"master_key": load_key_file(args.key_file)}
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.passphrase_file is not None:
+        with open(args.passphrase_file, "rb") as f:
+            line = f.readline().rstrip(b"\r\n")
+        if not line:
+            raise UsageError(f"{args.passphrase_file}: empty passphrase")
+        return {"passphrase": line}
+    if args.passphrase is not None:
+        if not args.passphrase:
+            raise UsageError("empty passphrase")
+        return {"passphrase": args.passphrase}
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return {"passphrase": env}
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        p = getpass.getpass("Passphrase: ")
+        if confirm and getpass.getpass("Passphrase (again): ") != p:
+            raise UsageError("the passphrases differ")
+        if not p:
+            raise UsageError("empty passphrase")
+        return {"passphrase": p}
+    raise UsageError(f"no key: give --key-file, --passphrase-file or ${PASSPHRASE_ENV}")
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+class _Progress:
+    """A tqdm bar on stderr for long work on a terminal; a no-op otherwise."""
+
+    def __init__(self, total: int | None, desc: str, enabled: bool):
+        self.bar = None
+        if enabled and sys.stderr.isatty() and (total is None or total >= 8 << 20):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                            file=sys.stderr, leave=False)
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _size_of(path: str) -> int | None:
+    try:
+        return os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
+    except OSError:
+        return None
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def cmd_pack(args) -> int:
+    from .writer import pack
+
+    keys = _key_args(args, confirm=True)
+    prog = _Progress(_size_of(args.input), "pack", not args.quiet)
+    try:
+        r = pack("-" if args.input == "-" else args.input, args.output, block_size=args.block_size * 1024,
+                 cipher_id=CIPHER_CHOICES[args.cipher], workers=args.workers, permute=args.permute,
+                 overwrite=args.force, progress=prog, **keys)
+    finally:
+        prog.close()
+    if not args.quiet:
+        _say(f"packed {r.bytes_in} bytes into {r.total_blocks} blocks ({r.bytes_out} bytes) "
+             f"in {r.elapsed_s:.2f}s")
+    return EXIT_OK
+
+
+def cmd_unpack(args) -> int:
+    from .container import unpack
+
+    keys = _key_args(args)
+    src = args.input
+    if args.stream and src != "-":
+        src = open(src, "rb")  # a file object read front to back, as a pipe would be
+    prog = _Progress(_size_of(args.input), "unpack", not args.quiet)
+    try:
+        r = unpack(src, args.output, workers=args.workers, verify=not args.no_verify,
+                   overwrite=args.force, progress=prog, **keys) if not args.stream else \
+            _unpack_stream_only(src, args, keys, prog)
+    finally:
+        prog.close()
+        if hasattr(src, "close") and src is not args.input:
+            src.close()
+    if not args.quiet:
+        where = r.output or ("stdout" if args.output == "-" else "output")
+        _say(f"unpacked {r.bytes_out} bytes from {r.total_blocks} blocks to {where} in {r.elapsed_s:.2f}s; "
+             f"integrity {'OK' if r.integrity_ok else 'FAILED'}")
+    return EXIT_OK
+
+
+def _unpack_stream_only(src, args, keys, prog):
+    import time
+
+    from .container import _unpack_stream
+
+    if src == "-":
+        src = sys.stdin.buffer
+    return _unpack_stream(_NonSeekable(src), args.output, keys.get("master_key"), keys.get("passphrase"),
+                          args.workers, not args.no_verify, args.force, prog, time.perf_counter())
+
+
+class _NonSeekable:
+    """Hide seek() so a file is read front to back in one pass, as from a pipe."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def readinto(self, b):
+        return self._f.readinto(b)
+
+    def read(self, n=-1):
+        return self._f.read(n)
+
+
+def cmd_seek(args) -> int:
+    from .container import seek_extract
+
+    keys = _key_args(args)
+    data = seek_extract(args.input, args.offset, args.length, verify=not args.no_verify, **keys)
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        from .io import AtomicOutput
+
+        with AtomicOutput(args.output, overwrite=args.force) as out:
+            out.write(data)
+            out.commit()
+        if not args.quiet:
+            _say(f"wrote {len(data)} bytes to {args.output}")
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from .container import info
+
+    d = info(args.input)
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        for k, v in d.items():
+            print(f"{k:16} {v}")
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from .inspect import describe, parse_container
+
+    d = describe(parse_container(args.input))
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        _print_tree(d)
+    return EXIT_OK
+
+
+def _print_tree(d, indent: int = 0) -> None:
+    pad = "  " * indent
+    for k, v in d.items():
+        if isinstance(v, dict):
+            print(f"{pad}{k}:")
+            _print_tree(v, indent + 1)
+        elif isinstance(v, list):
+            print(f"{pad}{k}: [{len(v)}]")
+            for i, item in enumerate(v):
+                if isinstance(item, dict):
+                    print(f"{pad}  - [{i}]")
+                    _print_tree(item, indent + 2)
+                else:
+                    print(f"{pad}  - {item}")
+        else:
+            print(f"{pad}{k}: {v}")
+
+
+def cmd_verify(args) -> int:
+    from .container import verify
+
+    keyed = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase")) or \
+        bool(os.environ.get(PASSPHRASE_ENV))
+    keys = _key_args(args) if keyed else {}
+    r = verify(args.input, workers=args.workers, **keys)
+    if args.json:
+        print(json.dumps({"ok": r.ok, "keyed": r.keyed, "total_blocks": r.total_blocks,
+                          "original_size": r.plaintext_size, "errors": r.errors}, indent=2))
+    else:
+        for e in r.errors:
+            _say(f"qeltrix: {e}")
+        what = "every MAC, tag and hash" if r.keyed else "structure and block hashes (no key: MACs not checked)"
+        print(f"{'OK' if r.ok else 'DAMAGED'}: {r.total_blocks} blocks, {r.plaintext_size} bytes; checked {what}")
+    return EXIT_OK if r.ok else EXIT_DAMAGED
+
+
+def cmd_keygen(args) -> int:
+    from .crypto import random_master_key
+
+    if args.output == "-":
+        raise UsageError("refusing to print a key: give a file name")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if args.force else os.O_EXCL)
+    try:
+        fd = os.open(args.output, flags, 0o600)
+    except FileExistsError:
+        raise FileExistsError(f"{args.output} exists (use --force to overwrite)") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(random_master_key())
+    if not args.quiet:
+        _say(f"wrote a new 32-byte key to {args.output} (mode 600)")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir, args.size, quiet=args.quiet)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+def _positive(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def _nonneg(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="qeltrix", description="Encrypted, seekable streaming containers (V6).")
+    p.add_argument("--version", action="version", version=f"qeltrix {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def common(sp, workers=True):
+        sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress bar")
+        if workers:
+            sp.add_argument("--workers", type=_positive, default=4, help="parallel workers (default 4)")
+
+    sp = sub.add_parser("pack", help="encrypt a file or stream into a container")
+    sp.add_argument("input", help="file to pack, or - for stdin")
+    sp.add_argument("output", help="container to write, or - for stdout")
+    sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
+    sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
+    sp.add_argument("--permute", action="store_true", help="also permute block bytes (off by default)")
+    sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_pack)
+
+    sp = sub.add_parser("unpack", help="decrypt a container")
+    sp.add_argument("input", help="container, or - for stdin")
+    sp.add_argument("output", nargs="?", help="output file or - for stdout (default: the stored name)")
+    sp.add_argument("--no-verify", action="store_true", help="skip the plaintext hash check (tags are still checked)")
+    sp.add_argument("--stream", action="store_true", help="read the input front to back in one pass, as a pipe")
+    sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_unpack)
+
+    sp = sub.add_parser("seek", help="decrypt a byte range without unpacking the rest")
+    sp.add_argument("input", help="container")
+    sp.add_argument("--offset", type=_nonneg, required=True, help="first plaintext byte")
+    sp.add_argument("--length", type=_nonneg, required=True, help="number of bytes (clamped to the end)")
+    sp.add_argument("--output", "-o", help="write to this file (default stdout)")
+    sp.add_argument("--no-verify", action="store_true", help="skip the plaintext hash check")
+    sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    common(sp, workers=False)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_seek)
+
+    sp = sub.add_parser("info", help="show a container's header and totals (no key needed)")
+    sp.add_argument("input")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("inspect", help="parse a container with the spec's parser (no key needed)")
+    sp.add_argument("input")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_inspect)
+
+    sp = sub.add_parser("verify", help="check a container (without a key: storage damage; with: everything)")
+    sp.add_argument("input")
+    sp.add_argument("--json", action="store_true")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("keygen", help="write a new random 32-byte key file")
+    sp.add_argument("output")
+    sp.add_argument("-f", "--force", action="store_true")
+    common(sp, workers=False)
+    sp.set_defaults(func=cmd_keygen)
+
+    sp = sub.add_parser("demo", help="pack a generated sample, show info, seek, unpack and check")
+    sp.add_argument("--dir", help="work folder (default: a temporary one, removed afterwards)")
+    sp.add_argument("--size", type=_positive, default=8 << 20, help="sample size in bytes (default 8 MiB)")
+    common(sp, workers=False)
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    from .errors import DamagedError, LimitError, NotAContainerError, UnsupportedVersionError, WrongKeyError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        _say(f"qeltrix: {e}")
+        return EXIT_USAGE
+    except WrongKeyError as e:
+        _say(f"qeltrix: {e}")
+        return EXIT_WRONG_KEY
+    except (DamagedError, NotAContainerError, UnsupportedVersionError, LimitError) as e:
+        _say(f"qeltrix: {e}")
+        return EXIT_DAMAGED
+    except FileExistsError as e:
+        _say(f"qeltrix: {e.args[0] if e.args else e}")
+        return EXIT_EXISTS
+    except BrokenPipeError:
+        return EXIT_IO
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _say(f"qeltrix: {where}{e.strerror or e}")
+        return EXIT_IO
+    except (ValueError, TypeError) as e:
+        _say(f"qeltrix: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _say("qeltrix: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug: still one line, but say so
+        _say(f"qeltrix: internal error: {type(e).__name__}: {e}")
+        return EXIT_ERROR

@@ -1,0 +1,240 @@
+"""The public operations on containers: unpack, seek, verify, info (pack lives in writer.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import _core
+from .crypto import CIPHER_NAMES, KDF_NAMES
+from .errors import DamagedError, NotAContainerError, QeltrixError
+from .io import AtomicOutput, SequentialReader, open_output, open_random_access
+from .pipeline import ordered_map
+from .reader import Container, StreamOpener, read_header, read_index
+
+__all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
+
+
+@dataclass
+class UnpackResult:
+    total_blocks: int
+    bytes_out: int
+    elapsed_s: float
+    integrity_ok: bool
+    verified: bool
+    name: str | None = None
+    output: str | None = None
+
+    @property
+    def total_size(self) -> int:
+        return self.bytes_out
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    keyed: bool
+    total_blocks: int
+    plaintext_size: int
+    errors: list = field(default_factory=list)
+
+
+def safe_output_name(name: str | None) -> str:
+    """The stored name as a plain file name in the current folder, or ValueError."""
+    if not name:
+        raise ValueError("the container holds no file name: give an output name")
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.basename(name) != name:
+        raise ValueError(f"the stored file name {name!r} is not a plain file name: give an output name")
+    return name
+
+
+def _open_container(src, master_key, passphrase, verify=True):
+    ra = open_random_access(src)
+    if ra is None:
+        return None
+    try:
+        return Container(ra, master_key, passphrase=passphrase, verify=verify)
+    except BaseException:
+        ra.close()
+        raise
+
+
+def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, passphrase=None,
+           overwrite: bool = True, progress=None) -> UnpackResult:
+    """Decrypt container ``src`` to ``dst`` (path, ``"-"``, writable file object, or None to
+    restore the stored file name in the current folder).
+
+    Every block is authenticated before its plaintext is written; a path output is written to a
+    temporary file and renamed only once every block, the footer and the trailer verified.
+    ``verify=False`` skips only the plaintext SHA-256 check (AEAD tags are always checked).
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError("workers must be a positive integer")
+    t0 = time.perf_counter()
+    container = _open_container(src, master_key, passphrase, verify)
+    if container is not None:
+        with container:
+            name = container.name
+            target = safe_output_name(name) if dst is None else dst
+            out = open_output(target, overwrite=overwrite)
+            with out:
+                n = len(container.index)
+                runs = _runs(container, n)
+
+                def job(item):
+                    i, stored = item
+                    return container.open_stored(i, stored)
+
+                for pt in ordered_map(job, runs, workers):
+                    out.write(pt)
+                    if progress is not None:
+                        progress(len(pt))
+                out.commit()
+            return UnpackResult(n, container.size, time.perf_counter() - t0, True, verify, name,
+                                getattr(out, "path", None))
+    return _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0)
+
+
+def _runs(container: Container, n: int, run_bytes: int = 8 << 20):
+    """Stored blocks in file order, read in runs of about ``run_bytes``."""
+    i = 0
+    while i < n:
+        j, size = i, 0
+        while j < n and (j == i or size + container.index[j].block_size <= run_bytes):
+            size += container.index[j].block_size
+            j += 1
+        yield from container.read_stored_run(i, j)
+        i = j
+
+
+def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0):
+    reader = SequentialReader(src)
+    try:
+        opener = StreamOpener(reader, master_key, passphrase=passphrase, verify=verify)
+        if dst is None:
+            out = AtomicOutput(".qeltrix-unpack", overwrite=True)  # renamed once the name is known
+        else:
+            out = open_output(dst, overwrite=overwrite)
+        with out:
+            total = 0
+            for pt in ordered_map(opener.open_stored, opener.blocks(), workers):
+                out.write(pt)
+                total += len(pt)
+                if progress is not None:
+                    progress(len(pt))
+            info = opener.finish()
+            if dst is None:
+                out.retarget(safe_output_name(info.name))
+                out._overwrite = overwrite
+            out.commit()
+        return UnpackResult(len(opener.seen), total, time.perf_counter() - t0, True, verify, info.name,
+                            getattr(out, "path", None))
+    finally:
+        reader.close()
+
+
+def seek_extract(src, seek_offset: int, seek_len: int, master_key=None, *, passphrase=None,
+                 verify: bool = True) -> bytes:
+    """Plaintext bytes [seek_offset, seek_offset + seek_len) of container ``src``.
+
+    Only the blocks holding those bytes are read and decrypted, after the header and footer are
+    authenticated. A range running past the end is clamped to it; an offset at or past the end
+    gives ``b""``. Negative values raise ValueError.
+    """
+    if not isinstance(seek_offset, int) or not isinstance(seek_len, int):
+        raise TypeError("seek_offset and seek_len must be integers")
+    if seek_offset < 0 or seek_len < 0:
+        raise ValueError("seek_offset and seek_len must be non-negative")
+    container = _open_container(src, master_key, passphrase, verify)
+    if container is None:
+        raise ValueError("seek needs a seekable source (a file, bytes or a seekable file object)")
+    with container:
+        return container.read_range(seek_offset, seek_len)
+
+
+def info(src) -> dict:
+    """What anyone can read without the key: the header and the index's totals."""
+    ra = open_random_access(src)
+    if ra is None:
+        raise ValueError("info needs a seekable source")
+    with ra:
+        header, _raw = read_header(ra)
+        index, footer, footer_offset = read_index(ra, header)
+        return {
+            "version": _core.VERSION,
+            "cipher": CIPHER_NAMES[header.cipher_id],
+            "cipher_id": header.cipher_id,
+            "kdf": KDF_NAMES[header.kdf_id],
+            "kdf_params": {"t": header.kdf_t, "m": header.kdf_m, "p": header.kdf_p} if header.kdf_id else None,
+            "block_size": header.block_size,
+            "permuted": header.permuted,
+            "header_patched": not header.streamed,
+            "total_blocks": len(index),
+            "original_size": index.plaintext_size,
+            "container_size": ra.size,
+            "footer_offset": footer_offset,
+            "footer_size": len(footer),
+            "container_id": header.container_id.hex(),
+            "authenticated": False,
+        }
+
+
+def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> VerifyResult:
+    """Check a container. Without a key: structure, and every block's SHA-256 against the index
+    (storage damage). With a key (or passphrase): also every MAC, tag and plaintext hash."""
+    keyed = master_key is not None or passphrase is not None
+    ra = open_random_access(src)
+    if ra is None:
+        raise ValueError("verify needs a seekable source")
+    with ra:
+        header, raw = read_header(ra)
+        index, footer, footer_offset = read_index(ra, header)
+        container = Container(ra, master_key, passphrase=passphrase) if keyed else None
+        errors = []
+
+        def job(item):
+            i, stored = item
+            e = index[i]
+            try:
+                if hashlib.sha256(stored).digest() != e.hash:
+                    raise DamagedError(f"block {i}: stored bytes do not match the index hash", i)
+                try:
+                    p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), header.block_size)
+                except QeltrixError as err:
+                    raise DamagedError(f"block {i}: {err}", i) from None
+                if p.index != i or p.final != (i == len(index) - 1):
+                    raise DamagedError(f"block {i}: prefix does not match the index", i)
+                if container is not None:
+                    container.open_stored(i, stored)
+            except DamagedError as err:
+                return str(err)
+            return None
+
+        holder = container or _Walker(ra, index)
+        for err in ordered_map(job, _runs(holder, len(index)), workers):
+            if err:
+                errors.append(err)
+        return VerifyResult(not errors, keyed, len(index), index.plaintext_size, errors)
+
+
+class _Walker:
+    """Just enough of Container for _runs() without a key."""
+
+    def __init__(self, ra, index):
+        self.ra, self.index = ra, index
+
+    read_stored_run = Container.read_stored_run
+
+
+def is_container(src) -> bool:
+    try:
+        ra = open_random_access(src)
+        if ra is None:
+            return False
+        with ra:
+            read_header(ra)
+        return True
+    except (NotAContainerError, QeltrixError, OSError):
+        return False

@@ -1,0 +1,239 @@
+"""Every key derivation, AEAD and MAC call of the V6 format, in one place.
+
+The construction is specified in words in ``spec/qeltrix_v6.ksy`` (top-level ``doc``); the labels
+below are the ones it names. Only the ``cryptography`` library is used for primitives (plus the
+standard library's ``hmac``/``hashlib`` for HMAC-SHA256 and SHA-256, which are the same OpenSSL
+code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .errors import DamagedError, LimitError, WrongKeyError
+
+__all__ = [
+    "CIPHER_AES256_GCM",
+    "CIPHER_CHACHA20_POLY1305",
+    "CIPHERS",
+    "KDF_NONE",
+    "KDF_ARGON2ID",
+    "KDF_SCRYPT",
+    "KEY_SIZE",
+    "KdfParams",
+    "FileKeys",
+    "random_master_key",
+    "derive_master_key",
+    "new_kdf_params",
+    "load_key_file",
+    "sha256",
+]
+
+VERSION = 6
+KEY_SIZE = 32
+IV_SIZE = 12
+TAG_SIZE = 16
+CONTAINER_ID_SIZE = 32
+SALT_SIZE = 32
+KDF_SALT_SIZE = 16
+
+CIPHER_AES256_GCM = 1
+CIPHER_CHACHA20_POLY1305 = 2
+CIPHERS = {CIPHER_AES256_GCM: AESGCM, CIPHER_CHACHA20_POLY1305: ChaCha20Poly1305}
+CIPHER_NAMES = {CIPHER_AES256_GCM: "AES-256-GCM", CIPHER_CHACHA20_POLY1305: "ChaCha20-Poly1305"}
+
+KDF_NONE = 0
+KDF_ARGON2ID = 1
+KDF_SCRYPT = 2
+KDF_NAMES = {KDF_NONE: "none", KDF_ARGON2ID: "argon2id", KDF_SCRYPT: "scrypt"}
+
+LABEL_FILE_KEY = b"qeltrix-v6 file key"
+LABEL_WRAP = b"qeltrix-v6 key wrap"
+LABEL_META = b"qeltrix-v6 metadata"
+LABEL_HEADER_MAC = b"qeltrix-v6 header mac"
+LABEL_FOOTER_MAC = b"qeltrix-v6 footer mac"
+LABEL_COMMIT = b"qeltrix-v6 key commitment"
+LABEL_BLOCK_KEY = b"qeltrix-v6 block key"
+LABEL_PERMUTATION = b"qeltrix-v6 permutation"
+LABEL_FILE_INFO = b"qeltrix-v6 file info"
+PERMUTATION_KEY_SIZE = 72
+
+# Passphrase KDF: RFC 9106's second recommended option (t=3, 64 MiB, p=4).
+ARGON2_DEFAULT = (3, 64 * 1024, 4)
+# Readers refuse costs above these caps (a hostile header must not make us allocate 100 GiB).
+ARGON2_MAX_T, ARGON2_MAX_M_KIB, ARGON2_MAX_P = 16, 1024 * 1024, 16
+SCRYPT_MAX_MEMORY, SCRYPT_MAX_P = 1 << 30, 16
+
+# Test-only: QELTRIX_INSECURE_TEST_KDF=1 makes *new* containers use a tiny Argon2id cost
+# (t=1, 64 KiB, p=1) so a test suite can make hundreds of passphrase containers quickly, as
+# age's tests do. It never lowers what a reader accepts or checks. Never set it in production.
+TEST_KDF_ENV = "QELTRIX_INSECURE_TEST_KDF"
+ARGON2_TEST = (1, 64, 1)
+
+_U64 = struct.Struct(">Q")
+
+
+def random_master_key() -> bytes:
+    """Return 32 random bytes from the OS CSPRNG: a new master key."""
+    return os.urandom(KEY_SIZE)
+
+
+def sha256(data) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def check_master_key(mk) -> bytes:
+    if not isinstance(mk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"master key must be bytes, not {type(mk).__name__}")
+    mk = bytes(mk)
+    if len(mk) != KEY_SIZE:
+        raise ValueError(f"master key must be {KEY_SIZE} bytes, got {len(mk)}")
+    return mk
+
+
+def load_key_file(path) -> bytes:
+    """Read a raw 32-byte key file (as written by ``qeltrix keygen``)."""
+    with open(path, "rb") as f:
+        data = f.read(KEY_SIZE + 1)
+    if len(data) != KEY_SIZE:
+        raise ValueError(f"key file {path} must hold exactly {KEY_SIZE} raw bytes")
+    return data
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Passphrase KDF parameters as stored in the header."""
+
+    kdf_id: int = KDF_NONE
+    salt: bytes = bytes(KDF_SALT_SIZE)
+    t: int = 0
+    m: int = 0
+    p: int = 0
+
+
+def new_kdf_params() -> KdfParams:
+    t, m, p = ARGON2_TEST if os.environ.get(TEST_KDF_ENV) == "1" else ARGON2_DEFAULT
+    return KdfParams(KDF_ARGON2ID, os.urandom(KDF_SALT_SIZE), t, m, p)
+
+
+def derive_master_key(passphrase, params: KdfParams) -> bytes:
+    """MK from a passphrase, with the header's KDF parameters; refuses costs above the caps."""
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    if not isinstance(passphrase, (bytes, bytearray)):
+        raise TypeError("passphrase must be str or bytes")
+    if not passphrase:
+        raise ValueError("empty passphrase")
+    t, m, p = params.t, params.m, params.p
+    if params.kdf_id == KDF_ARGON2ID:
+        if not (1 <= t <= ARGON2_MAX_T and 1 <= p <= ARGON2_MAX_P and 8 * p <= m <= ARGON2_MAX_M_KIB):
+            raise LimitError(f"Argon2id cost t={t} m={m}KiB p={p} is outside the accepted range")
+        kdf = Argon2id(salt=params.salt, length=KEY_SIZE, iterations=t, lanes=p, memory_cost=m)
+    elif params.kdf_id == KDF_SCRYPT:
+        if not (1 <= t <= 40 and 1 <= m and 1 <= p <= SCRYPT_MAX_P) or 128 * m * (1 << t) > SCRYPT_MAX_MEMORY:
+            raise LimitError(f"scrypt cost logN={t} r={m} p={p} is outside the accepted range")
+        kdf = Scrypt(salt=params.salt, length=KEY_SIZE, n=1 << t, r=m, p=p)
+    else:
+        raise ValueError("this container was made with a raw key, not a passphrase")
+    return kdf.derive(bytes(passphrase))
+
+
+def _expand(prk: bytes, label: bytes, length: int = KEY_SIZE) -> bytes:
+    return HKDFExpand(hashes.SHA256(), length, label).derive(prk)
+
+
+class FileKeys:
+    """The per-container key FK and its sub-keys; seals and opens blocks."""
+
+    __slots__ = ("_fk", "container_id", "cipher_id", "block_size", "_wrap", "_meta",
+                 "_header_mac_key", "_footer_mac_key", "commitment", "_aead", "_info")
+
+    def __init__(self, master_key: bytes, container_id: bytes, cipher_id: int, block_size: int):
+        if cipher_id not in CIPHERS:
+            raise ValueError(f"unknown cipher id {cipher_id}")
+        info = LABEL_FILE_KEY + struct.pack(">HBI", VERSION, cipher_id, block_size)
+        self._fk = HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=info).derive(master_key)
+        self.container_id = bytes(container_id)
+        self.cipher_id = cipher_id
+        self.block_size = block_size
+        self._wrap = AESGCM(_expand(self._fk, LABEL_WRAP))
+        self._meta = AESGCM(_expand(self._fk, LABEL_META))
+        self._header_mac_key = _expand(self._fk, LABEL_HEADER_MAC)
+        self._footer_mac_key = _expand(self._fk, LABEL_FOOTER_MAC)
+        self.commitment = _expand(self._fk, LABEL_COMMIT)
+        self._info = AESGCM(_expand(self._fk, LABEL_FILE_INFO))
+        self._aead = CIPHERS[cipher_id]
+
+    # -- header and footer -------------------------------------------------------------------
+    def check_commitment(self, stored: bytes) -> None:
+        if not hmac.compare_digest(self.commitment, bytes(stored)):
+            raise WrongKeyError()
+
+    def header_mac(self, header_prefix) -> bytes:
+        return hmac.digest(self._header_mac_key, header_prefix, "sha256")
+
+    def footer_mac(self, header_mac: bytes, footer_head24, entries) -> bytes:
+        h = hmac.new(self._footer_mac_key, header_mac, "sha256")
+        h.update(footer_head24)
+        h.update(entries)
+        return h.digest()
+
+    def seal_info(self, iv: bytes, info_plain: bytes) -> bytes:
+        return iv + self._info.encrypt(iv, info_plain, self.container_id)
+
+    def open_info(self, sealed) -> bytes:
+        sealed = bytes(sealed)
+        try:
+            return self._info.decrypt(sealed[:IV_SIZE], sealed[IV_SIZE:], self.container_id)
+        except InvalidTag:
+            raise DamagedError("file info failed authentication") from None
+
+    # -- blocks ------------------------------------------------------------------------------
+    def block_key(self, salt: bytes, index: int, pt_hash: bytes) -> bytes:
+        info = LABEL_BLOCK_KEY + _U64.pack(index) + pt_hash
+        return HKDF(hashes.SHA256(), KEY_SIZE, salt=salt, info=info).derive(self._fk)
+
+    @staticmethod
+    def permutation_key(cdk: bytes) -> bytes:
+        return _expand(cdk, LABEL_PERMUTATION, PERMUTATION_KEY_SIZE)
+
+    def wrap_cdk(self, iv: bytes, cdk: bytes, index: int) -> bytes:
+        return self._wrap.encrypt(iv, cdk, self.container_id + _U64.pack(index))
+
+    def unwrap_cdk(self, iv: bytes, wrapped: bytes, index: int) -> bytes:
+        try:
+            return self._wrap.decrypt(iv, wrapped, self.container_id + _U64.pack(index))
+        except InvalidTag:
+            raise DamagedError(f"block {index}: wrapped key failed authentication", index) from None
+
+    def seal_meta(self, iv: bytes, meta_plain: bytes, prefix: bytes, out) -> None:
+        self._meta.encrypt_into(iv, meta_plain, self.container_id + prefix, out)
+
+    def open_meta(self, iv, sealed, prefix, index: int) -> bytes:
+        try:
+            return self._meta.decrypt(bytes(iv), bytes(sealed), self.container_id + bytes(prefix))
+        except InvalidTag:
+            raise DamagedError(f"block {index}: metadata failed authentication", index) from None
+
+    def payload_aad(self, index: int, final: bool) -> bytes:
+        return self.container_id + _U64.pack(index) + bytes((1 if final else 0, self.cipher_id))
+
+    def seal_payload(self, cdk: bytes, iv: bytes, data, aad: bytes, out) -> None:
+        self._aead(cdk).encrypt_into(iv, data, aad, out)
+
+    def open_payload(self, cdk: bytes, iv: bytes, sealed, aad: bytes, out, index: int) -> None:
+        try:
+            self._aead(cdk).decrypt_into(iv, sealed, aad, out)
+        except InvalidTag:
+            raise DamagedError(f"block {index}: payload failed authentication", index) from None

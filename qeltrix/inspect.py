@@ -1,0 +1,268 @@
+"""Read the structure of a V6 container without a key, using the parser generated from the spec.
+
+:func:`parse_container` parses a container with ``qeltrix._spec.qeltrix_v6`` (header, trailer,
+footer and index entries; blocks are parsed when first reached through
+``footer.entries[i].block``) and :func:`describe` turns the result into a JSON-able dict.
+
+Nothing here handles keys, decrypts, or checks a MAC: a container that parses is well formed, not
+authentic. Malformed input raises :class:`~qeltrix.errors.NotAContainerError`,
+:class:`~qeltrix.errors.UnsupportedVersionError`, :class:`~qeltrix.errors.TruncatedError` or
+:class:`~qeltrix.errors.DamagedError` with a one-line message, never a Kaitai Struct exception
+(the original is chained as ``__cause__``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, BinaryIO, Union
+
+import kaitaistruct
+from kaitaistruct import KaitaiStream
+
+from qeltrix._spec.qeltrix_v6 import QeltrixV6
+from qeltrix.errors import (
+    DamagedError,
+    NotAContainerError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
+
+__all__ = ["parse_container", "describe", "HEADER_SIZE", "FOOTER_HEAD_SIZE", "ENTRY_SIZE",
+           "TRAILER_SIZE", "BLOCK_OVERHEAD"]
+
+Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
+
+MAGIC = b"QLTX"
+HEADER_SIZE = 416
+PREFIX_SIZE = 28
+FOOTER_HEAD_SIZE = 56
+ENTRY_SIZE = 56
+TRAILER_SIZE = 24
+#: Stored bytes of a block beyond its plaintext: prefix 28, meta_iv 12, meta_sealed 164, tag 16.
+BLOCK_OVERHEAD = 220
+_MIN_SIZE = HEADER_SIZE + FOOTER_HEAD_SIZE + TRAILER_SIZE
+
+# Field ids of each type's seq, in order, to name the field in a Kaitai error's src_path
+# ("/types/<type>/seq/<n>"). tests/test_spec_parser.py checks them against the generated parser.
+SEQ_IDS: dict[str, tuple[str, ...]] = {
+    "header": ("magic", "version", "cipher", "kdf", "reserved_flags", "permuted", "block_size",
+               "container_id", "kdf_salt", "kdf_t", "kdf_m", "kdf_p", "key_commitment",
+               "header_mac", "num_blocks", "len_plaintext", "ofs_footer", "len_footer",
+               "reserved", "reserved_tail"),
+    "block": ("prefix", "meta_iv", "meta_sealed", "payload_sealed"),
+    "block_prefix": ("magic", "index", "len_meta", "len_payload", "reserved_flags", "is_final"),
+    "footer": ("magic", "num_entries", "len_plaintext", "footer_mac", "entries"),
+    "index_entry": ("ofs_plaintext", "ofs_block", "len_plaintext", "len_block", "hash"),
+    "trailer": ("ofs_footer", "len_footer", "magic"),
+}
+
+_KAITAI_ERRORS = (kaitaistruct.KaitaiStructError, EOFError)
+
+
+def _field(exc: BaseException) -> str:
+    """The name of the field a Kaitai error is about, from its src_path."""
+    path = getattr(exc, "src_path", None) or ""
+    parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[0] == "types" and parts[2] == "seq" and parts[3].isdigit():
+        ids = SEQ_IDS.get(parts[1], ())
+        n = int(parts[3])
+        if n < len(ids):
+            return f"{parts[1]}.{ids[n]}"
+    return path or "?"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return value[:16].hex() + ("..." if len(value) > 16 else "")
+    return repr(int(value)) if isinstance(value, int) else repr(value)
+
+
+def _detail(exc: BaseException) -> str:
+    """One line telling what a Kaitai error found."""
+    if isinstance(exc, EOFError):
+        needed = getattr(exc, "bytes_needed", None)
+        available = getattr(exc, "bytes_available", None)
+        if needed is not None and available is not None:
+            return f"data ends early ({needed} bytes needed, {available} available)"
+        return "data ends early"
+    k = kaitaistruct
+    if isinstance(exc, k.ValidationNotEqualError):
+        what = f"expected {_short(exc.expected)}, found {_short(exc.actual)}"
+    elif isinstance(exc, k.ValidationLessThanError):
+        what = f"{_short(exc.actual)} is below the minimum {_short(exc.min)}"
+    elif isinstance(exc, k.ValidationGreaterThanError):
+        what = f"{_short(exc.actual)} is above the maximum {_short(exc.max)}"
+    elif isinstance(exc, (k.ValidationNotInEnumError, k.ValidationNotAnyOfError)):
+        what = f"unknown value {_short(exc.actual)}"
+    elif isinstance(exc, k.ValidationExprError):
+        what = f"invalid value {_short(exc.actual)}"
+    else:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{_field(exc)}: {what}"
+
+
+def _open(src: Source) -> tuple[KaitaiStream, bool]:
+    """A Kaitai stream over ``src``, and whether the caller must close it."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return KaitaiStream(io.BytesIO(bytes(src))), True
+    if isinstance(src, (str, os.PathLike)):
+        fh = open(src, "rb")  # noqa: SIM115 - owned by the returned parse, closed by close()
+        try:
+            return KaitaiStream(fh), True
+        except BaseException:
+            fh.close()
+            raise
+    if hasattr(src, "read") and hasattr(src, "seek"):
+        return KaitaiStream(src), False
+    raise TypeError(f"parse_container() wants bytes, a path or a binary file, not {type(src).__name__}")
+
+
+def parse_container(src: Source) -> QeltrixV6:
+    """Parse the structure of a V6 container.
+
+    ``src`` is the whole container as bytes, a path, or a seekable binary file (read from its
+    start; the caller keeps ownership of a file it passes). For a path, the result holds the file
+    open: use it as a context manager or call its ``close()``.
+
+    The header, trailer, footer and every index entry are read and validated here, and the
+    footer is checked to sit right before the trailer with the size its entry count implies.
+    Blocks are read lazily through ``footer.entries[i].block``; :func:`describe` reads them all.
+    """
+    stream, owned = _open(src)
+    try:
+        return _parse(stream)
+    except BaseException:
+        if owned:
+            stream.close()
+        raise
+
+
+def _parse(stream: KaitaiStream) -> QeltrixV6:
+    size = stream.size()
+    stream.seek(0)
+    head = stream.read_bytes(min(size, 4))
+    stream.seek(0)
+    if head != MAGIC:
+        raise NotAContainerError("not a V6 container: it does not start with the magic 'QLTX'")
+
+    try:
+        parsed = QeltrixV6(stream)
+    except _KAITAI_ERRORS as exc:
+        if isinstance(exc, EOFError):
+            raise TruncatedError(
+                f"truncated container: {size} bytes, shorter than the {HEADER_SIZE}-byte header"
+            ) from exc
+        if getattr(exc, "src_path", None) == "/types/header/seq/1":
+            raise UnsupportedVersionError(
+                f"unsupported container version {exc.actual} (this reader reads version 6)"
+            ) from exc
+        raise DamagedError(f"damaged container header: {_detail(exc)}") from exc
+
+    if size < _MIN_SIZE:
+        raise TruncatedError(
+            f"truncated container: {size} bytes, less than header, footer and trailer "
+            f"({_MIN_SIZE} bytes)"
+        )
+    try:
+        trailer = parsed.trailer
+    except _KAITAI_ERRORS as exc:
+        raise TruncatedError(
+            "truncated container: no trailer at its end (unfinished or cut short)"
+        ) from exc
+    if trailer.ofs_footer + trailer.len_footer != size - TRAILER_SIZE or (
+        trailer.ofs_footer < HEADER_SIZE
+    ):
+        raise DamagedError(
+            f"damaged container: the trailer puts the footer at {trailer.ofs_footer} "
+            f"({trailer.len_footer} bytes), not right before the trailer at {size - TRAILER_SIZE}"
+        )
+    try:
+        footer = parsed.footer
+    except _KAITAI_ERRORS as exc:
+        raise DamagedError(f"damaged container footer: {_detail(exc)}") from exc
+    if trailer.len_footer != FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries:
+        raise DamagedError(
+            f"damaged container footer: {trailer.len_footer} bytes for "
+            f"{footer.num_entries} entries (expected "
+            f"{FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries})"
+        )
+    return parsed
+
+
+def _block(parsed: QeltrixV6, i: int) -> QeltrixV6.Block:
+    """Block ``i`` through its index entry, with its bounds checked first."""
+    entry = parsed.footer.entries[i]
+    end = entry.ofs_block + entry.len_block
+    if entry.ofs_block < HEADER_SIZE or end > parsed.trailer.ofs_footer:
+        raise DamagedError(
+            f"damaged container: block {i}: index entry puts it at {entry.ofs_block} "
+            f"({entry.len_block} bytes), outside the block area {HEADER_SIZE}.."
+            f"{parsed.trailer.ofs_footer}",
+            block=i,
+        )
+    try:
+        return entry.block
+    except _KAITAI_ERRORS as exc:
+        raise DamagedError(f"damaged container: block {i}: {_detail(exc)}", block=i) from exc
+
+
+def describe(parsed: QeltrixV6) -> dict[str, Any]:
+    """A JSON-able dict of a parsed container: byte strings as hex, enums by name.
+
+    Every block is read (through its index entry) to report its prefix; a block that does not
+    parse raises :class:`~qeltrix.errors.DamagedError` with its index.
+    """
+    h = parsed.header
+    t = parsed.trailer
+    f = parsed.footer
+    streamed = not (h.num_blocks or h.len_plaintext or h.ofs_footer or h.len_footer)
+    entries = []
+    for i, e in enumerate(f.entries):
+        block = _block(parsed, i)
+        p = block.prefix
+        entries.append({
+            "index": i,
+            "ofs_plaintext": e.ofs_plaintext,
+            "len_plaintext": e.len_plaintext,
+            "ofs_block": e.ofs_block,
+            "len_block": e.len_block,
+            "hash": e.hash.hex(),
+            "block": {
+                "index": p.index,
+                "len_meta": p.len_meta,
+                "len_payload": p.len_payload,
+                "is_final": bool(p.is_final),
+                "meta_iv": block.meta_iv.hex(),
+            },
+        })
+    return {
+        "size": parsed._io.size(),
+        "header": {
+            "version": h.version,
+            "cipher": h.cipher.name,
+            "kdf": h.kdf.name,
+            "flags": {"permuted": bool(h.permuted)},
+            "block_size": h.block_size,
+            "container_id": h.container_id.hex(),
+            "kdf_salt": h.kdf_salt.hex(),
+            "kdf_t": h.kdf_t,
+            "kdf_m": h.kdf_m,
+            "kdf_p": h.kdf_p,
+            "key_commitment": h.key_commitment.hex(),
+            "header_mac": h.header_mac.hex(),
+            "streamed": streamed,
+            "num_blocks": h.num_blocks,
+            "len_plaintext": h.len_plaintext,
+            "ofs_footer": h.ofs_footer,
+            "len_footer": h.len_footer,
+        },
+        "footer": {
+            "ofs": t.ofs_footer,
+            "len": t.len_footer,
+            "num_entries": f.num_entries,
+            "len_plaintext": f.len_plaintext,
+            "footer_mac": f.footer_mac.hex(),
+        },
+        "entries": entries,
+    }

@@ -1,0 +1,289 @@
+"""Inputs and outputs: random-access readers, sequential readers, atomic outputs.
+
+Every reading entry point takes a path, bytes-like object, binary file object or pipe. Random
+access (seek, SeekServer, ``qeltrix.open``) needs a seekable source; unpack falls back to a
+one-pass stream reader for pipes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .errors import TruncatedError
+
+__all__ = ["RandomAccess", "open_random_access", "SequentialReader", "AtomicOutput", "open_output"]
+
+
+class RandomAccess:
+    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises."""
+
+    size: int
+    name: str | None = None
+
+    def pread(self, offset: int, n: int):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def read_exact(self, offset: int, n: int):
+        if offset < 0 or n < 0 or offset + n > self.size:
+            raise TruncatedError(f"read of {n} bytes at {offset} runs past the end ({self.size} bytes)")
+        data = self.pread(offset, n)
+        if len(data) != n:
+            raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
+        return data
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _FdAccess(RandomAccess):
+    def __init__(self, path, fd: int | None = None, owned: bool = True):
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else fd
+        self._owned = owned
+        self.size = os.fstat(self._fd).st_size
+        self.name = os.fspath(path) if path is not None else None
+        st = os.fstat(self._fd)
+        self.mtime = st.st_mtime
+
+    def pread(self, offset, n):
+        chunks, got = [], 0
+        while got < n:
+            b = os.pread(self._fd, n - got, offset + got)
+            if not b:
+                break
+            chunks.append(b)
+            got += len(b)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def close(self):
+        if self._owned and self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _BufferAccess(RandomAccess):
+    def __init__(self, data):
+        self._view = memoryview(data).cast("B")
+        self.size = len(self._view)
+
+    def pread(self, offset, n):
+        return self._view[offset:offset + n]
+
+
+class _FileObjAccess(RandomAccess):
+    def __init__(self, f):
+        self._f = f
+        self._lock = threading.Lock()
+        self.size = f.seek(0, io.SEEK_END)
+        self.name = getattr(f, "name", None) if isinstance(getattr(f, "name", None), str) else None
+
+    def pread(self, offset, n):
+        with self._lock:
+            self._f.seek(offset)
+            return _read_full(self._f, n)
+
+
+def _read_full(f, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        b = f.read(n - got)
+        if not b:
+            break
+        chunks.append(b)
+        got += len(b)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _is_seekable_file(f) -> bool:
+    try:
+        return f.seekable()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def open_random_access(src) -> RandomAccess | None:
+    """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe)."""
+    if isinstance(src, RandomAccess):
+        return src
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _BufferAccess(src)
+    if isinstance(src, (str, os.PathLike)):
+        if os.fspath(src) == "-":
+            return None
+        if not Path(src).is_file():  # a named pipe or device: read it as a stream
+            if not os.path.exists(src):
+                raise FileNotFoundError(f"{os.fspath(src)}: no such file")
+            return None
+        return _FdAccess(src)
+    if hasattr(src, "read"):
+        return _FileObjAccess(src) if _is_seekable_file(src) else None
+    raise TypeError(f"cannot read a container from {type(src).__name__}")
+
+
+class SequentialReader:
+    """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF."""
+
+    def __init__(self, src):
+        self._owned = None
+        self.name = None
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            self._f = io.BytesIO(src)
+        elif isinstance(src, (str, os.PathLike)):
+            if os.fspath(src) == "-":
+                self._f = sys.stdin.buffer
+            else:
+                self._f = self._owned = open(src, "rb", buffering=0)
+                self.name = os.fspath(src)
+        elif hasattr(src, "readinto") or hasattr(src, "read"):
+            self._f = src
+        elif callable(src):
+            self._f = _CallableReader(src)
+        else:
+            raise TypeError(f"cannot read from {type(src).__name__}")
+        self.offset = 0
+
+    def readinto(self, buf) -> int:
+        """Fill ``buf`` completely unless EOF comes first; return the bytes read."""
+        view = memoryview(buf).cast("B")
+        got, n = 0, len(view)
+        readinto = getattr(self._f, "readinto", None)
+        while got < n:
+            if readinto is not None:
+                k = readinto(view[got:])
+            else:
+                b = self._f.read(n - got)
+                k = len(b) if b else 0
+                view[got:got + k] = b
+            if not k:
+                break
+            got += k
+        self.offset += got
+        return got
+
+    def read_exact(self, n: int, what: str = "data") -> bytes:
+        buf = bytearray(n)
+        if self.readinto(buf) != n:
+            raise TruncatedError(f"the stream ends inside the {what} (offset {self.offset})")
+        return bytes(buf)
+
+    def at_eof(self) -> bool:
+        return self.readinto(bytearray(1)) == 0
+
+    def close(self):
+        if self._owned is not None:
+            self._owned.close()
+
+
+class _CallableReader:
+    def __init__(self, fn):
+        self.read = fn
+
+
+class AtomicOutput:
+    """Write to a temporary file beside ``path``; rename over ``path`` only on ``commit``.
+
+    On failure (``abort`` or leaving the ``with`` block by an exception) the temporary file is
+    removed, so nothing partial ever stands under the output's name.
+    """
+
+    def __init__(self, path, overwrite: bool = True, durable: bool = False):
+        self.path = os.fspath(path)
+        if not overwrite and os.path.lexists(self.path):
+            raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
+        self._overwrite = overwrite
+        self._durable = durable
+        d = os.path.dirname(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=d)
+        self.file = os.fdopen(fd, "w+b")
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def seekable(self) -> bool:
+        return True
+
+    def retarget(self, path) -> None:
+        """Give the output its final name late (unpack restoring the stored name)."""
+        self.path = os.fspath(path)
+
+    def commit(self) -> None:
+        self.file.flush()
+        if self._durable:
+            os.fsync(self.file.fileno())
+        self.file.close()
+        if not self._overwrite and os.path.lexists(self.path):
+            self.abort()
+            raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+
+    def abort(self) -> None:
+        if self.tmp is not None:
+            try:
+                self.file.close()
+            finally:
+                try:
+                    os.unlink(self.tmp)
+                except FileNotFoundError:
+                    pass
+                self.tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+
+
+class _PassThrough:
+    """An output the caller owns (file object or stdout): no temporary file, no rename."""
+
+    def __init__(self, f):
+        self.file = f
+        self.path = None
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def commit(self) -> None:
+        flush = getattr(self.file, "flush", None)
+        if flush:
+            flush()
+
+    def abort(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def open_output(dst, overwrite: bool = True):
+    """An output for ``dst``: a path (atomic), ``"-"`` (stdout) or a writable binary file object."""
+    if isinstance(dst, (str, os.PathLike)):
+        if os.fspath(dst) == "-":
+            return _PassThrough(sys.stdout.buffer)
+        return AtomicOutput(dst, overwrite=overwrite)
+    if hasattr(dst, "write"):
+        return _PassThrough(dst)
+    if callable(dst):
+        return _PassThrough(_CallableWriter(dst))
+    raise TypeError(f"cannot write a container to {type(dst).__name__}")
+
+
+class _CallableWriter:
+    def __init__(self, fn):
+        self.write = fn

@@ -1,0 +1,41 @@
+"""An ordered, bounded parallel map: the engine of pack, unpack and the servers' block reads.
+
+Items are produced lazily by the calling thread (which does the I/O), handed to a pool of
+``workers`` threads (which do hashing and AEAD work: the ``cryptography`` AEAD calls and
+``hashlib`` release the GIL), and results come back in input order. At most ``window`` items are
+in flight, so memory is bounded by ``window`` times the item size whatever the input size.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["ordered_map"]
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if workers == 1:
+        for item in items:
+            yield fn(item)
+        return
+    window = window or 2 * workers
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,251 @@
+"""Reading containers: opening (authenticating header and footer), blocks, ranges, streams."""
+
+from __future__ import annotations
+
+import hmac
+import struct
+from dataclasses import dataclass
+
+from . import _core
+from .blocks import OVERHEAD, open_block
+from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
+from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
+from .io import RandomAccess, SequentialReader
+
+__all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
+
+_INFO = struct.Struct(">QQH")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What the encrypted file info holds."""
+
+    plaintext_size: int
+    mtime: int
+    name: str | None
+
+
+def decode_file_info(raw: bytes) -> FileInfo:
+    if len(raw) < _INFO.size:
+        raise DamagedError("file info is too short")
+    size, mtime, n = _INFO.unpack_from(raw)
+    if len(raw) != _INFO.size + n:
+        raise DamagedError("file info has a wrong length")
+    try:
+        name = raw[_INFO.size:].decode("utf-8") or None
+    except UnicodeDecodeError:
+        raise DamagedError("file info holds an invalid name") from None
+    return FileInfo(size, mtime, name)
+
+
+def open_keys(header, header_bytes, master_key=None, passphrase=None) -> FileKeys:
+    """Derive FK for ``header``; check the key commitment, then the header MAC."""
+    if header.kdf_id == KDF_NONE:
+        if master_key is None:
+            raise WrongKeyError("this container needs its key (key file), not a passphrase")
+        mk = check_master_key(master_key)
+    else:
+        if passphrase is None:
+            raise WrongKeyError("this container needs its passphrase, not a key")
+        mk = derive_master_key(passphrase, KdfParams(header.kdf_id, header.kdf_salt, header.kdf_t,
+                                                      header.kdf_m, header.kdf_p))
+    keys = FileKeys(mk, header.container_id, header.cipher_id, header.block_size)
+    keys.check_commitment(header.key_commitment)
+    mac = keys.header_mac(bytes(header_bytes[:_core.HEADER_MAC_OFFSET]))
+    if not hmac.compare_digest(mac, header.header_mac):
+        raise DamagedError("header failed authentication")
+    return keys
+
+
+def read_header(ra: RandomAccess):
+    if ra.size < _core.HEADER_SIZE:
+        if ra.size >= 4 and bytes(ra.pread(0, 4)) != b"QLTX":
+            raise NotAContainerError("not a Qeltrix container (no QLTX magic)")
+        raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
+    raw = bytes(ra.read_exact(0, _core.HEADER_SIZE))
+    return _core.decode_header(raw), raw
+
+
+def read_index(ra: RandomAccess, header):
+    """Trailer and footer, structurally validated (not authenticated): (index, footer bytes, ofs)."""
+    minimum = _core.HEADER_SIZE + _core.FOOTER_HEAD_SIZE + _core.TRAILER_SIZE
+    if ra.size < minimum:
+        raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
+    trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size)
+    footer = bytes(ra.read_exact(trailer.footer_offset, trailer.footer_size))
+    index = _core.decode_footer(footer, header.block_size, trailer.footer_offset)
+    return index, footer, trailer.footer_offset
+
+
+def check_footer(keys: FileKeys, header, index, footer: bytes, footer_offset: int) -> FileInfo:
+    """Authenticate the footer, match the header's totals, open the file info."""
+    head = _core.FOOTER_HEAD_SIZE
+    mac = keys.footer_mac(header.header_mac, footer[:head - 32], footer[head:])
+    if not hmac.compare_digest(mac, index.mac):
+        raise DamagedError("footer failed authentication")
+    if not header.streamed and (header.num_blocks, header.plaintext_size, header.footer_offset,
+                                header.footer_size) != (len(index), index.plaintext_size, footer_offset,
+                                                        len(footer)):
+        raise DamagedError("header totals do not match the footer")
+    info = decode_file_info(keys.open_info(footer[len(footer) - index.info_size:]))
+    if info.plaintext_size != index.plaintext_size:
+        raise DamagedError("file info size does not match the footer")
+    return info
+
+
+class Container:
+    """A container opened for random access: header, key and footer checked before any read."""
+
+    def __init__(self, ra: RandomAccess, master_key=None, *, passphrase=None, verify: bool = True):
+        self.ra = ra
+        self.header, header_bytes = read_header(ra)
+        self.keys = open_keys(self.header, header_bytes, master_key, passphrase)
+        self.index, footer, footer_offset = read_index(ra, self.header)
+        self.info = check_footer(self.keys, self.header, self.index, footer, footer_offset)
+        self.verify = verify
+
+    @property
+    def size(self) -> int:
+        return self.index.plaintext_size
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.index)
+
+    @property
+    def name(self) -> str | None:
+        return self.info.name
+
+    def open_stored(self, i: int, stored, out=None) -> bytearray:
+        """Decrypt block ``i`` from its stored bytes into ``out`` (or a new bytearray)."""
+        e = self.index[i]
+        if out is None:
+            out = bytearray(e.plain_size)
+        open_block(self.keys, i, stored, e.plain_offset, e.plain_size, i == len(self.index) - 1,
+                   self.header.permuted, self.verify, out)
+        return out
+
+    def read_block(self, i: int) -> bytearray:
+        e = self.index[i]
+        return self.open_stored(i, self.ra.read_exact(e.block_offset, e.block_size))
+
+    def read_stored_run(self, first: int, last: int):
+        """Stored bytes of blocks [first, last) in one read; yields (i, memoryview)."""
+        if first >= last:
+            return
+        start = self.index[first].block_offset
+        end_e = self.index[last - 1]
+        data = memoryview(self.ra.read_exact(start, end_e.block_offset + end_e.block_size - start))
+        for i in range(first, last):
+            e = self.index[i]
+            yield i, data[e.block_offset - start:e.block_offset - start + e.block_size]
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        """Plaintext bytes [offset, offset+length), clamped to the end; only the blocks holding
+        them are read and decrypted."""
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be non-negative")
+        first, last = self.index.span(offset, length)
+        parts = []
+        end = min(offset + length, self.size)
+        for i, stored in self.read_stored_run(first, last):
+            e = self.index[i]
+            pt = self.open_stored(i, stored)
+            lo = max(offset, e.plain_offset) - e.plain_offset
+            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
+            parts.append(memoryview(pt)[lo:hi])
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self.ra.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class StreamOpener:
+    """Walks a container front to back in one pass (a pipe or socket): the header first, then
+    each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
+    them (in parallel) with ``open_stored``, and calls ``finish`` after the last one."""
+
+    def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, verify: bool = True):
+        self.reader = reader
+        raw = reader.read_exact(_core.HEADER_SIZE, "header")
+        self.header = _core.decode_header(raw)
+        self.keys = open_keys(self.header, raw, master_key, passphrase)
+        self.verify = verify
+        self.seen: list[tuple[int, int, int, int]] = []  # (plain_offset, block_offset, plain_size, stored)
+        self.offset = _core.HEADER_SIZE
+        self.plain_offset = 0
+        self.final_seen = False
+        self.info: FileInfo | None = None
+        self._footer_head = None
+
+    def blocks(self):
+        """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer."""
+        bs = self.header.block_size
+        while True:
+            head = self.reader.read_exact(_core.PREFIX_SIZE, "next block or footer")
+            if head[:4] == b"QBLK":
+                i = len(self.seen)
+                try:
+                    prefix = _core.decode_prefix(head, bs)
+                except DamagedError as e:
+                    raise DamagedError(f"block {i}: {e}", i) from None
+                if self.final_seen:
+                    raise DamagedError(f"block {i} follows the final block", i)
+                if prefix.index != i:
+                    raise DamagedError(f"block {i}: found block {prefix.index} in its place", i)
+                n = prefix.payload_size - _core.TAG_SIZE
+                if n == 0 and not prefix.final:
+                    raise DamagedError(f"block {i}: empty non-final block", i)
+                stored = head + self.reader.read_exact(n + OVERHEAD - _core.PREFIX_SIZE, f"block {i}")
+                self.seen.append((self.plain_offset, self.offset, n, len(stored)))
+                yield i, self.plain_offset, n, prefix.final, stored
+                self.offset += len(stored)
+                self.plain_offset += n
+                self.final_seen = prefix.final
+            elif head[:8] == b"QLTXFOOT":
+                if self.seen and not self.final_seen:
+                    raise TruncatedError("the stream ends without its final block")
+                self._footer_head = head
+                return
+            else:
+                raise DamagedError(f"unexpected bytes at offset {self.offset}: neither a block nor the footer")
+
+    def open_stored(self, item, out=None) -> bytearray:
+        i, plain_offset, n, final, stored = item
+        if out is None:
+            out = bytearray(n)
+        open_block(self.keys, i, stored, plain_offset, n, final, self.header.permuted, self.verify, out)
+        return out
+
+    def finish(self) -> FileInfo:
+        """Read and authenticate footer and trailer, compare with the blocks seen, expect EOF."""
+        head = self._footer_head
+        if head is None:
+            raise ValueError("blocks() has not reached the footer")
+        rest = self.reader.read_exact(_core.FOOTER_HEAD_SIZE - len(head), "footer")
+        num_blocks, plaintext_size, info_size, _mac = _core.decode_footer_head(head + rest)
+        if num_blocks != len(self.seen):
+            raise DamagedError(f"the footer lists {num_blocks} blocks, the stream held {len(self.seen)}")
+        body = self.reader.read_exact(num_blocks * _core.FOOTER_ENTRY_SIZE + info_size, "footer")
+        footer = head + rest + body
+        index = _core.decode_footer(footer, self.header.block_size, self.offset)
+        for i, (po, bo, n, st) in enumerate(self.seen):
+            e = index[i]
+            if (e.plain_offset, e.block_offset, e.plain_size, e.block_size) != (po, bo, n, st):
+                raise DamagedError(f"block {i} does not match the footer's index", i)
+        self.info = check_footer(self.keys, self.header, index, footer, self.offset)
+        trailer = self.reader.read_exact(_core.TRAILER_SIZE, "trailer")
+        end = self.offset + len(footer) + _core.TRAILER_SIZE
+        t = _core.decode_trailer(trailer, end)
+        if (t.footer_offset, t.footer_size) != (self.offset, len(footer)):
+            raise DamagedError("the trailer does not point at the footer")
+        if not self.reader.at_eof():
+            raise DamagedError("unexpected bytes after the trailer")
+        return self.info

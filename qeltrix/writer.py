@@ -1,0 +1,346 @@
+"""Writing containers: the Sealer (header, blocks, footer, trailer) and the public packers."""
+
+from __future__ import annotations
+
+import os
+import queue
+import struct
+import time
+from dataclasses import dataclass, field
+
+from . import _core
+from .blocks import seal_block, stored_size
+from .crypto import (CIPHER_AES256_GCM, CIPHERS, IV_SIZE, FileKeys, KdfParams, check_master_key,
+                     derive_master_key, new_kdf_params)
+from .io import SequentialReader, open_output
+from .pipeline import ordered_map
+
+__all__ = ["DEFAULT_BLOCK_SIZE", "Sealer", "PackResult", "pack", "StreamPacker", "encode_file_info"]
+
+DEFAULT_BLOCK_SIZE = 1024 * 1024
+MAX_NAME_BYTES = 1024
+_INFO = struct.Struct(">QQH")
+
+
+def encode_file_info(plaintext_size: int, mtime: int, name: str | None) -> bytes:
+    raw = (name or "").encode("utf-8")
+    if len(raw) > MAX_NAME_BYTES:
+        raise ValueError(f"file name longer than {MAX_NAME_BYTES} bytes")
+    return _INFO.pack(plaintext_size, max(0, int(mtime)), len(raw)) + raw
+
+
+@dataclass
+class PackResult:
+    """What a pack wrote. ``entries`` are the footer's index entries, as written:
+    (plain_offset, block_offset, plain_size, stored_size, sha256 of the stored block)."""
+
+    total_blocks: int
+    bytes_in: int
+    bytes_out: int
+    elapsed_s: float
+    cipher_id: int
+    block_size: int
+    permuted: bool
+    footer_offset: int
+    footer_size: int
+    container_id: bytes
+    header_patched: bool = False
+    integrity_ok: bool = True
+    entries: list = field(default_factory=list, repr=False)
+
+    @property
+    def total_size(self) -> int:  # seed name for the plaintext size
+        return self.bytes_in
+
+
+def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[bytes, KdfParams]:
+    if passphrase is not None:
+        if master_key is not None:
+            raise ValueError("give a master key or a passphrase, not both")
+        params = kdf_params or new_kdf_params()
+        return derive_master_key(passphrase, params), params
+    if master_key is None:
+        raise ValueError("a master key or a passphrase is required")
+    return check_master_key(master_key), KdfParams()
+
+
+def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:
+    if not isinstance(block_size, int) or not _core.MIN_BLOCK_SIZE <= block_size <= _core.MAX_BLOCK_SIZE:
+        raise ValueError(f"block size must be between {_core.MIN_BLOCK_SIZE} and {_core.MAX_BLOCK_SIZE} bytes")
+    if cipher_id not in CIPHERS:
+        raise ValueError(f"unknown cipher id {cipher_id!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError("workers must be a positive integer")
+
+
+class _Pool:
+    """Recycles equal-sized bytearrays so the hot path does not allocate per block."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+
+    def get(self) -> bytearray:
+        try:
+            return self._q.get_nowait()
+        except queue.Empty:
+            return bytearray(self.size)
+
+    def put(self, buf) -> None:
+        if buf is not None:
+            self._q.put(buf)
+
+
+class Sealer:
+    """Seals one container. Use: ``header_bytes``, then ``seal(chunks)``, then ``finish()``.
+
+    ``chunks`` yields ``(data, final, buffer_to_recycle_or_None)``; every chunk holds at most
+    ``block_size`` bytes and at least one byte unless it is the final one.
+    """
+
+    def __init__(self, master_key=None, *, passphrase=None, block_size: int = DEFAULT_BLOCK_SIZE,
+                 cipher_id: int = CIPHER_AES256_GCM, permute: bool = False, workers: int = 4,
+                 rand=os.urandom, kdf_params: KdfParams | None = None):
+        _check_settings(block_size, cipher_id, workers)
+        mk, kdf = _writer_key(master_key, passphrase, kdf_params)
+        self.block_size = block_size
+        self.cipher_id = cipher_id
+        self.permuted = bool(permute)
+        self.workers = workers
+        self._rand = rand
+        container_id = rand(32)
+        self.keys = FileKeys(mk, container_id, cipher_id, block_size)
+        h = _core.Header()
+        h.cipher_id = cipher_id
+        h.kdf_id = kdf.kdf_id
+        h.flags = _core.FLAG_PERMUTED if self.permuted else 0
+        h.block_size = block_size
+        h.container_id = container_id
+        h.kdf_salt = kdf.salt
+        h.kdf_t, h.kdf_m, h.kdf_p = kdf.t, kdf.m, kdf.p
+        h.key_commitment = self.keys.commitment
+        h.header_mac = bytes(32)
+        h.header_mac = self.keys.header_mac(_core.encode_header(h)[:_core.HEADER_MAC_OFFSET])
+        self.header = h
+        self.header_bytes = _core.encode_header(h)
+        self.entries: list[tuple[int, int, int, int, bytes]] = []
+        self.plain_offset = 0
+        self.offset = _core.HEADER_SIZE
+        self.final_seen = False
+        self.footer_offset = self.footer_size = 0
+        self._out_pool = _Pool(stored_size(block_size))
+
+    @property
+    def container_id(self) -> bytes:
+        return self.keys.container_id
+
+    def _job(self, item):
+        index, plain_offset, data, final, inbuf = item
+        out = self._out_pool.get()
+        view = memoryview(out)[:stored_size(len(data))]
+        digest = seal_block(self.keys, index, plain_offset, data, final, self.permuted, view, self._rand)
+        return index, plain_offset, len(data), view, digest, out, inbuf
+
+    def _items(self, chunks, recycle):
+        index = len(self.entries)
+        plain_offset = self.plain_offset
+        for data, final, buf in chunks:
+            n = len(data)
+            if self.final_seen:
+                raise ValueError("a block after the final block")
+            if n > self.block_size or (n == 0 and not final):
+                raise ValueError("a block must hold 1..block_size bytes (0 only when final)")
+            if index >= _core.MAX_BLOCKS:
+                raise ValueError(f"more than {_core.MAX_BLOCKS} blocks: use a larger block size")
+            if self.permuted and (buf is None or isinstance(data, memoryview) and data.readonly):
+                copy = recycle.get()
+                copy[:n] = data
+                data, buf = memoryview(copy)[:n], copy
+            yield index, plain_offset, data, final, buf
+            self.final_seen = final
+            index += 1
+            plain_offset += n
+
+    def seal(self, chunks, in_pool: "_Pool | None" = None):
+        """Yield each sealed block's stored bytes, in order (valid until the next iteration)."""
+        recycle = in_pool or _Pool(self.block_size)
+        for index, plain_offset, n, view, digest, out, inbuf in ordered_map(
+                self._job, self._items(chunks, recycle), self.workers):
+            yield view
+            self.entries.append((plain_offset, self.offset, n, len(view), digest))
+            self.offset += len(view)
+            self.plain_offset += n
+            view.release()
+            self._out_pool.put(out)
+            if inbuf is not None:
+                recycle.put(inbuf)
+
+    def finish(self, name: str | None = None, mtime: int = 0) -> bytes:
+        """The footer and trailer, to write after the last block."""
+        if self.entries and not self.final_seen:
+            raise ValueError("the last block was not marked final")
+        info = self.keys.seal_info(self._rand(IV_SIZE), encode_file_info(self.plain_offset, mtime, name))
+        footer = bytearray(_core.encode_footer(self.entries, self.plain_offset, info, bytes(32)))
+        head = _core.FOOTER_HEAD_SIZE
+        mac = self.keys.footer_mac(self.header.header_mac, footer[:head - 32], footer[head:])
+        footer[head - 32:head] = mac
+        self.footer_offset = self.offset
+        self.footer_size = len(footer)
+        return bytes(footer) + _core.encode_trailer(self.footer_offset, self.footer_size)
+
+    def patched_header(self) -> bytes:
+        """The header with the totals filled in (same MAC: these fields are not covered)."""
+        h = self.header
+        h.num_blocks = len(self.entries)
+        h.plaintext_size = self.plain_offset
+        h.footer_offset = self.footer_offset
+        h.footer_size = self.footer_size
+        return _core.encode_header(h)
+
+    def result(self, elapsed: float, patched: bool) -> PackResult:
+        return PackResult(len(self.entries), self.plain_offset,
+                          self.footer_offset + self.footer_size + _core.TRAILER_SIZE, elapsed,
+                          self.cipher_id, self.block_size, self.permuted, self.footer_offset,
+                          self.footer_size, self.container_id, patched, True, self.entries)
+
+
+def _buffer_chunks(data, block_size: int):
+    view = memoryview(data).cast("B")
+    n = len(view)
+    for off in range(0, n, block_size):
+        yield view[off:off + block_size], off + block_size >= n, None
+
+
+def _reader_chunks(reader: SequentialReader, block_size: int, pool: _Pool, total_size: int | None = None):
+    cur = pool.get()
+    n = reader.readinto(cur)
+    read = n
+    while n:
+        nxt = pool.get()
+        m = reader.readinto(nxt) if n == block_size else 0
+        read += m
+        if total_size is not None and read > total_size:
+            raise ValueError(f"the source is longer than total_size={total_size}")
+        yield memoryview(cur)[:n], m == 0, cur
+        if m == 0:
+            pool.put(nxt)
+            break
+        cur, n = nxt, m
+    if total_size is not None and read != total_size:
+        raise ValueError(f"the source ended after {read} bytes, expected total_size={total_size}")
+
+
+def _source_name_and_mtime(src) -> tuple[str | None, int]:
+    if isinstance(src, (str, os.PathLike)) and os.fspath(src) != "-":
+        try:
+            st = os.stat(src)
+        except OSError:
+            return os.path.basename(os.fspath(src)), 0
+        return os.path.basename(os.fspath(src)), int(st.st_mtime)
+    return None, 0
+
+
+def _write_all(sealer: Sealer, src, write, total_size=None, progress=None, name=None, mtime=0) -> None:
+    write(sealer.header_bytes)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        chunks, pool = _buffer_chunks(src, sealer.block_size), None
+    else:
+        reader = SequentialReader(src)
+        pool = _Pool(sealer.block_size)
+        chunks = _reader_chunks(reader, sealer.block_size, pool, total_size)
+    for view in sealer.seal(chunks, pool):
+        write(view)
+        if progress is not None:
+            progress(len(view) - _core.BLOCK_OVERHEAD)
+    write(sealer.finish(name, mtime))
+
+
+def _patch(f, start: int, header: bytes) -> bool:
+    """Rewrite the header at ``start`` of a seekable file object; False when it cannot."""
+    try:
+        if not f.seekable():
+            return False
+        end = f.tell()
+        f.seek(start)
+        f.write(header)
+        f.seek(end)
+        return True
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def pack(src, dst, master_key=None, block_size: int = DEFAULT_BLOCK_SIZE,
+         cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, permute: bool = False, *,
+         passphrase=None, overwrite: bool = True, name: str | None = None, progress=None) -> PackResult:
+    """Pack ``src`` (path, bytes, binary file object or pipe) into a container at ``dst``
+    (path, ``"-"`` or a writable binary file object).
+
+    A path output is written to a temporary file and renamed when complete, so nothing partial
+    ever stands under its name. A seekable output gets its header patched with the totals; a
+    pipe keeps the streamed header and readers find the footer through the trailer.
+    """
+    t0 = time.perf_counter()
+    sealer = Sealer(master_key, passphrase=passphrase, block_size=block_size, cipher_id=cipher_id,
+                    permute=permute, workers=workers)
+    src_name, mtime = _source_name_and_mtime(src)
+    out = open_output(dst, overwrite=overwrite)
+    with out:
+        f = out.file
+        try:
+            start = f.tell() if f.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            start = None
+        _write_all(sealer, src, out.write, progress=progress, name=name or src_name, mtime=mtime)
+        patched = start is not None and _patch(f, start, sealer.patched_header())
+        out.commit()
+    return sealer.result(time.perf_counter() - t0, patched)
+
+
+class StreamPacker:
+    """Pack a live stream (the gateway's core). Seed API::
+
+        packer = StreamPacker(mk, block_size=256*1024, cipher_id=CIPHER_CHACHA20_POLY1305)
+        packer.pack_stream(io.BytesIO(raw), out.write, total_size=len(raw))
+        packer.patch_header(out, total_size=len(raw))
+    """
+
+    def __init__(self, master_key=None, block_size: int = DEFAULT_BLOCK_SIZE,
+                 cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, permute: bool = False, *,
+                 passphrase=None):
+        _check_settings(block_size, cipher_id, workers)
+        self._args = dict(block_size=block_size, cipher_id=cipher_id, workers=workers, permute=permute)
+        self._mk, self._kdf = _writer_key(master_key, passphrase, None)
+        self.sealer: Sealer | None = None
+        self.last_result: PackResult | None = None
+
+    def _new_sealer(self) -> Sealer:
+        return Sealer(self._mk, kdf_params=self._kdf, **self._args)
+
+    def pack_stream(self, read, write, total_size: int | None = None, name: str | None = None) -> PackResult:
+        """Read the source to its end (``read``: a binary file object or a callable like
+        ``f.read``) and write a complete container through ``write`` (a callable or a file
+        object). ``total_size``, when given, must equal the bytes the source yields."""
+        t0 = time.perf_counter()
+        self.sealer = self._new_sealer()
+        write_fn = write.write if hasattr(write, "write") else write
+        src = read if hasattr(read, "read") or hasattr(read, "readinto") else _CallableSource(read)
+        _write_all(self.sealer, src, write_fn, total_size=total_size, name=name)
+        self.last_result = self.sealer.result(time.perf_counter() - t0, False)
+        return self.last_result
+
+    def patch_header(self, out, total_size: int | None = None, start: int = 0) -> bool:
+        """Write the header with totals at ``start`` (default 0) of seekable ``out``; returns
+        False (and leaves the stream as it is, still valid) when ``out`` is not seekable."""
+        if self.sealer is None:
+            raise ValueError("pack_stream() has not run")
+        if total_size is not None and total_size != self.sealer.plain_offset:
+            raise ValueError(f"total_size={total_size} but the stream held {self.sealer.plain_offset} bytes")
+        ok = _patch(out, start, self.sealer.patched_header())
+        if ok and self.last_result is not None:
+            self.last_result.header_patched = True
+        return ok
+
+
+class _CallableSource:
+    def __init__(self, fn):
+        self.read = fn

@@ -1,0 +1,5 @@
+import sys
+
+from qeltrix.cli import main
+
+sys.exit(main())

@@ -4,7 +4,8 @@ meta:
   application: qeltrix
   file-extension: qltx
   license: Apache-2.0
-  ks-version: '0.10'
+  ks-version: '0.11'
+  bit-endian: be
   endian: be
 doc: |
   A Qeltrix V6 container ("V6 container", `.qltx`) holds one byte stream, cut into blocks, each
@@ -103,18 +104,13 @@ types:
         type: u1
         enum: cipher
         valid:
-          any-of:
-            - cipher::aes_256_gcm
-            - cipher::chacha20_poly1305
+          in-enum: true
         doc: Payload AEAD.
       - id: kdf
         type: u1
         enum: kdf
         valid:
-          any-of:
-            - kdf::none
-            - kdf::argon2id
-            - kdf::scrypt
+          in-enum: true
         doc: How the master key was derived.
       - id: reserved_flags
         type: b31
@@ -163,13 +159,12 @@ types:
         doc: Offset of the footer; zero in a streamed header.
       - id: len_footer
         type: u8
-        doc: Size of the footer; zero in a streamed header.
+        doc: Size of the footer. zero in a streamed header.
       - id: reserved
-        type: u8
-        repeat: expr
-        repeat-expr: 30
-        valid: 0
-        doc: Reserved, zero (240 bytes).
+        size: 240
+        valid:
+          expr: _.max == 0
+        doc: Reserved, all zero.
       - id: reserved_tail
         type: u4
         valid: 0
@@ -240,15 +235,15 @@ types:
         size: 32
         doc: SHA-256 of the block's plaintext (before permutation).
   footer:
-    doc: The block index; its size is 56 + 56 * num_blocks.
+    doc: The block index; its size is 56 + 56 * num_entries.
     seq:
       - id: magic
         contents: QLTXFOOT
-      - id: num_blocks
+      - id: num_entries
         type: u8
         valid:
           max: 2147483648
-        doc: Number of blocks.
+        doc: Number of index entries, i.e. of blocks (the header's num_blocks once patched).
       - id: len_plaintext
         type: u8
         doc: Total plaintext size; the sum of the entries' len_plaintext.
@@ -258,10 +253,10 @@ types:
       - id: entries
         type: index_entry
         repeat: expr
-        repeat-expr: num_blocks
+        repeat-expr: num_entries
         doc: One entry per block, in index order.
   index_entry:
-    doc: Where block `_index` is, in the plaintext and in the container.
+    doc: Where one block is, in the plaintext and in the container; entry i describes block i.
     seq:
       - id: ofs_plaintext
         type: u8

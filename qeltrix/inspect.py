@@ -14,6 +14,7 @@ authentic. Malformed input raises :class:`~qeltrix.errors.NotAContainerError`,
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from typing import Any, BinaryIO, Union
 
@@ -107,12 +108,12 @@ def _open(src: Source) -> tuple[KaitaiStream, bool]:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return KaitaiStream(io.BytesIO(bytes(src))), True
     if isinstance(src, (str, os.PathLike)):
-        fh = open(src, "rb")  # noqa: SIM115 - owned by the returned parse, closed by close()
-        try:
-            return KaitaiStream(fh), True
-        except BaseException:
-            fh.close()
-            raise
+        # A read-only map: blocks are paged in only when reached, and an unclosed map (unlike an
+        # unclosed file) is released silently when the parse is collected.
+        with open(src, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return KaitaiStream(io.BytesIO(b"")), True
+            return KaitaiStream(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)), True
     if hasattr(src, "read") and hasattr(src, "seek"):
         return KaitaiStream(src), False
     raise TypeError(f"parse_container() wants bytes, a path or a binary file, not {type(src).__name__}")
@@ -122,8 +123,9 @@ def parse_container(src: Source) -> QeltrixV6:
     """Parse the structure of a V6 container.
 
     ``src`` is the whole container as bytes, a path, or a seekable binary file (read from its
-    start; the caller keeps ownership of a file it passes). For a path, the result holds the file
-    open: use it as a context manager or call its ``close()``.
+    start; the caller keeps ownership of a file it passes). A path is memory-mapped read-only;
+    the map is released when the result is collected, or at once by its ``close()`` (the result
+    is also a context manager).
 
     The header, trailer, footer and every index entry are read and validated here, and the
     footer is checked to sit right before the trailer with the size its entry count implies.

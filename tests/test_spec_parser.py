@@ -7,6 +7,7 @@ are random bytes, as only the structure is parsed.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect as pyinspect
 import io
@@ -406,6 +407,13 @@ def test_parse_container_sources(container: Container, tmp_path: Path):
         assert not fh.closed
     with pytest.raises(TypeError):
         qinspect.parse_container(12)  # type: ignore[arg-type]
+    # a path needs no close(): nothing is left open to warn about once the parse is collected
+    assert qinspect.describe(qinspect.parse_container(path)) == want
+    gc.collect()
+    empty = tmp_path / "empty.qltx"
+    empty.write_bytes(b"")
+    with pytest.raises(NotAContainerError):
+        qinspect.parse_container(empty)
     bad = tmp_path / "bad.qltx"
     bad.write_bytes(image[:-1])
     with pytest.raises(TruncatedError):

@@ -344,3 +344,21 @@ class StreamPacker:
 class _CallableSource:
     def __init__(self, fn):
         self.read = fn
+
+
+def _pack_from_parts(data: bytes, master_key=None, *, rand, passphrase=None, kdf_params=None,
+                     block_size: int = DEFAULT_BLOCK_SIZE, cipher_id: int = CIPHER_AES256_GCM,
+                     permute: bool = False, name: str | None = None, mtime: int = 0,
+                     patch: bool = True) -> bytes:
+    """Deterministic packing for test vectors (private, like Fernet's ``_encrypt_from_parts``).
+
+    ``rand(n)`` supplies every random byte (container id, salts, IVs); one worker, so the order
+    of calls is fixed. The public API never takes nonces.
+    """
+    sealer = Sealer(master_key, passphrase=passphrase, block_size=block_size, cipher_id=cipher_id,
+                    permute=permute, workers=1, rand=rand, kdf_params=kdf_params)
+    parts: list[bytes] = []
+    _write_all(sealer, bytes(data), lambda b: parts.append(bytes(b)), name=name, mtime=mtime)
+    if patch:
+        parts[0] = sealer.patched_header()
+    return b"".join(parts)

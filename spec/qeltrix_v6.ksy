@@ -43,6 +43,7 @@ doc: |
     K_meta   = "qeltrix-v6 metadata",
     K_header = "qeltrix-v6 header mac",
     K_footer = "qeltrix-v6 footer mac",
+    K_info   = "qeltrix-v6 file info",
     key_commitment = "qeltrix-v6 key commitment" (stored in the header, compared in constant
     time before any block is read: a mismatch means wrong key or passphrase).
   * header_mac = HMAC-SHA256(K_header, header bytes 0..107), i.e. every immutable header field
@@ -68,8 +69,10 @@ doc: |
     gcd(a, c) != 1: a = a + 1 (wrapping c to 1); b = (s >> 32) mod c. Output chunk m (bytes
     64m..64m+63) takes input chunk q = (a*m + b) mod c, and out[64m + k] = in[64q + T[k]]. The
     last n mod 64 bytes stay in place. Unpermute is the inverse map.
-  * Footer: footer_mac = HMAC-SHA256(K_footer, header_mac || footer bytes 0..23 || all index
-    entries), over the totals and every entry. Entry hash = SHA-256 of the block's stored bytes
+  * File info (original name, size, mtime): info_sealed = AES-256-GCM(K_info, info_iv,
+    file_info, aad = container_id), K_info = HKDF-Expand(FK, "qeltrix-v6 file info", 32).
+  * Footer: footer_mac = HMAC-SHA256(K_footer, header_mac || footer bytes 0..31 || footer bytes
+    64..end), over the totals, every entry and the sealed file info. Entry hash = SHA-256 of the block's stored bytes
     (prefix to the end of payload_sealed), so storage damage can be found without a key.
   * Readers release only authenticated plaintext; random access authenticates the footer (and
     so the total size) before releasing any byte.
@@ -234,8 +237,30 @@ types:
       - id: plaintext_sha256
         size: 32
         doc: SHA-256 of the block's plaintext (before permutation).
+  file_info:
+    doc: |
+      Plaintext of the footer's sealed file info (18 bytes + the name). Stored only sealed; this
+      type documents what decrypting it gives.
+    seq:
+      - id: len_plaintext
+        type: u8
+        doc: Total plaintext size (equals the footer's len_plaintext).
+      - id: mtime
+        type: u8
+        doc: Modification time of the source file, seconds since the Unix epoch; 0 if unknown.
+      - id: len_name
+        type: u2
+        valid:
+          max: 1024
+        doc: Length of name; 0 when the stream had no name.
+      - id: name
+        type: str
+        size: len_name
+        encoding: UTF-8
+        doc: Original file name (a plain name, no path), restored by unpack when no output is given.
   footer:
-    doc: The block index; its size is 56 + 56 * num_entries.
+    doc: |
+      The block index and the sealed file info; its size is 64 + 56 * num_entries + len_info.
     seq:
       - id: magic
         contents: QLTXFOOT
@@ -247,14 +272,34 @@ types:
       - id: len_plaintext
         type: u8
         doc: Total plaintext size; the sum of the entries' len_plaintext.
+      - id: len_info
+        type: u4
+        valid:
+          min: 46
+          max: 1070
+        doc: Size of info_sealed (46 + length of the stored file name, at most 1024).
+      - id: reserved
+        type: u4
+        valid: 0
+        doc: Reserved, zero.
       - id: footer_mac
         size: 32
-        doc: HMAC-SHA256(K_footer, header_mac || footer bytes 0..23 || entries).
+        doc: |
+          HMAC-SHA256(K_footer, header_mac || footer bytes 0..31 || footer bytes from 64 to the
+          end), i.e. every footer byte but the MAC itself, bound to the header.
       - id: entries
         type: index_entry
         repeat: expr
         repeat-expr: num_entries
         doc: One entry per block, in index order.
+      - id: info_iv
+        size: 12
+        doc: AES-256-GCM IV of the sealed file info.
+      - id: info_sealed
+        size: len_info - 12
+        doc: |
+          The file info (type file_info) sealed under K_info with aad = container_id, followed by
+          its 16-byte tag. The original name and size are recorded only here, never in clear.
   index_entry:
     doc: Where one block is, in the plaintext and in the container; entry i describes block i.
     seq:

@@ -45,6 +45,7 @@ class QeltrixV6(KaitaiStruct):
       K_meta   = "qeltrix-v6 metadata",
       K_header = "qeltrix-v6 header mac",
       K_footer = "qeltrix-v6 footer mac",
+      K_info   = "qeltrix-v6 file info",
       key_commitment = "qeltrix-v6 key commitment" (stored in the header, compared in constant
       time before any block is read: a mismatch means wrong key or passphrase).
     * header_mac = HMAC-SHA256(K_header, header bytes 0..107), i.e. every immutable header field
@@ -70,8 +71,10 @@ class QeltrixV6(KaitaiStruct):
       gcd(a, c) != 1: a = a + 1 (wrapping c to 1); b = (s >> 32) mod c. Output chunk m (bytes
       64m..64m+63) takes input chunk q = (a*m + b) mod c, and out[64m + k] = in[64q + T[k]]. The
       last n mod 64 bytes stay in place. Unpermute is the inverse map.
-    * Footer: footer_mac = HMAC-SHA256(K_footer, header_mac || footer bytes 0..23 || all index
-      entries), over the totals and every entry. Entry hash = SHA-256 of the block's stored bytes
+    * File info (original name, size, mtime): info_sealed = AES-256-GCM(K_info, info_iv,
+      file_info, aad = container_id), K_info = HKDF-Expand(FK, "qeltrix-v6 file info", 32).
+    * Footer: footer_mac = HMAC-SHA256(K_footer, header_mac || footer bytes 0..31 || footer bytes
+      64..end), over the totals, every entry and the sealed file info. Entry hash = SHA-256 of the block's stored bytes
       (prefix to the end of payload_sealed), so storage damage can be found without a key.
     * Readers release only authenticated plaintext; random access authenticates the footer (and
       so the total size) before releasing any byte.
@@ -191,8 +194,32 @@ class QeltrixV6(KaitaiStruct):
             pass
 
 
+    class FileInfo(KaitaiStruct):
+        """Plaintext of the footer's sealed file info (18 bytes + the name). Stored only sealed; this
+        type documents what decrypting it gives.
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(QeltrixV6.FileInfo, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.len_plaintext = self._io.read_u8be()
+            self.mtime = self._io.read_u8be()
+            self.len_name = self._io.read_u2be()
+            if not self.len_name <= 1024:
+                raise kaitaistruct.ValidationGreaterThanError(1024, self.len_name, self._io, u"/types/file_info/seq/2")
+            self.name = (self._io.read_bytes(self.len_name)).decode(u"UTF-8")
+
+
+        def _fetch_instances(self):
+            pass
+
+
     class Footer(KaitaiStruct):
-        """The block index; its size is 56 + 56 * num_entries."""
+        """The block index and the sealed file info; its size is 64 + 56 * num_entries + len_info.
+        """
         def __init__(self, _io, _parent=None, _root=None):
             super(QeltrixV6.Footer, self).__init__(_io)
             self._parent = _parent
@@ -207,11 +234,21 @@ class QeltrixV6(KaitaiStruct):
             if not self.num_entries <= 2147483648:
                 raise kaitaistruct.ValidationGreaterThanError(2147483648, self.num_entries, self._io, u"/types/footer/seq/1")
             self.len_plaintext = self._io.read_u8be()
+            self.len_info = self._io.read_u4be()
+            if not self.len_info >= 46:
+                raise kaitaistruct.ValidationLessThanError(46, self.len_info, self._io, u"/types/footer/seq/3")
+            if not self.len_info <= 1070:
+                raise kaitaistruct.ValidationGreaterThanError(1070, self.len_info, self._io, u"/types/footer/seq/3")
+            self.reserved = self._io.read_u4be()
+            if not self.reserved == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved, self._io, u"/types/footer/seq/4")
             self.footer_mac = self._io.read_bytes(32)
             self.entries = []
             for i in range(self.num_entries):
                 self.entries.append(QeltrixV6.IndexEntry(self._io, self, self._root))
 
+            self.info_iv = self._io.read_bytes(12)
+            self.info_sealed = self._io.read_bytes(self.len_info - 12)
 
 
         def _fetch_instances(self):

@@ -30,19 +30,25 @@ from qeltrix.errors import (
 )
 
 __all__ = ["parse_container", "describe", "HEADER_SIZE", "FOOTER_HEAD_SIZE", "ENTRY_SIZE",
-           "TRAILER_SIZE", "BLOCK_OVERHEAD"]
+           "TRAILER_SIZE", "BLOCK_OVERHEAD", "INFO_IV_SIZE", "MIN_INFO_SIZE", "MAX_INFO_SIZE"]
 
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 
 MAGIC = b"QLTX"
 HEADER_SIZE = 416
 PREFIX_SIZE = 28
-FOOTER_HEAD_SIZE = 56
+#: magic 8, num_entries 8, len_plaintext 8, len_info 4, reserved 4, footer_mac 32.
+FOOTER_HEAD_SIZE = 64
 ENTRY_SIZE = 56
 TRAILER_SIZE = 24
 #: Stored bytes of a block beyond its plaintext: prefix 28, meta_iv 12, meta_sealed 164, tag 16.
 BLOCK_OVERHEAD = 220
-_MIN_SIZE = HEADER_SIZE + FOOTER_HEAD_SIZE + TRAILER_SIZE
+#: The footer's sealed file info: info_iv (12 bytes) then info_sealed (len_info - 12 bytes, the
+#: 18-byte file_info plus a name of at most 1024 bytes, and a 16-byte tag).
+INFO_IV_SIZE = 12
+MIN_INFO_SIZE = 46
+MAX_INFO_SIZE = 1070
+_MIN_SIZE = HEADER_SIZE + FOOTER_HEAD_SIZE + MIN_INFO_SIZE + TRAILER_SIZE
 
 # Field ids of each type's seq, in order, to name the field in a Kaitai error's src_path
 # ("/types/<type>/seq/<n>"). tests/test_spec_parser.py checks them against the generated parser.
@@ -53,7 +59,8 @@ SEQ_IDS: dict[str, tuple[str, ...]] = {
                "reserved", "reserved_tail"),
     "block": ("prefix", "meta_iv", "meta_sealed", "payload_sealed"),
     "block_prefix": ("magic", "index", "len_meta", "len_payload", "reserved_flags", "is_final"),
-    "footer": ("magic", "num_entries", "len_plaintext", "footer_mac", "entries"),
+    "footer": ("magic", "num_entries", "len_plaintext", "len_info", "reserved", "footer_mac",
+               "entries", "info_iv", "info_sealed"),
     "index_entry": ("ofs_plaintext", "ofs_block", "len_plaintext", "len_block", "hash"),
     "trailer": ("ofs_footer", "len_footer", "magic"),
 }
@@ -128,7 +135,8 @@ def parse_container(src: Source) -> QeltrixV6:
     is also a context manager).
 
     The header, trailer, footer and every index entry are read and validated here, and the
-    footer is checked to sit right before the trailer with the size its entry count implies.
+    footer is checked to sit right before the trailer with the size its entry count and
+    ``len_info`` imply (64 + 56 * num_entries + len_info). The sealed file info is never opened.
     Blocks are read lazily through ``footer.entries[i].block``; :func:`describe` reads them all.
     """
     stream, owned = _open(src)
@@ -183,11 +191,12 @@ def _parse(stream: KaitaiStream) -> QeltrixV6:
         footer = parsed.footer
     except _KAITAI_ERRORS as exc:
         raise DamagedError(f"damaged container footer: {_detail(exc)}") from exc
-    if trailer.len_footer != FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries:
+    expected = FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries + footer.len_info
+    if trailer.len_footer != expected:
         raise DamagedError(
             f"damaged container footer: {trailer.len_footer} bytes for "
-            f"{footer.num_entries} entries (expected "
-            f"{FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries})"
+            f"{footer.num_entries} entries and {footer.len_info} bytes of file info "
+            f"(expected {expected})"
         )
     return parsed
 
@@ -213,7 +222,8 @@ def describe(parsed: QeltrixV6) -> dict[str, Any]:
     """A JSON-able dict of a parsed container: byte strings as hex, enums by name.
 
     Every block is read (through its index entry) to report its prefix; a block that does not
-    parse raises :class:`~qeltrix.errors.DamagedError` with its index.
+    parse raises :class:`~qeltrix.errors.DamagedError` with its index. The sealed file info is
+    reported by its IV and size only (it needs the key to open).
     """
     h = parsed.header
     t = parsed.trailer
@@ -264,7 +274,10 @@ def describe(parsed: QeltrixV6) -> dict[str, Any]:
             "len": t.len_footer,
             "num_entries": f.num_entries,
             "len_plaintext": f.len_plaintext,
+            "len_info": f.len_info,
             "footer_mac": f.footer_mac.hex(),
+            "info_iv": f.info_iv.hex(),
+            "len_info_sealed": len(f.info_sealed),
         },
         "entries": entries,
     }

@@ -1,8 +1,8 @@
 """The parser generated from spec/qeltrix_v6.ksy, and qeltrix.inspect built on it.
 
 Containers here are built byte by byte with ``struct`` from the layout the spec gives (header
-416 bytes, block prefix 28, meta_sealed 164, footer head 56, entry 56, trailer 24); sealed parts
-are random bytes, as only the structure is parsed.
+416 bytes, block prefix 28, meta_sealed 164, footer head 64, entry 56, file info iv 12 and
+sealed len_info - 12, trailer 24); sealed parts are random bytes, as only the structure is parsed.
 """
 
 from __future__ import annotations
@@ -44,14 +44,16 @@ YAML_PKG = ROOT / "tools" / "node_modules" / "yaml"
 
 HEADER = struct.Struct(">4sHBBII32s16sIII32s32sQQQQ240sI")
 PREFIX = struct.Struct(">4sQIQI")
-FOOTER_HEAD = struct.Struct(">8sQQ32s")
+FOOTER_HEAD = struct.Struct(">8sQQII32s")
 ENTRY = struct.Struct(">QQII32s")
 TRAILER = struct.Struct(">QQ8s")
 
 
 def test_layout_sizes():
     assert (HEADER.size, PREFIX.size, FOOTER_HEAD.size, ENTRY.size, TRAILER.size) == (
-        416, 28, 56, 56, 24)
+        416, 28, 64, 56, 24)
+    assert qinspect.FOOTER_HEAD_SIZE == FOOTER_HEAD.size
+    assert (qinspect.MIN_INFO_SIZE, qinspect.MAX_INFO_SIZE) == (46, 1070)
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,6 +128,14 @@ class Container:
     footer_mac: bytes = b""
     blocks: list[Block] = field(default_factory=list)
     version: int = 6
+    info_iv: bytes = bytes(12)
+    #: sealed file_info: 18 bytes + the name + a 16-byte tag (random bytes here)
+    info_sealed: bytes = bytes(34)
+    footer_reserved: int = 0
+
+    @property
+    def len_info(self) -> int:
+        return len(self.info_iv) + len(self.info_sealed)
 
     def header(self) -> bytes:
         flags = int(self.permuted)
@@ -147,19 +157,28 @@ class Container:
             out += stored
             ofs_plain += b.plaintext_len
         ofs_footer = len(out)
-        out += FOOTER_HEAD.pack(b"QLTXFOOT", len(entries), ofs_plain, self.footer_mac)
+        out += FOOTER_HEAD.pack(b"QLTXFOOT", len(entries), ofs_plain, self.len_info,
+                                self.footer_reserved, self.footer_mac)
         for e in entries:
             out += ENTRY.pack(*e)
+        out += self.info_iv + self.info_sealed
         len_footer = len(out) - ofs_footer
         out += TRAILER.pack(ofs_footer, len_footer, b"QLTX-END")
         return bytes(out), entries, ofs_footer
 
 
-def make_container(seed: int = 6, sizes: tuple[int, ...] = (4096, 100)) -> Container:
+NAME_LEN = len("data.bin")
+LEN_INFO = 12 + 18 + NAME_LEN + 16  # 54
+FOOTER_LEN = 64 + 56 * 2 + LEN_INFO  # the default two-block container's footer: 230
+
+
+def make_container(seed: int = 6, sizes: tuple[int, ...] = (4096, 100),
+                   name_len: int = NAME_LEN) -> Container:
     rnd = random.Random(seed)
     rb = rnd.randbytes
     c = Container(container_id=rb(32), kdf_salt=rb(16), key_commitment=rb(32),
-                  header_mac=rb(32), footer_mac=rb(32))
+                  header_mac=rb(32), footer_mac=rb(32), info_iv=rb(12),
+                  info_sealed=rb(18 + name_len + 16))
     for i, n in enumerate(sizes):
         c.blocks.append(Block(index=i, plaintext_len=n, is_final=i == len(sizes) - 1,
                               meta_iv=rb(12), meta_sealed=rb(164), payload_sealed=rb(n + 16)))
@@ -197,15 +216,21 @@ def test_parse_every_field(container: Container):
     assert p._io.pos() == 416  # the seq is the header only
 
     t = p.trailer
-    assert (t.ofs_footer, t.len_footer, t.magic) == (ofs_footer, 56 + 56 * 2, b"QLTX-END")
+    assert (t.ofs_footer, t.len_footer, t.magic) == (ofs_footer, FOOTER_LEN, b"QLTX-END")
+    assert FOOTER_LEN == 64 + 56 * 2 + 54
     assert t.ofs_footer + t.len_footer + 24 == len(image)
 
     f = p.footer
     assert f.magic == b"QLTXFOOT"
     assert f.num_entries == 2
     assert f.len_plaintext == 4196
+    assert f.len_info == LEN_INFO
+    assert f.reserved == 0
     assert f.footer_mac == container.footer_mac
     assert len(f.entries) == 2
+    assert f.info_iv == container.info_iv
+    assert f.info_sealed == container.info_sealed and len(f.info_sealed) == LEN_INFO - 12
+    assert f._io.is_eof()  # the file info ends the footer
 
     for i, (e, want, blk) in enumerate(zip(f.entries, entries, container.blocks)):
         assert (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) == want
@@ -246,7 +271,7 @@ def test_empty_stream_and_raw_key():
     c.kdf, c.cipher, c.permuted = 0, 1, False
     c.kdf_salt, c.kdf_t, c.kdf_m, c.kdf_p = bytes(16), 0, 0, 0
     image, _, ofs_footer = c.layout()
-    assert len(image) == 416 + 56 + 24
+    assert len(image) == 416 + 64 + LEN_INFO + 24
     p = QeltrixV6.from_bytes(image)
     assert p.header.cipher == QeltrixV6.Cipher.aes_256_gcm
     assert p.header.kdf == QeltrixV6.Kdf.none
@@ -259,9 +284,10 @@ def test_patched_header_fields():
     c = make_container()
     image, _, ofs_footer = c.layout()
     patched = bytearray(image)
-    struct.pack_into(">QQQQ", patched, 140, 2, 4196, ofs_footer, 168)
+    struct.pack_into(">QQQQ", patched, 140, 2, 4196, ofs_footer, FOOTER_LEN)
     h = QeltrixV6.from_bytes(bytes(patched)).header
-    assert (h.num_blocks, h.len_plaintext, h.ofs_footer, h.len_footer) == (2, 4196, ofs_footer, 168)
+    assert (h.num_blocks, h.len_plaintext, h.ofs_footer, h.len_footer) == (
+        2, 4196, ofs_footer, FOOTER_LEN)
     d = qinspect.describe(qinspect.parse_container(bytes(patched)))
     assert d["header"]["streamed"] is False and d["header"]["num_blocks"] == 2
 
@@ -282,6 +308,11 @@ def _parse_all(image: bytes) -> None:
 
 
 BLOCK0 = 416  # the first block's prefix
+
+
+def _foot(image: bytes) -> int:
+    """The footer's offset, from the trailer."""
+    return struct.unpack_from(">Q", image, len(image) - 24)[0]
 
 
 @pytest.mark.parametrize("name, mutate, exc, src_path", [
@@ -324,6 +355,18 @@ BLOCK0 = 416  # the first block's prefix
      kaitaistruct.ValidationNotEqualError, "/types/trailer/seq/2"),
     ("footer past the end", lambda im: _corrupt(im, len(im) - 24, struct.pack(">Q", len(im))),
      kaitaistruct.EndOfStreamError, None),
+    ("len_info below 46", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 45)),
+     kaitaistruct.ValidationLessThanError, "/types/footer/seq/3"),
+    ("len_info zero", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 0)),
+     kaitaistruct.ValidationLessThanError, "/types/footer/seq/3"),
+    ("len_info above 1070", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 1071)),
+     kaitaistruct.ValidationGreaterThanError, "/types/footer/seq/3"),
+    ("len_info past the footer", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 55)),
+     kaitaistruct.EndOfStreamError, None),
+    ("nonzero footer reserved", lambda im: _corrupt(im, _foot(im) + 28, struct.pack(">I", 1)),
+     kaitaistruct.ValidationNotEqualError, "/types/footer/seq/4"),
+    ("footer reserved high bit", lambda im: _corrupt(im, _foot(im) + 28, b"\x80"),
+     kaitaistruct.ValidationNotEqualError, "/types/footer/seq/4"),
 ])
 def test_malformed_raises_kaitai_errors(container, name, mutate, exc, src_path):
     image = mutate(container.layout()[0])
@@ -375,8 +418,11 @@ def test_describe(container: Container):
         "ofs_footer": 0,
         "len_footer": 0,
     }
-    assert d["footer"] == {"ofs": ofs_footer, "len": 168, "num_entries": 2,
-                           "len_plaintext": 4196, "footer_mac": container.footer_mac.hex()}
+    assert d["footer"] == {"ofs": ofs_footer, "len": FOOTER_LEN, "num_entries": 2,
+                           "len_plaintext": 4196, "len_info": LEN_INFO,
+                           "footer_mac": container.footer_mac.hex(),
+                           "info_iv": container.info_iv.hex(), "len_info_sealed": LEN_INFO - 12}
+    assert container.info_sealed.hex() not in json.dumps(d)  # sealed info only by its size
     assert len(d["entries"]) == 2
     for i, (e, want, blk) in enumerate(zip(d["entries"], entries, container.blocks)):
         assert e == {
@@ -439,11 +485,20 @@ def _block_ofs(i: int) -> int:
     ("cut in block 1", lambda im: im[:_block_ofs(1) + 50], TruncatedError, None),
     ("bad trailer ofs", lambda im: _corrupt(im, len(im) - 24, struct.pack(">Q", 2**64 - 1)),
      DamagedError, None),
-    ("bad footer magic", lambda im: _corrupt(im, len(im) - 24 - 168, b"XXXXXXXX"),
+    ("bad footer magic", lambda im: _corrupt(im, _foot(im), b"XXXXXXXX"), DamagedError, None),
+    ("footer too long", lambda im: _corrupt(im, _foot(im) + 8, struct.pack(">Q", 1)),
      DamagedError, None),
-    ("footer too long", lambda im: _corrupt(im, len(im) - 24 - 168 + 8, struct.pack(">Q", 1)),
+    ("len_info below 46", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 45)),
      DamagedError, None),
-    ("entry outside", lambda im: _corrupt(im, len(im) - 24 - 112 + 8, struct.pack(">Q", 2**63)),
+    ("len_info above 1070", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 1071)),
+     DamagedError, None),
+    ("len_info short of the footer", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 53)),
+     DamagedError, None),
+    ("len_info past the footer", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 55)),
+     DamagedError, None),
+    ("nonzero footer reserved", lambda im: _corrupt(im, _foot(im) + 31, b"\x01"),
+     DamagedError, None),
+    ("entry outside", lambda im: _corrupt(im, _foot(im) + 64 + 8, struct.pack(">Q", 2**63)),
      DamagedError, 0),
     ("block 1 magic", lambda im: _corrupt(im, _block_ofs(1), b"XBLK"), DamagedError, 1),
     ("block 0 len_meta", lambda im: _corrupt(im, _block_ofs(0) + 12, struct.pack(">I", 0)),
@@ -473,6 +528,29 @@ def test_inspect_messages_name_the_field(container: Container):
         qinspect.describe(qinspect.parse_container(_corrupt(image, _block_ofs(1), b"XBLK")))
     with pytest.raises(UnsupportedVersionError, match="version 7"):
         qinspect.parse_container(_corrupt(image, 4, b"\x00\x07"))
+    foot = _foot(image)
+    with pytest.raises(DamagedError, match=r"footer\.len_info: 45 is below the minimum 46"):
+        qinspect.parse_container(_corrupt(image, foot + 24, struct.pack(">I", 45)))
+    with pytest.raises(DamagedError, match=r"footer\.len_info: 1071 is above the maximum 1070"):
+        qinspect.parse_container(_corrupt(image, foot + 24, struct.pack(">I", 1071)))
+    with pytest.raises(DamagedError, match=r"footer\.reserved: expected 0, found 7"):
+        qinspect.parse_container(_corrupt(image, foot + 28, struct.pack(">I", 7)))
+    with pytest.raises(DamagedError, match=rf"{FOOTER_LEN} bytes for 2 entries and 53 bytes "
+                                           rf"of file info \(expected {FOOTER_LEN - 1}\)"):
+        qinspect.parse_container(_corrupt(image, foot + 24, struct.pack(">I", 53)))
+
+
+@pytest.mark.parametrize("name_len", [0, 1, 1024])
+def test_file_info_sizes(name_len: int):
+    c = make_container(sizes=(5,), name_len=name_len)
+    image, _, ofs_footer = c.layout()
+    len_info = 46 + name_len
+    assert len(image) == 416 + 5 + 220 + 64 + 56 + len_info + 24
+    p = qinspect.parse_container(image)
+    assert p.footer.len_info == len_info and len(p.footer.info_sealed) == len_info - 12
+    assert p.trailer.len_footer == 64 + 56 + len_info
+    d = qinspect.describe(p)
+    assert (d["footer"]["len_info"], d["footer"]["len_info_sealed"]) == (len_info, len_info - 12)
 
 
 _IMAGE = make_container(seed=1, sizes=(4096, 4096, 7)).layout()[0]

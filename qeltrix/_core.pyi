@@ -3,11 +3,16 @@
 The layout is normative in spec/qeltrix_v6.ksy. Every decoder validates what it reads and never
 trusts a size from its input. Decoders raise the exceptions of ``qeltrix.errors``:
 ``NotAContainerError`` (wrong magic), ``UnsupportedVersionError``, ``TruncatedError`` (input
-shorter than the structure), ``DamagedError`` (a field out of range or inconsistent); misuse
-(bad arguments) raises ``ValueError``.
+shorter than the structure), ``DamagedError`` (a field out of range or inconsistent; ``block``
+is set when the error is about one block or footer entry); misuse (bad arguments) raises
+``ValueError`` (``TypeError`` for a wrong type, e.g. a read-only buffer where a writable one is
+needed). A magic is checked on the bytes present, so a short input that already differs from the
+magic raises ``NotAContainerError`` (and a short header with the wrong version
+``UnsupportedVersionError``), while a short prefix of a valid structure raises ``TruncatedError``.
+Integer arguments and fields take any ``int`` (``__index__``); negative or too large: ValueError.
 """
 
-from collections.abc import Buffer
+from collections.abc import Buffer, Iterable
 
 VERSION: int  # 6
 HEADER_SIZE: int  # 416
@@ -18,8 +23,11 @@ META_PLAIN_SIZE: int  # 148
 META_SEALED_SIZE: int  # 164
 TAG_SIZE: int  # 16
 BLOCK_OVERHEAD: int  # 220 = 28 + 12 + 164 + 16
-FOOTER_HEAD_SIZE: int  # 56
+FOOTER_HEAD_SIZE: int  # 64
+FOOTER_MAC_OFFSET: int  # 32: footer_mac is footer bytes [32, 64)
 FOOTER_ENTRY_SIZE: int  # 56
+MIN_INFO_SIZE: int  # 46: footer file info (info_iv || info_sealed) with an empty name
+MAX_INFO_SIZE: int  # 1070 = 46 + 1024
 TRAILER_SIZE: int  # 24
 MIN_BLOCK_SIZE: int  # 4096
 MAX_BLOCK_SIZE: int  # 64 MiB
@@ -56,6 +64,10 @@ class Header:
 
 def encode_header(h: Header) -> bytes: ...  # 416 bytes; ValueError on out-of-range fields
 def decode_header(buf: Buffer) -> Header: ...  # reads the first 416 bytes
+    # checks magic, version, cipher and kdf ids, reserved flags and bytes, 4096 <= block_size <=
+    # 64 MiB, kdf none => zero kdf salt and costs; unless streamed, the totals: num_blocks <= 2**31,
+    # plaintext_size < 2**63 and fits num_blocks blocks, footer_size = 64 + 56*num_blocks + 46..1070,
+    # footer_offset == 416 + 220*num_blocks + plaintext_size. encode_header checks the same.
 
 class Prefix:
     index: int
@@ -95,27 +107,34 @@ class Index:
 
     num_blocks: int
     plaintext_size: int
+    info_size: int  # bytes of info_iv || info_sealed, the last bytes of the footer (46..1070)
     mac: bytes
     uniform: bool  # every block but the last holds exactly block_size bytes
     def __len__(self) -> int: ...
-    def __getitem__(self, i: int) -> Entry: ...  # negative indexes allowed
+    def __getitem__(self, i: int) -> Entry: ...  # negative indexes allowed; IndexError
     def locate(self, offset: int) -> int: ...  # block holding plaintext byte `offset` (ValueError if >= size)
     def span(self, offset: int, length: int) -> tuple[int, int]: ...
         # blocks [first, last) covering plaintext [offset, offset+length) clamped to the size;
         # (n, n) when empty; ValueError on negative input
 
-def decode_footer_head(buf: Buffer) -> tuple[int, int, bytes]: ...
-    # (num_blocks, plaintext_size, mac) from the first 56 bytes; checks magic "QLTXFOOT", limits
+def decode_footer_head(buf: Buffer) -> tuple[int, int, int, bytes]: ...
+    # (num_blocks, plaintext_size, info_size, mac) from the first 64 bytes; checks magic
+    # "QLTXFOOT", limits (num_blocks <= 2**31, plaintext_size < 2**63 and fits num_blocks blocks
+    # of 64 MiB), 46 <= info_size <= 1070, reserved field zero
 
 def decode_footer(buf: Buffer, block_size: int, footer_offset: int) -> Index: ...
-    # the whole footer (exactly 56 + 56*n bytes). Checks, for every entry i: plain_offset equals
+    # the whole footer (exactly 64 + 56*n + info_size bytes). Checks, for every entry i: plain_offset equals
     # the sum of earlier plain_size; block_offset equals 416 + sum of earlier block_size;
     # block_size == plain_size + 220; plain_size <= block_size (the header's); plain_size >= 1
     # except for the last entry; the sum of plain_size equals plaintext_size; the end of the last
     # block (or 416 with no block) equals footer_offset.
 
-def encode_footer(entries: list[tuple[int, int, int, int, bytes]], plaintext_size: int, mac: bytes) -> bytes: ...
-    # entries as (plain_offset, block_offset, plain_size, block_size, hash)
+def encode_footer(entries: Iterable[tuple[int, int, int, int, bytes] | Entry], plaintext_size: int,
+                  info: Buffer, mac: Buffer) -> bytes: ...
+    # entries as (plain_offset, block_offset, plain_size, block_size, hash) or Entry; info is
+    # info_iv || info_sealed (46..1070 bytes); mac 32 bytes (encode with zeros, compute the MAC,
+    # patch bytes [32, 64)). ValueError unless the entries are what decode_footer accepts (with
+    # plain_size <= 64 MiB in place of the header's block size).
 
 class Trailer:
     footer_offset: int
@@ -123,15 +142,27 @@ class Trailer:
 
 def encode_trailer(footer_offset: int, footer_size: int) -> bytes: ...  # 24 bytes
 def decode_trailer(buf: Buffer, container_size: int) -> Trailer: ...
-    # the last 24 bytes of a container of container_size bytes: checks magic "QLTX-END",
-    # footer_size == 56 + 56*n for some n <= MAX_BLOCKS, footer_offset >= 416,
+    # the last 24 bytes of buf, the end of a container of container_size bytes: checks magic
+    # "QLTX-END", footer_size == 64 + 56*n + info_size for some n <= MAX_BLOCKS and
+    # 46 <= info_size <= 1070, footer_offset leaves room for the fewest blocks such a footer can
+    # list (>= 416 + 220*n_min) and not more than its most blocks can fill,
     # footer_offset + footer_size + 24 == container_size (no overflow)
 
+# Seek arithmetic. ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more
+# than 2**31 blocks, index >= 2**31, negative input; results never overflow.
 def block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
-def container_size(plaintext_size: int, block_size: int) -> int: ...  # of a packed (uniform) container
+def container_size(plaintext_size: int, block_size: int, info_size: int = 46) -> int: ...
+    # of a packed (uniform) container whose footer holds info_size bytes of file info
+    # (46 + the length of the stored name)
 def block_offset(index: int, block_size: int) -> int: ...  # container offset of block `index` (uniform)
 def block_span(offset: int, length: int, plaintext_size: int, block_size: int) -> tuple[int, int]: ...
+    # as Index.span for a uniform container: (n, n) with n = block_count(...) when empty
 
 def permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (for tests)
 def permute(buf: Buffer, key: Buffer) -> None: ...  # in place, writable buffer; key 72 bytes; releases the GIL
 def unpermute(buf: Buffer, key: Buffer) -> None: ...
+
+# Private, for tests and tools/bench_permute.py: the gather kernels this CPU runs, best first
+# ("ssse3", "portable"), and permute/unpermute with one of them ("auto" = what permute uses).
+def _permute_kernels() -> list[str]: ...
+def _permute_with(buf: Buffer, key: Buffer, kernel: str, inverse: bool = False) -> None: ...

@@ -1,0 +1,503 @@
+// Python bindings of the native core: qeltrix._core (contract: qeltrix/_core.pyi).
+// The only file that includes pybind11. C++ errors are translated here, once, into the classes
+// of qeltrix.errors; misuse (std::invalid_argument, std::out_of_range) becomes ValueError.
+#include <pybind11/gil_safe_call_once.h>
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "errors.hpp"
+#include "format.hpp"
+#include "permute.hpp"
+#include "seek.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+// ---- arguments ---------------------------------------------------------------------------------
+
+// A contiguous byte view of any buffer-protocol object (bytes, bytearray, memoryview, mmap...),
+// held for the lifetime of this object: the exporter cannot resize or free it meanwhile.
+class BufferView {
+ public:
+  BufferView(const py::handle& obj, bool writable, const char* name) {
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    if (writable && view_.readonly) {
+      PyBuffer_Release(&view_);
+      throw py::type_error(std::string(name) + " must be a writable buffer (bytearray, memoryview, mmap)");
+    }
+  }
+  ~BufferView() { PyBuffer_Release(&view_); }
+  BufferView(const BufferView&) = delete;
+  BufferView& operator=(const BufferView&) = delete;
+
+  uint8_t* data() const { return static_cast<uint8_t*>(view_.buf); }
+  size_t size() const { return static_cast<size_t>(view_.len); }
+  qltx::ByteView bytes() const { return {data(), size()}; }
+
+ private:
+  Py_buffer view_{};
+};
+
+// An integer argument in 0..max (any object with __index__). Negative or too large: ValueError.
+uint64_t as_uint(const py::handle& obj, const char* name,
+                 uint64_t max = std::numeric_limits<uint64_t>::max()) {
+  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) throw py::error_already_set();  // TypeError: not an integer
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  uint64_t u;
+  if (overflow < 0 || (overflow == 0 && v < 0)) {
+    throw py::value_error(std::string(name) + " must not be negative");
+  } else if (overflow > 0) {
+    u = PyLong_AsUnsignedLongLong(index.ptr());
+    if (u == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw py::value_error(std::string(name) + " is above " + std::to_string(max));
+    }
+  } else {
+    u = static_cast<uint64_t>(v);
+  }
+  if (u > max) throw py::value_error(std::string(name) + " is above " + std::to_string(max));
+  return u;
+}
+
+py::bytes to_bytes(const uint8_t* p, size_t n) {
+  return py::bytes(reinterpret_cast<const char*>(p), n);
+}
+template <class C>
+py::bytes to_bytes(const C& c) {
+  return to_bytes(c.data(), c.size());
+}
+
+// ---- struct fields -------------------------------------------------------------------------------
+
+// An unsigned integer field: assigning a value that does not fit the field raises ValueError.
+template <class T, class F>
+void int_field(py::class_<T>& cls, const char* name, F T::*member) {
+  cls.def_property(
+      name, [member](const T& self) { return static_cast<uint64_t>(self.*member); },
+      [member, name](T& self, const py::object& v) {
+        self.*member = static_cast<F>(as_uint(v, name, std::numeric_limits<F>::max()));
+      });
+}
+
+// A bytes field. Any length can be assigned; the encoder checks it.
+template <class T>
+void bytes_field(py::class_<T>& cls, const char* name, qltx::Bytes T::*member) {
+  cls.def_property(
+      name, [member](const T& self) { return to_bytes(self.*member); },
+      [member, name](T& self, const py::buffer& v) {
+        BufferView b(v, false, name);
+        (self.*member).assign(b.data(), b.data() + b.size());
+      });
+}
+
+std::string hex_prefix(const qltx::Bytes& b) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < b.size() && i < 4; ++i) {
+    s += digits[b[i] >> 4];
+    s += digits[b[i] & 15];
+  }
+  if (b.size() > 4) s += "...";
+  return s;
+}
+
+// ---- error translation ---------------------------------------------------------------------------
+
+struct ErrorClasses {
+  py::object not_a_container, unsupported, truncated, damaged;
+};
+
+py::gil_safe_call_once_and_store<ErrorClasses>& error_classes() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<ErrorClasses> storage;
+  return storage;
+}
+
+void set_error(const py::object& cls, const qltx::FormatError& e, bool with_block) {
+  try {
+    py::object block = e.block() >= 0 ? py::object(py::int_(e.block())) : py::object(py::none());
+    py::object exc = with_block ? cls(e.what(), block) : cls(e.what());
+    PyErr_SetObject(cls.ptr(), exc.ptr());
+  } catch (py::error_already_set& err) {
+    err.restore();  // constructing the exception failed: report that instead
+  }
+}
+
+void translate(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const qltx::NotAContainer& e) {
+    set_error(error_classes().get_stored().not_a_container, e, false);
+  } catch (const qltx::Unsupported& e) {
+    set_error(error_classes().get_stored().unsupported, e, false);
+  } catch (const qltx::Truncated& e) {
+    set_error(error_classes().get_stored().truncated, e, true);
+  } catch (const qltx::Damaged& e) {
+    set_error(error_classes().get_stored().damaged, e, true);
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const std::out_of_range& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  }
+}
+
+// ---- footer entries --------------------------------------------------------------------------------
+
+qltx::Entry entry_from_python(const py::handle& item, size_t i) {
+  if (py::isinstance<qltx::Entry>(item)) return item.cast<qltx::Entry>();
+  const std::string where = "entry " + std::to_string(i);
+  py::tuple t;
+  if (py::isinstance<py::tuple>(item)) {
+    t = py::reinterpret_borrow<py::tuple>(item);
+  } else if (py::isinstance<py::sequence>(item) && !py::isinstance<py::str>(item)) {
+    t = py::tuple(py::reinterpret_borrow<py::sequence>(item));
+  } else {
+    throw py::type_error(where + ": expected a 5-tuple (plain_offset, block_offset, plain_size, "
+                                 "block_size, hash)");
+  }
+  if (t.size() != 5)
+    throw py::value_error(where + ": expected 5 fields, not " + std::to_string(t.size()));
+  qltx::Entry e;
+  const uint64_t u32max = std::numeric_limits<uint32_t>::max();
+  e.plain_offset = as_uint(t[0], (where + " plain_offset").c_str());
+  e.block_offset = as_uint(t[1], (where + " block_offset").c_str());
+  e.plain_size = static_cast<uint32_t>(as_uint(t[2], (where + " plain_size").c_str(), u32max));
+  e.block_size = static_cast<uint32_t>(as_uint(t[3], (where + " block_size").c_str(), u32max));
+  if (!PyObject_CheckBuffer(t[4].ptr()))
+    throw py::type_error(where + ": hash must be bytes");
+  BufferView h(t[4], false, "hash");
+  if (h.size() != qltx::HASH_SIZE)
+    throw py::value_error(where + ": hash must be 32 bytes, not " + std::to_string(h.size()));
+  std::memcpy(e.hash.data(), h.data(), qltx::HASH_SIZE);
+  return e;
+}
+
+void permute_py(const py::buffer& buf, const py::buffer& key, qltx::PermuteKernel kernel,
+                bool inverse) {
+  BufferView k(key, false, "key");
+  BufferView b(buf, true, "buf");
+  if (k.size() != qltx::PERMUTATION_KEY_SIZE)
+    throw py::value_error("permutation key must be 72 bytes, not " + std::to_string(k.size()));
+  // Both views stay exported (and so alive and unresized) while the GIL is released.
+  py::gil_scoped_release nogil;
+  if (inverse)
+    qltx::unpermute(b.data(), b.size(), k.data(), k.size(), kernel);
+  else
+    qltx::permute(b.data(), b.size(), k.data(), k.size(), kernel);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "Private native core of Qeltrix: framing, permutation and seek arithmetic.";
+
+  error_classes().call_once_and_store_result([] {
+    py::module_ errors = py::module_::import("qeltrix.errors");
+    return ErrorClasses{errors.attr("NotAContainerError"), errors.attr("UnsupportedVersionError"),
+                        errors.attr("TruncatedError"), errors.attr("DamagedError")};
+  });
+  py::register_local_exception_translator(translate);
+
+  m.attr("VERSION") = qltx::VERSION;
+  m.attr("HEADER_SIZE") = qltx::HEADER_SIZE;
+  m.attr("HEADER_MAC_OFFSET") = qltx::HEADER_MAC_OFFSET;
+  m.attr("PREFIX_SIZE") = qltx::PREFIX_SIZE;
+  m.attr("META_IV_SIZE") = qltx::META_IV_SIZE;
+  m.attr("META_PLAIN_SIZE") = qltx::META_PLAIN_SIZE;
+  m.attr("META_SEALED_SIZE") = qltx::META_SEALED_SIZE;
+  m.attr("TAG_SIZE") = qltx::TAG_SIZE;
+  m.attr("BLOCK_OVERHEAD") = qltx::BLOCK_OVERHEAD;
+  m.attr("FOOTER_HEAD_SIZE") = qltx::FOOTER_HEAD_SIZE;
+  m.attr("FOOTER_MAC_OFFSET") = qltx::FOOTER_MAC_OFFSET;
+  m.attr("FOOTER_ENTRY_SIZE") = qltx::FOOTER_ENTRY_SIZE;
+  m.attr("MIN_INFO_SIZE") = qltx::MIN_INFO_SIZE;
+  m.attr("MAX_INFO_SIZE") = qltx::MAX_INFO_SIZE;
+  m.attr("TRAILER_SIZE") = qltx::TRAILER_SIZE;
+  m.attr("MIN_BLOCK_SIZE") = qltx::MIN_BLOCK_SIZE;
+  m.attr("MAX_BLOCK_SIZE") = qltx::MAX_BLOCK_SIZE;
+  m.attr("MAX_BLOCKS") = qltx::MAX_BLOCKS;
+  m.attr("CIPHER_AES256_GCM") = qltx::CIPHER_AES256_GCM;
+  m.attr("CIPHER_CHACHA20_POLY1305") = qltx::CIPHER_CHACHA20_POLY1305;
+  m.attr("KDF_NONE") = qltx::KDF_NONE;
+  m.attr("KDF_ARGON2ID") = qltx::KDF_ARGON2ID;
+  m.attr("KDF_SCRYPT") = qltx::KDF_SCRYPT;
+  m.attr("FLAG_PERMUTED") = qltx::FLAG_PERMUTED;
+  m.attr("FLAG_FINAL") = qltx::FLAG_FINAL;
+
+  // ---- header ----
+  py::class_<qltx::Header> header(m, "Header", "The 416-byte container header.");
+  header.def(py::init<>());
+  int_field(header, "cipher_id", &qltx::Header::cipher_id);
+  int_field(header, "kdf_id", &qltx::Header::kdf_id);
+  int_field(header, "flags", &qltx::Header::flags);
+  int_field(header, "block_size", &qltx::Header::block_size);
+  bytes_field(header, "container_id", &qltx::Header::container_id);
+  bytes_field(header, "kdf_salt", &qltx::Header::kdf_salt);
+  int_field(header, "kdf_t", &qltx::Header::kdf_t);
+  int_field(header, "kdf_m", &qltx::Header::kdf_m);
+  int_field(header, "kdf_p", &qltx::Header::kdf_p);
+  bytes_field(header, "key_commitment", &qltx::Header::key_commitment);
+  bytes_field(header, "header_mac", &qltx::Header::header_mac);
+  int_field(header, "num_blocks", &qltx::Header::num_blocks);
+  int_field(header, "plaintext_size", &qltx::Header::plaintext_size);
+  int_field(header, "footer_offset", &qltx::Header::footer_offset);
+  int_field(header, "footer_size", &qltx::Header::footer_size);
+  header.def_property_readonly("permuted", &qltx::Header::permuted);
+  header.def_property_readonly("streamed", &qltx::Header::streamed);
+  header.def("__repr__", [](const qltx::Header& h) {
+    return "<Header cipher_id=" + std::to_string(h.cipher_id) +
+           " kdf_id=" + std::to_string(h.kdf_id) + " flags=" + std::to_string(h.flags) +
+           " block_size=" + std::to_string(h.block_size) + " container_id=" +
+           hex_prefix(h.container_id) + " num_blocks=" + std::to_string(h.num_blocks) +
+           " plaintext_size=" + std::to_string(h.plaintext_size) +
+           " footer_offset=" + std::to_string(h.footer_offset) +
+           " footer_size=" + std::to_string(h.footer_size) + ">";
+  });
+  m.def(
+      "encode_header",
+      [](const qltx::Header& h) { return to_bytes(qltx::encode_header(h)); }, py::arg("h"));
+  m.def(
+      "decode_header",
+      [](const py::buffer& buf) { return qltx::decode_header(BufferView(buf, false, "buf").bytes()); },
+      py::arg("buf"));
+
+  // ---- block prefix ----
+  py::class_<qltx::Prefix> prefix(m, "Prefix", "The 28-byte clear prefix of a block.");
+  prefix.def(py::init([](const py::object& index, const py::object& payload_size, bool final) {
+               qltx::Prefix p;
+               p.index = as_uint(index, "index");
+               p.payload_size = as_uint(payload_size, "payload_size");
+               p.flags = final ? qltx::FLAG_FINAL : 0;
+               return p;
+             }),
+             py::arg("index") = 0, py::arg("payload_size") = qltx::TAG_SIZE,
+             py::arg("final") = false);
+  int_field(prefix, "index", &qltx::Prefix::index);
+  int_field(prefix, "meta_size", &qltx::Prefix::meta_size);
+  int_field(prefix, "payload_size", &qltx::Prefix::payload_size);
+  int_field(prefix, "flags", &qltx::Prefix::flags);
+  prefix.def_property_readonly("final", &qltx::Prefix::final);
+  prefix.def("__repr__", [](const qltx::Prefix& p) {
+    return "<Prefix index=" + std::to_string(p.index) + " meta_size=" +
+           std::to_string(p.meta_size) + " payload_size=" + std::to_string(p.payload_size) +
+           " flags=" + std::to_string(p.flags) + ">";
+  });
+  m.def(
+      "encode_prefix",
+      [](const qltx::Prefix& p) { return to_bytes(qltx::encode_prefix(p)); }, py::arg("p"));
+  m.def(
+      "decode_prefix",
+      [](const py::buffer& buf, const py::object& block_size) {
+        return qltx::decode_prefix(BufferView(buf, false, "buf").bytes(),
+                                   as_uint(block_size, "block_size"));
+      },
+      py::arg("buf"), py::arg("block_size"));
+
+  // ---- block metadata ----
+  py::class_<qltx::Meta> meta(m, "Meta", "The 148-byte plaintext of a block's sealed metadata.");
+  meta.def(py::init<>());
+  int_field(meta, "plain_offset", &qltx::Meta::plain_offset);
+  int_field(meta, "plain_size", &qltx::Meta::plain_size);
+  bytes_field(meta, "payload_iv", &qltx::Meta::payload_iv);
+  bytes_field(meta, "block_salt", &qltx::Meta::block_salt);
+  bytes_field(meta, "wrap_iv", &qltx::Meta::wrap_iv);
+  bytes_field(meta, "wrapped_cdk", &qltx::Meta::wrapped_cdk);
+  bytes_field(meta, "plaintext_sha256", &qltx::Meta::plaintext_sha256);
+  meta.def("__repr__", [](const qltx::Meta& mt) {
+    return "<Meta plain_offset=" + std::to_string(mt.plain_offset) +
+           " plain_size=" + std::to_string(mt.plain_size) + ">";
+  });
+  m.def(
+      "encode_meta", [](const qltx::Meta& mt) { return to_bytes(qltx::encode_meta(mt)); },
+      py::arg("m"));
+  m.def(
+      "decode_meta",
+      [](const py::buffer& buf) { return qltx::decode_meta(BufferView(buf, false, "buf").bytes()); },
+      py::arg("buf"));
+
+  // ---- footer ----
+  py::class_<qltx::Entry> entry(m, "Entry", "One footer index entry.");
+  entry.def_readonly("plain_offset", &qltx::Entry::plain_offset)
+      .def_readonly("block_offset", &qltx::Entry::block_offset)
+      .def_readonly("plain_size", &qltx::Entry::plain_size)
+      .def_readonly("block_size", &qltx::Entry::block_size)
+      .def_property_readonly("hash", [](const qltx::Entry& e) { return to_bytes(e.hash); })
+      .def("__repr__", [](const qltx::Entry& e) {
+        return "<Entry plain_offset=" + std::to_string(e.plain_offset) +
+               " block_offset=" + std::to_string(e.block_offset) +
+               " plain_size=" + std::to_string(e.plain_size) +
+               " block_size=" + std::to_string(e.block_size) + ">";
+      });
+
+  py::class_<qltx::Index> index(m, "Index", "The decoded and structurally validated footer.");
+  index.def_property_readonly("num_blocks", &qltx::Index::num_blocks)
+      .def_property_readonly("plaintext_size", &qltx::Index::plaintext_size)
+      .def_property_readonly("mac", [](const qltx::Index& x) { return to_bytes(x.mac()); })
+      .def_property_readonly("info_size", &qltx::Index::info_size)
+      .def_property_readonly("uniform", &qltx::Index::uniform)
+      .def("__len__", [](const qltx::Index& x) { return x.num_blocks(); })
+      .def(
+          "__getitem__",
+          [](const qltx::Index& x, const py::object& i_obj) {
+            py::object io = py::reinterpret_steal<py::object>(PyNumber_Index(i_obj.ptr()));
+            if (!io) throw py::error_already_set();
+            int overflow = 0;
+            long long i = PyLong_AsLongLongAndOverflow(io.ptr(), &overflow);
+            if (i == -1 && PyErr_Occurred()) throw py::error_already_set();
+            const long long n = static_cast<long long>(x.num_blocks());
+            if (overflow == 0 && i < 0) i += n;
+            if (overflow != 0 || i < 0 || i >= n) throw py::index_error("block index out of range");
+            return x.entry(static_cast<uint64_t>(i));
+          },
+          py::arg("i"))
+      .def(
+          "locate",
+          [](const qltx::Index& x, const py::object& offset) {
+            return x.locate(as_uint(offset, "offset"));
+          },
+          py::arg("offset"))
+      .def(
+          "span",
+          [](const qltx::Index& x, const py::object& offset, const py::object& length) {
+            return x.span(as_uint(offset, "offset"), as_uint(length, "length"));
+          },
+          py::arg("offset"), py::arg("length"))
+      .def("__repr__", [](const qltx::Index& x) {
+        return "<Index num_blocks=" + std::to_string(x.num_blocks()) +
+               " plaintext_size=" + std::to_string(x.plaintext_size()) +
+               " uniform=" + (x.uniform() ? "True" : "False") + ">";
+      });
+
+  m.def(
+      "decode_footer_head",
+      [](const py::buffer& buf) {
+        qltx::FooterHead f = qltx::decode_footer_head(BufferView(buf, false, "buf").bytes());
+        return py::make_tuple(f.num_blocks, f.plaintext_size, f.info_size, to_bytes(f.mac));
+      },
+      py::arg("buf"));
+  m.def(
+      "decode_footer",
+      [](const py::buffer& buf, const py::object& block_size, const py::object& footer_offset) {
+        const uint64_t bs = as_uint(block_size, "block_size");
+        const uint64_t fo = as_uint(footer_offset, "footer_offset");
+        BufferView b(buf, false, "buf");
+        py::gil_scoped_release nogil;  // up to 2^31 entries to check
+        return qltx::decode_footer(b.bytes(), bs, fo);
+      },
+      py::arg("buf"), py::arg("block_size"), py::arg("footer_offset"));
+  m.def(
+      "encode_footer",
+      [](const py::iterable& entries, const py::object& plaintext_size, const py::buffer& info,
+         const py::buffer& mac) {
+        std::vector<qltx::Entry> es;
+        if (py::isinstance<py::sequence>(entries)) es.reserve(py::len(entries));
+        for (const py::handle item : entries) es.push_back(entry_from_python(item, es.size()));
+        BufferView iv(info, false, "info");
+        BufferView mv(mac, false, "mac");
+        qltx::Bytes out = qltx::encode_footer(es, as_uint(plaintext_size, "plaintext_size"),
+                                              iv.bytes(), mv.bytes());
+        return to_bytes(out);
+      },
+      py::arg("entries"), py::arg("plaintext_size"), py::arg("info"), py::arg("mac"));
+
+  // ---- trailer ----
+  py::class_<qltx::Trailer> trailer(m, "Trailer", "The last 24 bytes of a container.");
+  int_field(trailer, "footer_offset", &qltx::Trailer::footer_offset);
+  int_field(trailer, "footer_size", &qltx::Trailer::footer_size);
+  trailer.def("__repr__", [](const qltx::Trailer& t) {
+    return "<Trailer footer_offset=" + std::to_string(t.footer_offset) +
+           " footer_size=" + std::to_string(t.footer_size) + ">";
+  });
+  m.def(
+      "encode_trailer",
+      [](const py::object& footer_offset, const py::object& footer_size) {
+        return to_bytes(qltx::encode_trailer(as_uint(footer_offset, "footer_offset"),
+                                             as_uint(footer_size, "footer_size")));
+      },
+      py::arg("footer_offset"), py::arg("footer_size"));
+  m.def(
+      "decode_trailer",
+      [](const py::buffer& buf, const py::object& container_size) {
+        const uint64_t cs = as_uint(container_size, "container_size");
+        return qltx::decode_trailer(BufferView(buf, false, "buf").bytes(), cs);
+      },
+      py::arg("buf"), py::arg("container_size"));
+
+  // ---- seek arithmetic ----
+  m.def(
+      "block_count",
+      [](const py::object& plaintext_size, const py::object& block_size) {
+        return qltx::block_count(as_uint(plaintext_size, "plaintext_size"),
+                                 as_uint(block_size, "block_size"));
+      },
+      py::arg("plaintext_size"), py::arg("block_size"));
+  m.def(
+      "container_size",
+      [](const py::object& plaintext_size, const py::object& block_size,
+         const py::object& info_size) {
+        return qltx::container_size(as_uint(plaintext_size, "plaintext_size"),
+                                    as_uint(block_size, "block_size"),
+                                    as_uint(info_size, "info_size"));
+      },
+      py::arg("plaintext_size"), py::arg("block_size"),
+      py::arg("info_size") = qltx::MIN_INFO_SIZE);
+  m.def(
+      "block_offset",
+      [](const py::object& i, const py::object& block_size) {
+        return qltx::block_offset(as_uint(i, "index"), as_uint(block_size, "block_size"));
+      },
+      py::arg("index"), py::arg("block_size"));
+  m.def(
+      "block_span",
+      [](const py::object& offset, const py::object& length, const py::object& plaintext_size,
+         const py::object& block_size) {
+        return qltx::block_span(as_uint(offset, "offset"), as_uint(length, "length"),
+                                as_uint(plaintext_size, "plaintext_size"),
+                                as_uint(block_size, "block_size"));
+      },
+      py::arg("offset"), py::arg("length"), py::arg("plaintext_size"), py::arg("block_size"));
+
+  // ---- permutation ----
+  m.def(
+      "permutation_table",
+      [](const py::buffer& key) {
+        BufferView k(key, false, "key");
+        auto t = qltx::permutation_table(k.data(), k.size());
+        py::list out;
+        for (uint8_t v : t) out.append(v);
+        return out;
+      },
+      py::arg("key"));
+  m.def(
+      "permute",
+      [](const py::buffer& buf, const py::buffer& key) {
+        permute_py(buf, key, qltx::PermuteKernel::Auto, false);
+      },
+      py::arg("buf"), py::arg("key"));
+  m.def(
+      "unpermute",
+      [](const py::buffer& buf, const py::buffer& key) {
+        permute_py(buf, key, qltx::PermuteKernel::Auto, true);
+      },
+      py::arg("buf"), py::arg("key"));
+  // Private, for tests and tools/bench_permute.py: every gather kernel must give the same bytes.
+  m.def("_permute_kernels", [] {
+    py::list names;
+    for (const std::string& name : qltx::permute_kernels()) names.append(name);
+    return names;
+  });
+  m.def(
+      "_permute_with",
+      [](const py::buffer& buf, const py::buffer& key, const std::string& kernel, bool inverse) {
+        permute_py(buf, key, qltx::permute_kernel_by_name(kernel), inverse);
+      },
+      py::arg("buf"), py::arg("key"), py::arg("kernel"), py::arg("inverse") = false);
+}

@@ -699,6 +699,54 @@ def test_whole_container_layout():
 
 
 # ---------------------------------------------------------------------------------------------
+# arbitrary and mutated input: only the documented errors, never anything else
+
+DATA_ERRORS = (NotAContainerError, UnsupportedVersionError, TruncatedError, DamagedError)
+VALID_FOOTER, VALID_FOOTER_OFFSET = footer_bytes([4096, 4096, 77])
+VALID = {
+    "header": header_bytes(),
+    "prefix": prefix_bytes(),
+    "meta": meta_bytes(),
+    "footer": VALID_FOOTER,
+    "trailer": trailer_bytes(VALID_FOOTER_OFFSET, len(VALID_FOOTER)),
+}
+DECODERS = {
+    "header": _core.decode_header,
+    "prefix": lambda b: _core.decode_prefix(b, 4096),
+    "meta": _core.decode_meta,
+    "footer_head": _core.decode_footer_head,
+    "footer": lambda b: _core.decode_footer(b, 4096, VALID_FOOTER_OFFSET),
+    "trailer": lambda b: _core.decode_trailer(b, VALID_FOOTER_OFFSET + len(VALID_FOOTER) + 24),
+}
+
+
+@settings(max_examples=300)
+@given(name=st.sampled_from(sorted(DECODERS)), blob=st.binary(max_size=600))
+def test_decoders_on_arbitrary_bytes(name, blob):
+    try:
+        DECODERS[name](blob)
+    except DATA_ERRORS:
+        pass
+
+
+@settings(max_examples=500)
+@given(name=st.sampled_from(sorted(VALID)), data=st.data())
+def test_decoders_on_mutated_structures(name, data):
+    raw = bytearray(VALID[name])
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    decode = DECODERS[name]
+    try:
+        decode(bytes(raw))
+    except DATA_ERRORS:
+        return
+    if name == "footer":  # what decodes is consistent: entries chain, sizes add up
+        idx = decode(bytes(raw))
+        assert sum(e.plain_size for e in idx) == idx.plaintext_size
+
+
+# ---------------------------------------------------------------------------------------------
 # seek arithmetic
 
 block_sizes = st.integers(4096, 64 * MIB)
@@ -737,6 +785,38 @@ def test_block_span_brute_force(p, bs, offset, length):
     blocks = [i for i in range(n) if max(offset, i * bs) < min(end, (i + 1) * bs)]
     expected = (blocks[0], blocks[-1] + 1) if blocks else (n, n)
     assert _core.block_span(offset, length, p, bs) == expected
+
+
+SPAN_EDGES = [  # (offset, length, expected) for 4 blocks of 4096 bytes, the last holding 5
+    (0, 4096, (0, 1)), (0, 4097, (0, 2)), (4095, 1, (0, 1)), (4095, 2, (0, 2)),
+    (4096, 4096, (1, 2)), (4096, 8192, (1, 3)), (3 * 4096, 5, (3, 4)), (3 * 4096, 6, (3, 4)),
+    (3 * 4096 + 4, 100, (3, 4)), (3 * 4096 + 5, 1, (4, 4)), (0, 0, (4, 4)), (10, 0, (4, 4)),
+    (0, U64_MAX, (0, 4)), (U64_MAX, 1, (4, 4)), (8191, U64_MAX, (1, 4)),
+]
+
+
+@pytest.mark.parametrize("offset,length,expected", SPAN_EDGES)
+def test_span_edges(offset, length, expected):
+    p = 3 * 4096 + 5
+    assert _core.block_span(offset, length, p, 4096) == expected
+    raw, ofs = footer_bytes([4096, 4096, 4096, 5])
+    assert _core.decode_footer(raw, 4096, ofs).span(offset, length) == expected
+    sizes = [4096, 4095, 1, 4096, 5]  # not uniform: binary search
+    raw, ofs = footer_bytes(sizes)
+    idx = _core.decode_footer(raw, 4096, ofs)
+    assert not idx.uniform
+    assert idx.span(offset, length) == brute_span(sizes, offset, length)
+
+
+def brute_span(sizes, offset, length):
+    """Blocks holding at least one byte of [offset, offset + length), by enumeration."""
+    end = min(offset + length, sum(sizes))
+    hits, start = [], 0
+    for i, n in enumerate(sizes):
+        if max(offset, start) < min(end, start + n):
+            hits.append(i)
+        start += n
+    return (hits[0], hits[-1] + 1) if hits else (len(sizes), len(sizes))
 
 
 @given(p=st.integers(0, 2**31 * 4096), offset=st.integers(0, U64_MAX), length=st.integers(0, U64_MAX))

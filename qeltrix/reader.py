@@ -72,7 +72,10 @@ def read_index(ra: RandomAccess, header):
     minimum = _core.HEADER_SIZE + _core.FOOTER_HEAD_SIZE + _core.TRAILER_SIZE
     if ra.size < minimum:
         raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
-    trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size)
+    try:
+        trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size)
+    except NotAContainerError:  # the header was a container's: its end is missing
+        raise TruncatedError("no trailer at the end: the container is truncated or incomplete") from None
     footer = bytes(ra.read_exact(trailer.footer_offset, trailer.footer_size))
     index = _core.decode_footer(footer, header.block_size, trailer.footer_offset)
     return index, footer, trailer.footer_offset

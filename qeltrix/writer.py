@@ -241,18 +241,23 @@ def _source_name_and_mtime(src) -> tuple[str | None, int]:
 
 
 def _write_all(sealer: Sealer, src, write, total_size=None, progress=None, name=None, mtime=0) -> None:
-    write(sealer.header_bytes)
+    reader = None
     if isinstance(src, (bytes, bytearray, memoryview)):
         chunks, pool = _buffer_chunks(src, sealer.block_size), None
     else:
         reader = SequentialReader(src)
         pool = _Pool(sealer.block_size)
         chunks = _reader_chunks(reader, sealer.block_size, pool, total_size)
-    for view in sealer.seal(chunks, pool):
-        write(view)
-        if progress is not None:
-            progress(len(view) - _core.BLOCK_OVERHEAD)
-    write(sealer.finish(name, mtime))
+    try:
+        write(sealer.header_bytes)
+        for view in sealer.seal(chunks, pool):
+            write(view)
+            if progress is not None:
+                progress(len(view) - _core.BLOCK_OVERHEAD)
+        write(sealer.finish(name, mtime))
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def _patch(f, start: int, header: bytes) -> bool:

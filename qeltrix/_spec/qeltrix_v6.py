@@ -68,7 +68,7 @@ class QeltrixV6(KaitaiStruct):
       "qeltrix-v6 permutation", 72). Table T is the identity on 0..63 shuffled by Fisher-Yates:
       for k = 63 down to 1, j = K[63-k] mod (k+1), swap T[k] and T[j]. Let c = floor(n / 64) for a
       block of n bytes, s = u64 from K[64..71]. If c > 0: a = s mod c, a = 1 if a = 0, then while
-      gcd(a, c) != 1: a = a + 1 (wrapping c to 1); b = (s >> 32) mod c. Output chunk m (bytes
+      gcd(a, c) != 1: a = a + 1; b = (s >> 32) mod c. Output chunk m (bytes
       64m..64m+63) takes input chunk q = (a*m + b) mod c, and out[64m + k] = in[64q + T[k]]. The
       last n mod 64 bytes stay in place. Unpermute is the inverse map.
     * File info (original name, size, mtime): info_sealed = AES-256-GCM(K_info, info_iv,

@@ -1,0 +1,56 @@
+"""Validate a container with the parser generated from spec/qeltrix_v6.ksy."""
+
+from __future__ import annotations
+
+import hashlib
+
+from qeltrix._spec.qeltrix_v6 import QeltrixV6
+from qeltrix.inspect import parse_container
+
+HEADER_SIZE = 416
+OVERHEAD = 220
+
+
+def spec_check(blob, result=None, patched=None) -> QeltrixV6:
+    """Parse ``blob`` (bytes or a path) with the spec's parser and check every structural field,
+    and, given the writer's PackResult, that the parse agrees with what the writer reported."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        with open(blob, "rb") as f:
+            blob = f.read()
+    blob = bytes(blob)
+    p = parse_container(blob)
+    h, f, t = p.header, p.footer, p.trailer
+    n = len(f.entries)
+    assert t.ofs_footer + t.len_footer + 24 == len(blob)
+    assert f.len_plaintext == sum(e.len_plaintext for e in f.entries)
+    offset, plain = HEADER_SIZE, 0
+    for i, e in enumerate(f.entries):
+        assert e.ofs_block == offset and e.ofs_plaintext == plain
+        assert e.len_block == e.len_plaintext + OVERHEAD
+        assert e.len_plaintext <= h.block_size
+        b = e.block
+        assert b.prefix.index == i
+        assert b.prefix.len_meta == 164
+        assert b.prefix.len_payload == e.len_plaintext + 16
+        assert b.prefix.is_final == (i == n - 1)
+        assert hashlib.sha256(blob[e.ofs_block:e.ofs_block + e.len_block]).digest() == e.hash
+        offset += e.len_block
+        plain += e.len_plaintext
+    assert t.ofs_footer == offset
+    streamed = (h.num_blocks, h.len_plaintext, h.ofs_footer, h.len_footer) == (0, 0, 0, 0)
+    if not streamed:
+        assert (h.num_blocks, h.len_plaintext, h.ofs_footer, h.len_footer) == (n, plain, t.ofs_footer, t.len_footer)
+    if patched is not None:
+        assert (not streamed) == patched or (n == 0 and patched)
+    if result is not None:
+        assert result.total_blocks == n
+        assert result.bytes_in == plain
+        assert result.bytes_out == len(blob)
+        assert result.block_size == h.block_size
+        assert result.cipher_id == h.cipher.value
+        assert result.permuted == h.permuted
+        assert result.container_id == h.container_id
+        assert (result.footer_offset, result.footer_size) == (t.ofs_footer, t.len_footer)
+        assert [tuple(x) for x in result.entries] == [
+            (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) for e in f.entries]
+    return p

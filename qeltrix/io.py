@@ -271,11 +271,26 @@ class _PassThrough:
         pass
 
 
+class _OwnedPassThrough(_PassThrough):
+    def commit(self) -> None:
+        self.file.close()
+
+    def abort(self) -> None:
+        self.file.close()
+
+    def __exit__(self, exc_type, *exc):
+        if not self.file.closed:
+            self.file.close()
+
+
 def open_output(dst, overwrite: bool = True):
     """An output for ``dst``: a path (atomic), ``"-"`` (stdout) or a writable binary file object."""
     if isinstance(dst, (str, os.PathLike)):
         if os.fspath(dst) == "-":
             return _PassThrough(sys.stdout.buffer)
+        if os.path.exists(dst) and not os.path.isfile(dst):
+            # A device or FIFO (/dev/null, a named pipe): write straight to it; never rename over it.
+            return _OwnedPassThrough(open(dst, "wb"))
         return AtomicOutput(dst, overwrite=overwrite)
     if hasattr(dst, "write"):
         return _PassThrough(dst)

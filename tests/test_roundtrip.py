@@ -207,3 +207,14 @@ def test_not_a_container(mk):
             qltx.unpack(blob, io.BytesIO(), mk)
     with pytest.raises(qltx.NotAContainerError):
         qltx.unpack(b"PK\x03\x04" + bytes(600), io.BytesIO(), mk)
+
+
+def test_device_output_is_written_in_place(tmp_path, mk):
+    """/dev/null (any non-regular file) is written to directly, never replaced by a rename."""
+    import stat
+
+    blob, _ = pack_bytes(os.urandom(3 * BS), mk, block_size=BS)
+    (tmp_path / "c.qltx").write_bytes(blob)
+    qltx.pack(str(tmp_path / "c.qltx"), os.devnull, mk)
+    qltx.unpack(str(tmp_path / "c.qltx"), os.devnull, mk)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -10,6 +10,7 @@ import pytest
 
 import qeltrix as qltx
 from qeltrix import _core
+from speccheck import spec_check
 
 BS = 4096
 MK = qltx.random_master_key()
@@ -17,7 +18,8 @@ MK = qltx.random_master_key()
 
 def _pack(data, mk=MK, **kw):
     out = io.BytesIO()
-    qltx.pack(data, out, mk, block_size=BS, **kw)
+    r = qltx.pack(data, out, mk, block_size=BS, **kw)
+    spec_check(out.getvalue(), r, patched=True)
     return out.getvalue()
 
 

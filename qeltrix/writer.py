@@ -327,7 +327,13 @@ class StreamPacker:
         object). ``total_size``, when given, must equal the bytes the source yields."""
         t0 = time.perf_counter()
         self.sealer = self._new_sealer()
-        write_fn = write.write if hasattr(write, "write") else write
+        if hasattr(write, "write"):
+            write_fn = write.write  # file objects copy what they are given
+        else:
+            # A plain callable may keep what it is given: hand it bytes, not a view into a buffer
+            # that the next block reuses.
+            def write_fn(b, _w=write):
+                return _w(bytes(b))
         src = read if hasattr(read, "read") or hasattr(read, "readinto") else _CallableSource(read)
         _write_all(self.sealer, src, write_fn, total_size=total_size, name=name)
         self.last_result = self.sealer.result(time.perf_counter() - t0, False)

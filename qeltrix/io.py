@@ -300,5 +300,10 @@ def open_output(dst, overwrite: bool = True):
 
 
 class _CallableWriter:
+    """A plain callable sink; it gets bytes (it may keep them), never views of reused buffers."""
+
     def __init__(self, fn):
-        self.write = fn
+        self._fn = fn
+
+    def write(self, data):
+        return self._fn(bytes(data))

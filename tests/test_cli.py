@@ -3,7 +3,6 @@ traceback, nothing partial left under an output name."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil

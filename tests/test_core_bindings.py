@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qeltrix import _core

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qeltrix as qltx
+from streams import Unseekable, UnseekableSink
 from speccheck import spec_check
 
 BS = 4096
@@ -86,7 +87,7 @@ def test_source_kinds(tmp_path, mk, kind):
         (tmp_path / "in").write_bytes(data)
         src = str(tmp_path / "in")
     elif kind == "unseekable":
-        src = _Unseekable(data)
+        src = Unseekable(data, 777)
     else:
         rfd, wfd = os.pipe()
 
@@ -105,49 +106,19 @@ def test_source_kinds(tmp_path, mk, kind):
     assert unpack_bytes(blob, mk) == data
 
 
-class _Unseekable(io.RawIOBase):
-    """A file object that reads in small pieces and cannot seek, like a socket."""
-
-    def __init__(self, data):
-        self._b = io.BytesIO(data)
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        n = min(len(b), 777)
-        chunk = self._b.read(n)
-        b[:len(chunk)] = chunk
-        return len(chunk)
-
-
 def test_pipe_output_keeps_streamed_header_and_reads_from_its_end(mk):
     """A container written to a pipe has no patched header; readers find the footer through the
     trailer, and a one-pass stream reader reads it too."""
     data = os.urandom(9 * BS + 1)
-    out = _UnseekableSink()
+    out = UnseekableSink()
     r = qltx.pack(data, out, mk, block_size=BS)
     blob = out.getvalue()
     spec_check(blob, r, patched=False)
     assert not r.header_patched
     assert unpack_bytes(blob, mk) == data
-    assert unpack_bytes(_Unseekable(blob), mk) == data
+    assert unpack_bytes(Unseekable(blob), mk) == data
     assert qltx.seek_extract(blob, 5 * BS - 3, 10, mk) == data[5 * BS - 3:5 * BS + 7]
     assert qltx.info(blob)["header_patched"] is False
-
-
-class _UnseekableSink(io.RawIOBase):
-    def __init__(self):
-        self._b = io.BytesIO()
-
-    def writable(self):
-        return True
-
-    def write(self, b):
-        return self._b.write(b)
-
-    def getvalue(self):
-        return self._b.getvalue()
 
 
 @settings(max_examples=40, deadline=None)
@@ -157,7 +128,7 @@ def test_roundtrip_property(data, bs, cipher, permute, workers):
     mk = qltx.random_master_key()
     blob, _ = pack_bytes(data, mk, block_size=bs, cipher_id=cipher, permute=permute, workers=workers)
     assert unpack_bytes(blob, mk, workers=workers) == data
-    assert unpack_bytes(_Unseekable(blob), mk) == data
+    assert unpack_bytes(Unseekable(blob), mk) == data
 
 
 def test_passphrase_roundtrip(mk):
@@ -179,7 +150,7 @@ def test_passphrase_roundtrip(mk):
 def test_wrong_key_is_reported_as_such(mk):
     blob, _ = pack_bytes(os.urandom(BS * 2), mk, block_size=BS)
     for fn in (lambda k: qltx.unpack(blob, io.BytesIO(), k), lambda k: qltx.seek_extract(blob, 0, 10, k),
-               lambda k: qltx.unpack(_Unseekable(blob), io.BytesIO(), k)):
+               lambda k: qltx.unpack(Unseekable(blob), io.BytesIO(), k)):
         with pytest.raises(qltx.WrongKeyError, match="wrong key or passphrase"):
             fn(qltx.random_master_key())
 

@@ -9,6 +9,7 @@ import struct
 import pytest
 
 import qeltrix as qltx
+from streams import Unseekable
 from qeltrix import _core
 from speccheck import spec_check
 
@@ -23,25 +24,12 @@ def _pack(data, mk=MK, **kw):
     return out.getvalue()
 
 
-class _Unseekable(io.RawIOBase):
-    def __init__(self, data):
-        self._b = io.BytesIO(data)
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        chunk = self._b.read(len(b))
-        b[:len(chunk)] = chunk
-        return len(chunk)
-
-
 def _all_readers_fail(blob, data, mk=MK):
     """Each reading path raises a QeltrixError (and only that) on ``blob``."""
     readers = {
         "unpack": lambda: qltx.unpack(blob, io.BytesIO(), mk),
         "unpack-noverify": lambda: qltx.unpack(blob, io.BytesIO(), mk, verify=False),
-        "stream": lambda: qltx.unpack(_Unseekable(blob), io.BytesIO(), mk),
+        "stream": lambda: qltx.unpack(Unseekable(blob), io.BytesIO(), mk),
         "seek": lambda: qltx.seek_extract(blob, 0, len(data), mk),
         "verify": lambda: _verify_raises(blob, mk),
     }
@@ -73,7 +61,7 @@ def test_every_bit_flip_is_detected(blob):
             t[pos] ^= bit
             t = bytes(t)
             for fn in (lambda: qltx.unpack(t, io.BytesIO(), MK),
-                       lambda: qltx.unpack(_Unseekable(t), io.BytesIO(), MK)):
+                       lambda: qltx.unpack(Unseekable(t), io.BytesIO(), MK)):
                 try:
                     fn()
                 except qltx.QeltrixError:
@@ -149,7 +137,7 @@ def test_truncation_is_detected(cut):
 def test_truncation_at_every_offset_stream():
     for cut in range(0, len(BLOB), 7):
         with pytest.raises(qltx.QeltrixError):
-            qltx.unpack(_Unseekable(BLOB[:cut]), io.BytesIO(), MK)
+            qltx.unpack(Unseekable(BLOB[:cut]), io.BytesIO(), MK)
 
 
 def test_appended_bytes_are_detected():

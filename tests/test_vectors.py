@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import qeltrix as qltx
+from streams import Unseekable
 from independent import decode as independent_decode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +40,6 @@ def load(path: Path):
     return fields, blob
 
 
-class _Unseekable(io.RawIOBase):
-    def __init__(self, data):
-        self._b = io.BytesIO(data)
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        chunk = self._b.read(len(b))
-        b[:len(chunk)] = chunk
-        return len(chunk)
-
-
 def _key_args(fields):
     if "passphrase" in fields:
         return {"passphrase": fields["passphrase"]}
@@ -66,7 +54,7 @@ def _readers(blob, kw):
 
     def stream():
         out = io.BytesIO()
-        qltx.unpack(_Unseekable(blob), out, **kw)
+        qltx.unpack(Unseekable(blob), out, **kw)
         return out.getvalue()
 
     def seek():

@@ -111,6 +111,8 @@ def _say(msg: str) -> None:
 def cmd_pack(args) -> int:
     from .writer import pack
 
+    if args.output == "-" and sys.stdout.isatty():
+        raise UsageError("refusing to write a container to a terminal: redirect stdout or give a file")
     keys = _key_args(args, confirm=True)
     prog = _Progress(_size_of(args.input), "pack", not args.quiet)
     try:

@@ -197,6 +197,14 @@ void Socket::set_nodelay(bool on) noexcept {
   setsockopt(s_, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&v), sizeof v);
 }
 
+void Socket::set_reset_on_close() noexcept {
+  if (s_ == kInvalid) return;
+  struct linger lg;
+  lg.l_onoff = 1;
+  lg.l_linger = 0;
+  setsockopt(s_, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&lg), sizeof lg);
+}
+
 // ---- connections ------------------------------------------------------------------------------
 
 Socket listen_tcp(const std::string& host, uint16_t port, int backlog) {

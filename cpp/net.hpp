@@ -60,6 +60,9 @@ class Socket {
   void shutdown_write() noexcept;  // half-close: the peer reads EOF, we can still read
   void set_nonblocking(bool on);
   void set_nodelay(bool on) noexcept;
+  // SO_LINGER {on, 0}: close() then resets the connection (RST) instead of ending it with a
+  // FIN, so the peer sees an error rather than a clean end of stream.
+  void set_reset_on_close() noexcept;
 
  private:
   socket_t s_;

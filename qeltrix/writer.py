@@ -61,7 +61,9 @@ def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[b
         return derive_master_key(passphrase, params), params
     if master_key is None:
         raise ValueError("a master key or a passphrase is required")
-    return check_master_key(master_key), KdfParams()
+    # kdf_params with a key: the key was derived from a passphrase with these parameters
+    # (StreamPacker and the gateway derive once, then seal many containers).
+    return check_master_key(master_key), kdf_params or KdfParams()
 
 
 def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:

@@ -166,3 +166,37 @@ def unpermute(buf: Buffer, key: Buffer) -> None: ...
 # ("ssse3", "portable"), and permute/unpermute with one of them ("auto" = what permute uses).
 def _permute_kernels() -> list[str]: ...
 def _permute_with(buf: Buffer, key: Buffer, kernel: str, inverse: bool = False) -> None: ...
+
+# Private, the gateway (qeltrix.gateway is the API; cpp/stream.hpp, cpp/gateway.hpp).
+class _StreamDecoder:
+    """One-pass V6 stream decoder, sans I/O: ``next(bytes of the current item so far)`` returns
+    ("need", total bytes needed) or (kind, bytes of the complete item) with kind "header",
+    "block", "footer" or "trailer"; ``end(pending)`` at end of input raises TruncatedError unless
+    the trailer was decoded. Bad bytes raise NotAContainerError or DamagedError."""
+
+    done: bool
+    offset: int
+    num_blocks: int
+    plaintext_size: int
+    last_block: tuple[int, int, int, bool]  # index, plain_offset, plain_size, final
+    def __init__(self) -> None: ...
+    def next(self, buf: Buffer) -> tuple[str, int]: ...
+    def end(self, pending: int) -> None: ...
+
+def _flush_deadline(first_byte: int, last_byte: int, flush_after: int, max_delay: int) -> int: ...
+
+class _Gateway:
+    """The native gateway. make_sealer() returns a session with header_bytes, seal(index,
+    plain_offset, data, final, out) -> entry hash and finish(entries, plaintext_size) -> footer and
+    trailer; make_opener(header) one with open(index, plain_offset, plain_size, final, stored, out)
+    and check_footer(footer, footer_offset); log(level, message). Each is called with the GIL
+    held, from the gateway's threads. start() raises OSError when it cannot bind."""
+
+    port: int
+    running: bool
+    def __init__(self, listen_host: str, listen_port: int, dest_host: str, dest_port: int, decrypt: bool,
+                 block_size: int, flush_after_ms: int, max_delay_ms: int, workers: int, window: int,
+                 max_connections: int, connect_timeout_ms: int, make_sealer, make_opener, log) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, grace_ms: int) -> None: ...  # releases the GIL; joins every thread
+    def stats(self) -> dict[str, int]: ...

@@ -380,7 +380,13 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
         std::shared_ptr<Item> it;
         {
           std::unique_lock<std::mutex> lk(m);
-          cv.wait(lk, [&] { return !q.empty() && q.front()->done; });
+          // A failed connection (stop, or the reader gave up) may never get its marker.
+          cv.wait(lk, [&] { return q.empty() ? failed.load() : q.front()->done; });
+          if (q.empty()) {
+            lk.unlock();
+            abort_output();
+            return;
+          }
           it = std::move(q.front());
           q.pop_front();
           cv.notify_all();
@@ -479,7 +485,10 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       else
         gw.stats_.failed += 1;
     }
-    finished = true;
+    {
+      std::lock_guard<std::mutex> lk(gw.conns_m_);  // stop() waits on this under conns_m_
+      finished = true;
+    }
     gw.conns_cv_.notify_all();
   }
 };

@@ -596,3 +596,31 @@ def test_argument_checks(mk):
     with gateway(mk) as gw:
         with pytest.raises(OSError):
             gateway(mk, listen_port=gw.port).start()  # the port is taken
+
+
+def test_stop_during_a_busy_transfer(mk):
+    stop_sending = threading.Event()
+
+    def source(port):
+        with socket.create_connection((HOST, port)) as s:
+            chunk = os.urandom(1 << 16)
+            try:
+                while not stop_sending.is_set():
+                    s.sendall(chunk)
+            except OSError:
+                pass
+
+    with Sink(rate=50e6) as sink:
+        gw = gateway(mk, dest_host=HOST, dest_port=sink.port, block_size=1 << 16).start()
+        t = threading.Thread(target=source, args=(gw.port,))
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        gw.stop(timeout=0.2)
+        assert time.monotonic() - t0 < 3
+        stop_sending.set()
+        t.join(10)
+        (rec,) = sink.wait(1)
+    assert len(rec["data"]) > 416
+    with pytest.raises(TruncatedError):
+        qltx.unpack(bytes(rec["data"]), io.BytesIO(), mk)

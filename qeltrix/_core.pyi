@@ -200,3 +200,32 @@ class _Gateway:
     def start(self) -> None: ...
     def stop(self, grace_ms: int) -> None: ...  # releases the GIL; joins every thread
     def stats(self) -> dict[str, int]: ...
+# ---- HTTP: sans-IO parsers and builders (cpp/http.hpp, cpp/range.hpp), for the SeekServer ----
+# Pure functions over bytes; the server in C++ uses the same code. Limits and semantics: nginx
+# 1.22 (shared/reference/http-range-anchors.md) with the deviations listed in cpp/range.hpp.
+
+def http_parse_request(buf: Buffer, max_request_line: int = 8192, max_header_line: int = 8192,
+                       max_header_bytes: int = 32768, max_body: int = 65536
+                       ) -> tuple[str] | tuple[str, int, str] | tuple[str, dict]: ...
+    # ("need_more",) | ("error", status, reason) | ("request", {"method": str, "target": bytes,
+    # "version": 10 | 11, "headers": [(lower-case name, value bytes)], "consumed": int (head and
+    # Content-Length body), "body_length": int, "keep_alive": bool}).
+    # Errors: 414 request line > max_request_line; 400 header line/section too large, bad syntax,
+    # obs-fold, no Host on 1.1, several Host, bad/conflicting Content-Length, CL with
+    # Transfer-Encoding, HTTP/0.9; 413 body > max_body; 501 any Transfer-Encoding; 505 HTTP/2+.
+def http_parse_range(value: str, size: int, max_ranges: int = 16, max_overlaps: int = 2
+                     ) -> tuple[str, list[tuple[int, int]]]: ...
+    # ("ignore", []) -> 200 | ("unsatisfiable", []) -> 416 | ("ranges", [(first, last inclusive)])
+    # in request order. max_ranges 0: no cap.
+def http_plan(method: str, headers: Iterable[tuple[str, str]], size: int, etag: str = "",
+              last_modified: int | None = None, content_type: str = "application/octet-stream",
+              boundary: str = "qeltrix-boundary", max_ranges: int = 16, max_overlaps: int = 2) -> dict: ...
+    # The GET/HEAD answer: {"status": 200|206|304|412|416, "fields": [(name, value)],
+    # "ranges": [(first, last)], "multipart": bool, "content_length": int, "send_body": bool,
+    # "static_body": bytes (412/416)}. RFC 9110 §13.2.2 precedence; HEAD ignores Range.
+def http_format_date(t: int) -> str: ...  # IMF-fixdate of Unix seconds
+def http_parse_date(s: str) -> int | None: ...  # IMF-fixdate, RFC 850 or asctime; None if invalid
+def http_build_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes: ...
+    # status line + fields + CRLF; ValueError on CR/LF in a field (no response splitting)
+def http_multipart_part(boundary: str, content_type: str, first: int, last: int, size: int) -> bytes: ...
+def http_multipart_close(boundary: str) -> bytes: ...

@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <limits>
 #include <string>
 #include <utility>
@@ -12,8 +14,13 @@
 
 #include "errors.hpp"
 #include "format.hpp"
+#include "gateway.hpp"
+#include "net.hpp"
+#include "http.hpp"
+#include "range.hpp"
 #include "permute.hpp"
 #include "seek.hpp"
+#include "stream.hpp"
 
 namespace py = pybind11;
 
@@ -142,6 +149,8 @@ void translate(std::exception_ptr p) {
     set_error(error_classes().get_stored().truncated, e, true);
   } catch (const qltx::Damaged& e) {
     set_error(error_classes().get_stored().damaged, e, true);
+  } catch (const qltx::net::NetError& e) {
+    PyErr_SetString(PyExc_OSError, e.what());
   } catch (const std::invalid_argument& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const std::out_of_range& e) {
@@ -192,6 +201,266 @@ void permute_py(const py::buffer& buf, const py::buffer& key, qltx::PermuteKerne
     qltx::unpermute(b.data(), b.size(), k.data(), k.size(), kernel);
   else
     qltx::permute(b.data(), b.size(), k.data(), k.size(), kernel);
+}
+
+// ---- gateway: the crypto callbacks into Python ------------------------------------------------------
+// The gateway's threads run without the GIL; each call below takes it for the call only. Python
+// exceptions become std::runtime_error("Type: message") (logged by the gateway).
+
+std::string describe(py::error_already_set& e) {
+  std::string s;
+  try {
+    s = py::str(e.type().attr("__name__")).cast<std::string>() + ": " +
+        py::str(e.value()).cast<std::string>();
+  } catch (...) {
+    s = "error in a Python callback";
+  }
+  return s;
+}
+
+class PyCodec : public qltx::Codec {
+ public:
+  explicit PyCodec(py::object session) : s_(std::move(session)) {}
+  ~PyCodec() override {
+    py::gil_scoped_acquire gil;
+    s_ = py::object();
+  }
+
+  qltx::Bytes header() override {
+    return call([&] { return bytes_of(s_.attr("header_bytes")); });
+  }
+  void seal(const qltx::StreamBlock& b, qltx::ByteView plain, uint8_t* out, size_t out_size,
+            qltx::Hash& digest) override {
+    call([&] {
+      py::memoryview in = py::memoryview::from_memory(plain.data, static_cast<py::ssize_t>(plain.size));
+      py::memoryview o = py::memoryview::from_memory(out, static_cast<py::ssize_t>(out_size), false);
+      py::object d = s_.attr("seal")(b.index, b.plain_offset, in, b.final, o);
+      in.attr("release")();
+      o.attr("release")();
+      qltx::Bytes h = bytes_of(d);
+      if (h.size() != digest.size()) throw std::runtime_error("seal returned a wrong-sized hash");
+      std::memcpy(digest.data(), h.data(), h.size());
+      return 0;
+    });
+  }
+  qltx::Bytes finish(const std::vector<qltx::Entry>& entries, uint64_t plaintext_size) override {
+    return call([&] {
+      py::list es;
+      for (const auto& e : entries)
+        es.append(py::make_tuple(e.plain_offset, e.block_offset, e.plain_size, e.block_size,
+                                 to_bytes(e.hash)));
+      return bytes_of(s_.attr("finish")(es, plaintext_size));
+    });
+  }
+  void open(const qltx::StreamBlock& b, qltx::ByteView stored, uint8_t* out) override {
+    call([&] {
+      py::memoryview in = py::memoryview::from_memory(stored.data, static_cast<py::ssize_t>(stored.size));
+      py::memoryview o = py::memoryview::from_memory(out, static_cast<py::ssize_t>(b.plain_size), false);
+      s_.attr("open")(b.index, b.plain_offset, b.plain_size, b.final, in, o);
+      in.attr("release")();
+      o.attr("release")();
+      return 0;
+    });
+  }
+  void check_footer(qltx::ByteView footer, uint64_t footer_offset) override {
+    call([&] {
+      s_.attr("check_footer")(to_bytes(footer.data, footer.size), footer_offset);
+      return 0;
+    });
+  }
+
+ private:
+  static qltx::Bytes bytes_of(const py::handle& obj) {
+    BufferView v(obj, false, "result");
+    return qltx::Bytes(v.data(), v.data() + v.size());
+  }
+  template <class F>
+  auto call(F f) -> decltype(f()) {
+    py::gil_scoped_acquire gil;
+    try {
+      return f();
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error(describe(e));
+    }
+  }
+  py::object s_;
+};
+
+class PyCodecFactory : public qltx::CodecFactory {
+ public:
+  PyCodecFactory(py::object make_sealer, py::object make_opener, py::object log)
+      : make_sealer_(std::move(make_sealer)), make_opener_(std::move(make_opener)), log_(std::move(log)) {}
+  ~PyCodecFactory() override {
+    py::gil_scoped_acquire gil;
+    make_sealer_ = make_opener_ = log_ = py::object();
+  }
+  std::unique_ptr<qltx::Codec> sealer() override {
+    py::gil_scoped_acquire gil;
+    try {
+      return std::make_unique<PyCodec>(make_sealer_());
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error(describe(e));
+    }
+  }
+  std::unique_ptr<qltx::Codec> opener(qltx::ByteView header) override {
+    py::gil_scoped_acquire gil;
+    try {
+      return std::make_unique<PyCodec>(make_opener_(to_bytes(header.data, header.size)));
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error(describe(e));
+    }
+  }
+  void log(int level, const std::string& msg) override {
+    py::gil_scoped_acquire gil;
+    try {
+      log_(level, msg);
+    } catch (...) {  // logging must not fail the connection
+    }
+  }
+
+ private:
+  py::object make_sealer_, make_opener_, log_;
+};
+
+// Owns the gateway; stops it (joining threads that may wait for the GIL) with the GIL released.
+struct PyGateway {
+  std::unique_ptr<qltx::Gateway> gw;
+  ~PyGateway() {
+    py::gil_scoped_release nogil;
+    gw.reset();
+  }
+};
+// ---- HTTP (sans-IO parsers and builders; private, for tests and the SeekServer) ----------------
+
+std::vector<qltx::http::Header> headers_from_python(const py::iterable& items) {
+  std::vector<qltx::http::Header> out;
+  for (const py::handle item : items) {
+    auto t = item.cast<std::pair<std::string, std::string>>();
+    out.push_back({qltx::http::lower(t.first), t.second});
+  }
+  return out;
+}
+
+py::list fields_to_python(const qltx::http::Fields& fields) {
+  py::list out;
+  for (const auto& f : fields) out.append(py::make_tuple(f.first, f.second));
+  return out;
+}
+
+py::list ranges_to_python(const std::vector<qltx::http::ByteRange>& ranges) {
+  py::list out;
+  for (const auto& r : ranges) out.append(py::make_tuple(r.first, r.last));
+  return out;
+}
+
+qltx::http::RangeLimits range_limits(const py::object& max_ranges, const py::object& max_overlaps) {
+  qltx::http::RangeLimits l;
+  l.max_ranges = static_cast<size_t>(as_uint(max_ranges, "max_ranges", 1u << 30));
+  l.max_overlaps = static_cast<size_t>(as_uint(max_overlaps, "max_overlaps", 1u << 30));
+  return l;
+}
+
+void bind_http(py::module_& m) {
+  namespace http = qltx::http;
+  m.def(
+      "http_parse_request",
+      [](const py::buffer& buf, const py::object& max_request_line, const py::object& max_header_line,
+         const py::object& max_header_bytes, const py::object& max_body) -> py::tuple {
+        http::Limits lim;
+        lim.max_request_line = static_cast<size_t>(as_uint(max_request_line, "max_request_line", 1u << 30));
+        lim.max_header_line = static_cast<size_t>(as_uint(max_header_line, "max_header_line", 1u << 30));
+        lim.max_header_bytes = static_cast<size_t>(as_uint(max_header_bytes, "max_header_bytes", 1u << 30));
+        lim.max_body = as_uint(max_body, "max_body");
+        http::ParseResult r;
+        {
+          BufferView b(buf, false, "buf");
+          r = http::parse_request(b.data(), b.size(), lim);
+        }
+        if (r.kind == http::Parse::NeedMore) return py::make_tuple("need_more");
+        if (r.kind == http::Parse::Error)
+          return py::make_tuple("error", r.error.status, r.error.reason);
+        const http::Request& q = r.request;
+        py::list headers;
+        for (const auto& h : q.headers) headers.append(py::make_tuple(h.name, py::bytes(h.value)));
+        py::dict d;
+        d["method"] = q.method;
+        d["target"] = py::bytes(q.target);
+        d["version"] = q.version;
+        d["headers"] = headers;
+        d["consumed"] = q.consumed;
+        d["body_length"] = q.body_length;
+        d["keep_alive"] = q.keep_alive;
+        return py::make_tuple("request", d);
+      },
+      py::arg("buf"), py::arg("max_request_line") = 8192, py::arg("max_header_line") = 8192,
+      py::arg("max_header_bytes") = 32768, py::arg("max_body") = 65536);
+  m.def(
+      "http_parse_range",
+      [](const std::string& value, const py::object& size, const py::object& max_ranges,
+         const py::object& max_overlaps) {
+        http::RangeResult r =
+            http::parse_range(value, as_uint(size, "size"), range_limits(max_ranges, max_overlaps));
+        const char* kind = r.kind == http::RangeKind::Ignore          ? "ignore"
+                           : r.kind == http::RangeKind::Unsatisfiable ? "unsatisfiable"
+                                                                      : "ranges";
+        return py::make_tuple(kind, ranges_to_python(r.ranges));
+      },
+      py::arg("value"), py::arg("size"), py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2);
+  m.def(
+      "http_plan",
+      [](const std::string& method, const py::iterable& headers, const py::object& size,
+         const std::string& etag, const py::object& last_modified, const std::string& content_type,
+         const std::string& boundary, const py::object& max_ranges, const py::object& max_overlaps) {
+        http::Resource res;
+        res.size = as_uint(size, "size");
+        res.etag = etag;
+        res.last_modified = last_modified.is_none()
+                                ? -1
+                                : static_cast<int64_t>(as_uint(last_modified, "last_modified",
+                                                               std::numeric_limits<int64_t>::max()));
+        res.content_type = content_type;
+        http::Plan p = http::plan_response(method, headers_from_python(headers), res, boundary,
+                                           range_limits(max_ranges, max_overlaps));
+        py::dict d;
+        d["status"] = p.status;
+        d["fields"] = fields_to_python(p.fields);
+        d["ranges"] = ranges_to_python(p.ranges);
+        d["multipart"] = p.multipart;
+        d["content_length"] = p.content_length;
+        d["send_body"] = p.send_body;
+        d["static_body"] = py::bytes(p.static_body);
+        return d;
+      },
+      py::arg("method"), py::arg("headers"), py::arg("size"), py::arg("etag") = "",
+      py::arg("last_modified") = py::none(), py::arg("content_type") = "application/octet-stream",
+      py::arg("boundary") = "qeltrix-boundary", py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2);
+  m.def("http_format_date", [](int64_t t) { return http::format_date(t); }, py::arg("t"));
+  m.def(
+      "http_parse_date",
+      [](const std::string& s) -> py::object {
+        int64_t t = http::parse_date(s);
+        return t < 0 ? py::object(py::none()) : py::object(py::int_(t));
+      },
+      py::arg("s"));
+  m.def(
+      "http_build_head",
+      [](int status, const py::iterable& items) {
+        http::Fields fields;
+        for (const py::handle item : items) fields.push_back(item.cast<std::pair<std::string, std::string>>());
+        return py::bytes(http::build_head(status, fields));
+      },
+      py::arg("status"), py::arg("fields"));
+  m.def(
+      "http_multipart_part",
+      [](const std::string& boundary, const std::string& content_type, const py::object& first,
+         const py::object& last, const py::object& size) {
+        http::ByteRange r{as_uint(first, "first"), as_uint(last, "last")};
+        return py::bytes(http::multipart_part_header(boundary, content_type, r, as_uint(size, "size")));
+      },
+      py::arg("boundary"), py::arg("content_type"), py::arg("first"), py::arg("last"), py::arg("size"));
+  m.def(
+      "http_multipart_close", [](const std::string& b) { return py::bytes(http::multipart_close(b)); },
+      py::arg("boundary"));
 }
 
 }  // namespace
@@ -500,4 +769,88 @@ PYBIND11_MODULE(_core, m) {
         permute_py(buf, key, qltx::permute_kernel_by_name(kernel), inverse);
       },
       py::arg("buf"), py::arg("key"), py::arg("kernel"), py::arg("inverse") = false);
+
+  // ---- one-pass stream decoder (private: for tests) ----
+  py::class_<qltx::StreamDecoder>(m, "_StreamDecoder")
+      .def(py::init<>())
+      .def(
+          "next",
+          [](qltx::StreamDecoder& d, const py::buffer& buf) {
+            const qltx::StreamStep st = d.next(BufferView(buf, false, "buf").bytes());
+            static const char* names[] = {"need", "header", "block", "footer", "trailer"};
+            return py::make_tuple(names[static_cast<int>(st.item)], st.size);
+          },
+          py::arg("buf"))
+      .def("end", &qltx::StreamDecoder::end, py::arg("pending"))
+      .def_property_readonly("done", &qltx::StreamDecoder::done)
+      .def_property_readonly("offset", &qltx::StreamDecoder::offset)
+      .def_property_readonly("num_blocks", &qltx::StreamDecoder::num_blocks)
+      .def_property_readonly("plaintext_size", &qltx::StreamDecoder::plaintext_size)
+      .def_property_readonly("last_block", [](const qltx::StreamDecoder& d) {
+        const qltx::StreamBlock& b = d.last_block();
+        return py::make_tuple(b.index, b.plain_offset, b.plain_size, b.final);
+      });
+
+  // ---- gateway (private: qeltrix.gateway is the API) ----
+  m.def("_flush_deadline", &qltx::flush_deadline, py::arg("first_byte"), py::arg("last_byte"),
+        py::arg("flush_after"), py::arg("max_delay"));
+  py::class_<PyGateway>(m, "_Gateway")
+      .def(py::init([](const std::string& listen_host, int listen_port, const std::string& dest_host,
+                       int dest_port, bool decrypt, const py::object& block_size, int flush_after_ms,
+                       int max_delay_ms, unsigned workers, unsigned window, unsigned max_connections,
+                       int connect_timeout_ms, py::object make_sealer, py::object make_opener,
+                       py::object log) {
+             if (listen_port < 0 || listen_port > 65535 || dest_port < 0 || dest_port > 65535)
+               throw py::value_error("a port must be in 0..65535");
+             qltx::GatewayConfig c;
+             c.listen_host = listen_host;
+             c.listen_port = static_cast<uint16_t>(listen_port);
+             c.dest_host = dest_host;
+             c.dest_port = static_cast<uint16_t>(dest_port);
+             c.decrypt = decrypt;
+             c.block_size = static_cast<uint32_t>(as_uint(block_size, "block_size", qltx::MAX_BLOCK_SIZE));
+             c.flush_after_ms = flush_after_ms;
+             c.max_delay_ms = max_delay_ms;
+             c.workers = workers;
+             c.window = window;
+             c.max_connections = max_connections;
+             c.connect_timeout_ms = connect_timeout_ms;
+             auto f = std::make_shared<PyCodecFactory>(std::move(make_sealer), std::move(make_opener),
+                                                       std::move(log));
+             auto g = std::make_unique<PyGateway>();
+             g->gw = std::make_unique<qltx::Gateway>(c, std::move(f));
+             return g;
+           }),
+           py::arg("listen_host"), py::arg("listen_port"), py::arg("dest_host"), py::arg("dest_port"),
+           py::arg("decrypt"), py::arg("block_size"), py::arg("flush_after_ms"),
+           py::arg("max_delay_ms"), py::arg("workers"), py::arg("window"),
+           py::arg("max_connections"), py::arg("connect_timeout_ms"), py::arg("make_sealer"),
+           py::arg("make_opener"), py::arg("log"))
+      .def("start", [](PyGateway& g) {
+        py::gil_scoped_release nogil;
+        g.gw->start();
+      })
+      .def(
+          "stop",
+          [](PyGateway& g, int grace_ms) {
+            py::gil_scoped_release nogil;
+            g.gw->stop(grace_ms);
+          },
+          py::arg("grace_ms"))
+      .def_property_readonly("port", [](const PyGateway& g) { return g.gw->port(); })
+      .def_property_readonly("running", [](const PyGateway& g) { return g.gw->running(); })
+      .def("stats", [](const PyGateway& g) {
+        const qltx::GatewayStats s = g.gw->stats();
+        py::dict d;
+        d["accepted"] = s.accepted;
+        d["active"] = s.active;
+        d["completed"] = s.completed;
+        d["failed"] = s.failed;
+        d["bytes_in"] = s.bytes_in;
+        d["bytes_out"] = s.bytes_out;
+        d["buffered"] = s.buffered;
+        d["peak_buffered"] = s.peak_buffered;
+        return d;
+      });
+  bind_http(m);
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .container import UnpackResult, VerifyResult, info, seek_extract, unpack, verify
 from .crypto import (CIPHER_AES256_GCM, CIPHER_CHACHA20_POLY1305, load_key_file,
                      random_master_key)
+from .gateway import GatewayServer
 from .errors import (DamagedError, LimitError, NotAContainerError, QeltrixError, TruncatedError,
                      UnsupportedVersionError, WrongKeyError)
 from .writer import DEFAULT_BLOCK_SIZE, PackResult, StreamPacker, pack
@@ -20,7 +21,7 @@ __version__ = "6.1.0"
 
 __all__ = [
     "pack", "unpack", "seek_extract", "verify", "info", "inspect_container",
-    "StreamPacker", "PackResult", "UnpackResult", "VerifyResult",
+    "StreamPacker", "GatewayServer", "PackResult", "UnpackResult", "VerifyResult",
     "random_master_key", "load_key_file", "CIPHER_AES256_GCM", "CIPHER_CHACHA20_POLY1305",
     "DEFAULT_BLOCK_SIZE",
     "QeltrixError", "NotAContainerError", "UnsupportedVersionError", "WrongKeyError",

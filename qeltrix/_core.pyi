@@ -166,3 +166,66 @@ def unpermute(buf: Buffer, key: Buffer) -> None: ...
 # ("ssse3", "portable"), and permute/unpermute with one of them ("auto" = what permute uses).
 def _permute_kernels() -> list[str]: ...
 def _permute_with(buf: Buffer, key: Buffer, kernel: str, inverse: bool = False) -> None: ...
+
+# Private, the gateway (qeltrix.gateway is the API; cpp/stream.hpp, cpp/gateway.hpp).
+class _StreamDecoder:
+    """One-pass V6 stream decoder, sans I/O: ``next(bytes of the current item so far)`` returns
+    ("need", total bytes needed) or (kind, bytes of the complete item) with kind "header",
+    "block", "footer" or "trailer"; ``end(pending)`` at end of input raises TruncatedError unless
+    the trailer was decoded. Bad bytes raise NotAContainerError or DamagedError."""
+
+    done: bool
+    offset: int
+    num_blocks: int
+    plaintext_size: int
+    last_block: tuple[int, int, int, bool]  # index, plain_offset, plain_size, final
+    def __init__(self) -> None: ...
+    def next(self, buf: Buffer) -> tuple[str, int]: ...
+    def end(self, pending: int) -> None: ...
+
+def _flush_deadline(first_byte: int, last_byte: int, flush_after: int, max_delay: int) -> int: ...
+
+class _Gateway:
+    """The native gateway. make_sealer() returns a session with header_bytes, seal(index,
+    plain_offset, data, final, out) -> entry hash and finish(entries, plaintext_size) -> footer and
+    trailer; make_opener(header) one with open(index, plain_offset, plain_size, final, stored, out)
+    and check_footer(footer, footer_offset); log(level, message). Each is called with the GIL
+    held, from the gateway's threads. start() raises OSError when it cannot bind."""
+
+    port: int
+    running: bool
+    def __init__(self, listen_host: str, listen_port: int, dest_host: str, dest_port: int, decrypt: bool,
+                 block_size: int, flush_after_ms: int, max_delay_ms: int, workers: int, window: int,
+                 max_connections: int, connect_timeout_ms: int, make_sealer, make_opener, log) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, grace_ms: int) -> None: ...  # releases the GIL; joins every thread
+    def stats(self) -> dict[str, int]: ...
+# ---- HTTP: sans-IO parsers and builders (cpp/http.hpp, cpp/range.hpp), for the SeekServer ----
+# Pure functions over bytes; the server in C++ uses the same code. Limits and semantics: nginx
+# 1.22 (shared/reference/http-range-anchors.md) with the deviations listed in cpp/range.hpp.
+
+def http_parse_request(buf: Buffer, max_request_line: int = 8192, max_header_line: int = 8192,
+                       max_header_bytes: int = 32768, max_body: int = 65536
+                       ) -> tuple[str] | tuple[str, int, str] | tuple[str, dict]: ...
+    # ("need_more",) | ("error", status, reason) | ("request", {"method": str, "target": bytes,
+    # "version": 10 | 11, "headers": [(lower-case name, value bytes)], "consumed": int (head and
+    # Content-Length body), "body_length": int, "keep_alive": bool}).
+    # Errors: 414 request line > max_request_line; 400 header line/section too large, bad syntax,
+    # obs-fold, no Host on 1.1, several Host, bad/conflicting Content-Length, CL with
+    # Transfer-Encoding, HTTP/0.9; 413 body > max_body; 501 any Transfer-Encoding; 505 HTTP/2+.
+def http_parse_range(value: str, size: int, max_ranges: int = 16, max_overlaps: int = 2
+                     ) -> tuple[str, list[tuple[int, int]]]: ...
+    # ("ignore", []) -> 200 | ("unsatisfiable", []) -> 416 | ("ranges", [(first, last inclusive)])
+    # in request order. max_ranges 0: no cap.
+def http_plan(method: str, headers: Iterable[tuple[str, str]], size: int, etag: str = "",
+              last_modified: int | None = None, content_type: str = "application/octet-stream",
+              boundary: str = "qeltrix-boundary", max_ranges: int = 16, max_overlaps: int = 2) -> dict: ...
+    # The GET/HEAD answer: {"status": 200|206|304|412|416, "fields": [(name, value)],
+    # "ranges": [(first, last)], "multipart": bool, "content_length": int, "send_body": bool,
+    # "static_body": bytes (412/416)}. RFC 9110 §13.2.2 precedence; HEAD ignores Range.
+def http_format_date(t: int) -> str: ...  # IMF-fixdate of Unix seconds
+def http_parse_date(s: str) -> int | None: ...  # IMF-fixdate, RFC 850 or asctime; None if invalid
+def http_build_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes: ...
+    # status line + fields + CRLF; ValueError on CR/LF in a field (no response splitting)
+def http_multipart_part(boundary: str, content_type: str, first: int, last: int, size: int) -> bytes: ...
+def http_multipart_close(boundary: str) -> bytes: ...

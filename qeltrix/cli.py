@@ -252,6 +252,68 @@ def cmd_verify(args) -> int:
     return EXIT_OK if r.ok else EXIT_DAMAGED
 
 
+def cmd_gateway(args) -> int:
+    import logging
+    import signal
+    import threading
+
+    from .gateway import GatewayServer, is_loopback
+
+    if (args.dest_host is None) != (args.dest_port is None):
+        raise UsageError("give --dest-host and --dest-port together (or neither, to reply on the same connection)")
+    keys = _key_args(args, confirm=not args.decrypt)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="qeltrix: %(message)s")
+    logging.getLogger("qeltrix.gateway").propagate = True
+    gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=CIPHER_CHOICES[args.cipher],
+                       workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
+                       block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
+                       **keys)
+    if not is_loopback(args.host):
+        _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
+             "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        gw.start()
+        dest = f"{args.dest_host}:{args.dest_port}" if args.dest_host else "the same connection"
+        _say(f"qeltrix gateway: listening on {args.host}:{gw.port} ({'decrypt' if args.decrypt else 'encrypt'}, "
+             f"to {dest}); Ctrl-C to stop")
+        sys.stderr.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        st = gw.stats()
+        gw.stop(timeout=5.0)
+        for s, h in old.items():
+            signal.signal(s, h)
+    if not args.quiet and st:
+        _say(f"qeltrix gateway: stopped; {st['completed']} connections completed, {st['failed']} failed, "
+             f"{st['bytes_in']} bytes in, {st['bytes_out']} out")
+    return EXIT_OK
+
+
+def _seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not 0.001 <= v <= 60:
+        raise argparse.ArgumentTypeError("must be between 0.001 and 60 seconds")
+    return v
+
+
+def _port(s: str) -> int:
+    v = _nonneg(s)
+    if v > 65535:
+        raise argparse.ArgumentTypeError("must be at most 65535")
+    return v
+
+
 def cmd_keygen(args) -> int:
     from .crypto import random_master_key
 
@@ -358,6 +420,25 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("gateway", help="serve TCP: seal each connection into a V6 stream (or --decrypt one)",
+                        description="Each accepted connection's bytes become a V6 stream as they arrive, sent "
+                                    "back on the same connection (the client half-closes, then reads) or to "
+                                    "--dest-host:--dest-port. --decrypt does the reverse; two gateways make an "
+                                    "encrypted tunnel. No authentication: keep it on loopback or firewall it. "
+                                    "Runs until SIGINT/SIGTERM.")
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sp.add_argument("--port", type=_port, default=7620, help="port to listen on (default 7620; 0: a free port)")
+    sp.add_argument("--dest-host", help="forward each stream to this host (default: reply on the same connection)")
+    sp.add_argument("--dest-port", type=_port, help="... and port")
+    sp.add_argument("--decrypt", action="store_true", help="read V6 streams, forward their plaintext")
+    sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
+    sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
+    sp.add_argument("--flush-after", type=_seconds, default=0.2, metavar="S",
+                    help="seal a partial block after S seconds without input (default 0.2)")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_gateway)
 
     sp = sub.add_parser("keygen", help="write a new random 32-byte key file")
     sp.add_argument("output")

@@ -39,8 +39,9 @@ def decode_file_info(raw: bytes) -> FileInfo:
     return FileInfo(size, mtime, name)
 
 
-def open_keys(header, header_bytes, master_key=None, passphrase=None) -> FileKeys:
-    """Derive FK for ``header``; check the key commitment, then the header MAC."""
+def open_keys(header, header_bytes, master_key=None, passphrase=None, derive=derive_master_key) -> FileKeys:
+    """Derive FK for ``header``; check the key commitment, then the header MAC. ``derive`` (for
+    a passphrase) may be a cache in front of ``derive_master_key``."""
     if header.kdf_id == KDF_NONE:
         if master_key is None:
             raise WrongKeyError("this container needs its key (key file), not a passphrase")
@@ -48,7 +49,7 @@ def open_keys(header, header_bytes, master_key=None, passphrase=None) -> FileKey
     else:
         if passphrase is None:
             raise WrongKeyError("this container needs its passphrase, not a key")
-        mk = derive_master_key(passphrase, KdfParams(header.kdf_id, header.kdf_salt, header.kdf_t,
+        mk = derive(passphrase, KdfParams(header.kdf_id, header.kdf_salt, header.kdf_t,
                                                       header.kdf_m, header.kdf_p))
     keys = FileKeys(mk, header.container_id, header.cipher_id, header.block_size)
     keys.check_commitment(header.key_commitment)

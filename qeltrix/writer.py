@@ -61,7 +61,9 @@ def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[b
         return derive_master_key(passphrase, params), params
     if master_key is None:
         raise ValueError("a master key or a passphrase is required")
-    return check_master_key(master_key), KdfParams()
+    # kdf_params with a key: the key was derived from a passphrase with these parameters
+    # (StreamPacker and the gateway derive once, then seal many containers).
+    return check_master_key(master_key), kdf_params or KdfParams()
 
 
 def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:
@@ -146,12 +148,7 @@ class Sealer:
         plain_offset = self.plain_offset
         for data, final, buf in chunks:
             n = len(data)
-            if self.final_seen:
-                raise ValueError("a block after the final block")
-            if n > self.block_size or (n == 0 and not final):
-                raise ValueError("a block must hold 1..block_size bytes (0 only when final)")
-            if index >= _core.MAX_BLOCKS:
-                raise ValueError(f"more than {_core.MAX_BLOCKS} blocks: use a larger block size")
+            self._check_block(index, n, final)
             if self.permuted and (buf is None or isinstance(data, memoryview) and data.readonly):
                 copy = recycle.get()
                 copy[:n] = data
@@ -174,6 +171,43 @@ class Sealer:
             self._out_pool.put(out)
             if inbuf is not None:
                 recycle.put(inbuf)
+
+    def _check_block(self, index: int, n: int, final: bool) -> None:
+        if self.final_seen:
+            raise ValueError("a block after the final block")
+        if n > self.block_size or (n == 0 and not final):
+            raise ValueError("a block must hold 1..block_size bytes (0 only when final)")
+        if index >= _core.MAX_BLOCKS:
+            raise ValueError(f"more than {_core.MAX_BLOCKS} blocks: use a larger block size")
+
+    def seal_block(self, data, final: bool) -> bytes:
+        """Push API: seal the next block now and return its stored bytes (a live stream decides
+        where blocks end; a block other than the final one holds at least one byte)."""
+        index, n = len(self.entries), len(data)
+        self._check_block(index, n, final)
+        if self.permuted:
+            data = bytearray(data)  # permuted in place: never the caller's buffer
+        out = bytearray(stored_size(n))
+        digest = seal_block(self.keys, index, self.plain_offset, data, final, self.permuted, out, self._rand)
+        self._record(n, len(out), digest, final)
+        return bytes(out)
+
+    def _seal_at(self, index: int, plain_offset: int, data, final: bool, out) -> bytes:
+        """Seal block ``index`` into ``out`` without touching the Sealer's state (thread-safe;
+        the caller records the entries in order through ``_record``). Returns the entry hash."""
+        if len(out) != stored_size(len(data)):
+            raise ValueError("out must hold exactly the stored size of the block")
+        if index >= _core.MAX_BLOCKS or len(data) > self.block_size or (not data and not final):
+            raise ValueError("a block must hold 1..block_size bytes (0 only when final)")
+        if self.permuted:
+            data = bytearray(data)
+        return seal_block(self.keys, index, plain_offset, data, final, self.permuted, out, self._rand)
+
+    def _record(self, n: int, stored: int, digest: bytes, final: bool) -> None:
+        self.entries.append((self.plain_offset, self.offset, n, stored, digest))
+        self.offset += stored
+        self.plain_offset += n
+        self.final_seen = final
 
     def finish(self, name: str | None = None, mtime: int = 0) -> bytes:
         """The footer and trailer, to write after the last block."""

@@ -22,17 +22,23 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if workers == 1:
-        for item in items:
-            yield fn(item)
+        yield from map(fn, items)
         return
     window = window or 2 * workers
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
     try:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+        except Exception:
+            # The producer failed (a stream cut short): what it produced before still comes out,
+            # in order, then its error.
+            while pending:
                 yield pending.popleft().result()
+            raise
         while pending:
             yield pending.popleft().result()
     finally:

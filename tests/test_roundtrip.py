@@ -189,3 +189,13 @@ def test_device_output_is_written_in_place(tmp_path, mk):
     qltx.pack(str(tmp_path / "c.qltx"), os.devnull, mk)
     qltx.unpack(str(tmp_path / "c.qltx"), os.devnull, mk)
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_cut_stream_releases_every_authenticated_block_then_fails(mk):
+    data = os.urandom(20 * BS)
+    blob, _ = pack_bytes(data, mk, block_size=BS)
+    cut = 416 + 12 * (BS + 220) + 100  # inside block 12
+    out = io.BytesIO()
+    with pytest.raises(qltx.TruncatedError):
+        qltx.unpack(Unseekable(blob[:cut]), out, mk, workers=4)
+    assert out.getvalue() == data[:12 * BS]

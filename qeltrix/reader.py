@@ -11,6 +11,7 @@ from .blocks import OVERHEAD, open_block
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
+from .pipeline import ordered_map
 
 __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 
@@ -144,17 +145,20 @@ class Container:
             e = self.index[i]
             yield i, data[e.block_offset - start:e.block_offset - start + e.block_size]
 
-    def read_range(self, offset: int, length: int) -> bytes:
+    def read_range(self, offset: int, length: int, workers: int = 1) -> bytes:
         """Plaintext bytes [offset, offset+length), clamped to the end; only the blocks holding
-        them are read and decrypted."""
+        them are read (in one read) and decrypted (by ``workers`` threads)."""
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
         parts = []
         end = min(offset + length, self.size)
-        for i, stored in self.read_stored_run(first, last):
+
+        def job(item):
+            return item[0], self.open_stored(*item)
+
+        for i, pt in ordered_map(job, self.read_stored_run(first, last), min(workers, max(1, last - first))):
             e = self.index[i]
-            pt = self.open_stored(i, stored)
             lo = max(offset, e.plain_offset) - e.plain_offset
             hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
             parts.append(memoryview(pt)[lo:hi])

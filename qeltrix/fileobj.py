@@ -40,7 +40,7 @@ class ContainerFile(io.RawIOBase):
         self._cache_blocks = max(cache_blocks, readahead_blocks)
         self._readahead = readahead_blocks
         self._workers = workers
-        self._last_end = -1
+        self._last_end = 0  # a first read from the start counts as sequential
         self._lock = threading.RLock()
         self.name = container.ra.name if getattr(container.ra, "name", None) else container.name
 

@@ -1,7 +1,8 @@
 """Random access to a container over HTTP(S) with Range requests, through urllib3.
 
-At open, two requests in parallel: ``Range: bytes=-64K`` (trailer and footer; the total size comes
-from ``Content-Range``) and ``bytes=0-415`` (the header). Later reads ask for exactly the bytes
+At open, two requests in parallel: ``Range: bytes=-16384`` (trailer and footer; the total size
+comes from ``Content-Range``) and ``bytes=0-415`` (the header); a footer larger than that costs
+one more request, for the rest of it. Later reads ask for exactly the bytes
 wanted (``bytes=a-b``), conditionally on the object being the one first seen (``If-Match`` with
 a strong ETag, else ``If-Unmodified-Since``), and every answer's ``Content-Range``, size, ETag
 and Last-Modified are compared too, so a server that ignores either is still caught.

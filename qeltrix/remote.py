@@ -4,8 +4,8 @@
 any other URL (``s3://``, ``gs://``, ``memory://``...) goes through fsspec when it and the
 backend are installed (``pip install 'qeltrix[remote]' s3fs``); ``file://`` is a local path.
 
-A remote source fetches little: at open, the last ``tail_bytes`` (trailer and footer, in one
-request) and the header; then only the stored blocks a read needs, adjacent blocks in one
+A remote source fetches little: at open, the last ``tail_bytes`` (16 KiB: trailer and footer,
+in one request) and the header; then only the stored blocks a read needs, adjacent blocks in one
 request, a large read split into parts fetched in parallel (``workers``). Both are cached, so
 opening a container costs two requests (three when the footer is larger than ``tail_bytes``).
 """
@@ -24,8 +24,11 @@ from .io import RandomAccess
 __all__ = ["is_url", "display_url", "open_remote", "open_remote_output", "RemoteAccess",
            "FsspecAccess", "TAIL_BYTES", "PART_BYTES"]
 
-#: The suffix fetched at open: trailer and footer of a container of up to ~1,100 blocks.
-TAIL_BYTES = 64 << 10
+#: The suffix fetched at open: trailer and footer of a container of up to ~290 blocks (256 MiB
+#: in 1 MiB blocks). A larger footer costs one more request, for exactly its missing start.
+#: Small, so that a seek never pays much for it: a 4 KiB seek fetches at most footer + header +
+#: 2 blocks, plus under 16 KiB.
+TAIL_BYTES = 16 << 10
 #: A read larger than 1.5 times this is split into parts of this size, fetched in parallel.
 PART_BYTES = 8 << 20
 #: The header (read at open with the tail).

@@ -216,13 +216,16 @@ class _FsspecOutput:
     """A container written to an fsspec URL, sequentially (never seekable, so never patched: the
     footer is found through the trailer). Uploaded without autocommit where the backend allows:
     the object appears under its name only on ``commit``; ``abort`` discards it (an S3
-    multipart upload is aborted)."""
+    multipart upload is aborted, and an object it would have replaced stays as it was). On a
+    backend that shows the object while it is written (``memory://``), ``abort`` removes it,
+    unless it existed before (then it may be left partial)."""
 
     def __init__(self, url: str, overwrite: bool = True, storage_options: dict | None = None):
         self.path = url
         self.name = display_url(url)
         self.fs, self._fspath = _fsspec_fs(url, storage_options)
-        if not overwrite and self.fs.exists(self._fspath):
+        self._existed = self.fs.exists(self._fspath)
+        if self._existed and not overwrite:
             raise FileExistsError(f"{self.name} exists (use --force to overwrite)")
         try:
             self._f = self.fs.open(self._fspath, "wb", autocommit=False)
@@ -263,6 +266,14 @@ class _FsspecOutput:
                     self._f.closed = True  # discarded: nothing left to flush
             except (AttributeError, OSError, ValueError):
                 pass
+            # Some backends (memory://, autocommit-only ones) show the object from the start:
+            # remove a partial one that did not exist before.
+            if not self._existed:
+                try:
+                    if self.fs.exists(self._fspath):
+                        self.fs.rm(self._fspath)
+                except OSError:
+                    pass
 
     def __enter__(self):
         return self

@@ -12,7 +12,7 @@ from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, NotAContainerError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .pipeline import ordered_map
-from .reader import Container, StreamOpener, read_header, read_index
+from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
 
@@ -98,26 +98,8 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
 
 
 def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0):
-    """Stored blocks ``first..n-1`` in file order, read in runs of about ``run_bytes``; from a
-    remote source, ``ra.concurrency`` runs are fetched ahead in parallel."""
-
-    def spans():
-        i = first
-        while i < n:
-            j, size = i, 0
-            while j < n and (j == i or size + container.index[j].block_size <= run_bytes):
-                size += container.index[j].block_size
-                j += 1
-            yield i, j
-            i = j
-
-    ahead = getattr(container.ra, "concurrency", 1)
-    if ahead <= 1:
-        for i, j in spans():
-            yield from container.read_stored_run(i, j)
-        return
-    for run in ordered_map(lambda span: list(container.read_stored_run(*span)), spans(), ahead, window=ahead):
-        yield from run
+    """Stored blocks ``first..n-1`` in file order (see ``Container.iter_stored``)."""
+    return stored_runs(container, first, n, run_bytes)
 
 
 def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0):

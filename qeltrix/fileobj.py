@@ -12,7 +12,7 @@ import io
 import threading
 from collections import OrderedDict
 
-from .container import _open_container, _runs
+from .container import _open_container
 from .pipeline import ordered_map
 from .reader import Container
 
@@ -146,7 +146,7 @@ class ContainerFile(io.RawIOBase):
             k, stored = item
             return k, c.open_stored(k, stored)
 
-        yield from ordered_map(job, _runs(c, stop, first=first), min(self._workers, stop - first))
+        yield from ordered_map(job, c.iter_stored(first, stop), min(self._workers, stop - first))
 
     def _copy(self, i: int, block, offset: int, end: int, view: memoryview) -> None:
         e = self._c.index[i]

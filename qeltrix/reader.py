@@ -145,9 +145,15 @@ class Container:
             e = self.index[i]
             yield i, data[e.block_offset - start:e.block_offset - start + e.block_size]
 
+    def iter_stored(self, first: int, last: int, run_bytes: int = 8 << 20):
+        """Stored blocks [first, last) in file order, read in runs of about ``run_bytes``
+        (adjacent blocks in one read); from a remote source, ``ra.concurrency`` runs are
+        fetched ahead in parallel. Yields (i, memoryview)."""
+        return stored_runs(self, first, last, run_bytes)
+
     def read_range(self, offset: int, length: int, workers: int = 1) -> bytes:
         """Plaintext bytes [offset, offset+length), clamped to the end; only the blocks holding
-        them are read (in one read) and decrypted (by ``workers`` threads)."""
+        them are read (in runs, see ``iter_stored``) and decrypted (by ``workers`` threads)."""
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
@@ -157,7 +163,7 @@ class Container:
         def job(item):
             return item[0], self.open_stored(*item)
 
-        for i, pt in ordered_map(job, self.read_stored_run(first, last), min(workers, max(1, last - first))):
+        for i, pt in ordered_map(job, self.iter_stored(first, last), min(workers, max(1, last - first))):
             e = self.index[i]
             lo = max(offset, e.plain_offset) - e.plain_offset
             hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
@@ -172,6 +178,28 @@ class Container:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
+    """``Container.iter_stored`` for anything with ``ra``, ``index`` and ``read_stored_run``."""
+
+    def spans():
+        i = first
+        while i < last:
+            j, size = i, 0
+            while j < last and (j == i or size + holder.index[j].block_size <= run_bytes):
+                size += holder.index[j].block_size
+                j += 1
+            yield i, j
+            i = j
+
+    ahead = getattr(holder.ra, "concurrency", 1)
+    if ahead <= 1:
+        for i, j in spans():
+            yield from holder.read_stored_run(i, j)
+        return
+    for run in ordered_map(lambda span: list(holder.read_stored_run(*span)), spans(), ahead, window=ahead):
+        yield from run
 
 
 class StreamOpener:

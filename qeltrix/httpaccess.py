@@ -20,7 +20,10 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import threading
 import time
+import urllib.parse
+import urllib.request
 
 import urllib3
 from urllib3.exceptions import HTTPError as _U3Error
@@ -49,7 +52,8 @@ class _Retry(Exception):
 class HttpAccess(RemoteAccess):
     """A container (or any object) at an http(s) URL, read with Range requests.
 
-    ``headers`` are sent with every request (e.g. ``Authorization``); ``timeout`` bounds each
+    ``headers`` are sent with every request (e.g. ``Authorization``); ``http_proxy``,
+    ``https_proxy`` and ``no_proxy`` are honoured as by curl and requests; ``timeout`` bounds each
     socket read, ``connect_timeout`` each connection; ``retries`` is the number of retries of a
     failed request (so ``retries + 1`` attempts), waiting ``backoff`` seconds, doubling up to
     ``max_backoff``, with jitter. ``workers`` requests may run at once.
@@ -66,7 +70,8 @@ class HttpAccess(RemoteAccess):
         self._retries, self._backoff, self._max_backoff = retries, backoff, max_backoff
         # Redirects are followed (5 at most); every other retry is ours (a dropped body too).
         self._redirects = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=workers + 1)
+        self._http = _pool_manager(url, workers + 1)
+        self._stats = threading.Lock()
         self.etag: str | None = None
         self.last_modified: str | None = None
         #: Requests sent and body bytes received, for tests and benchmarks.
@@ -186,7 +191,8 @@ class HttpAccess(RemoteAccess):
                 headers["If-Match"] = self.etag
             elif self.last_modified:
                 headers["If-Unmodified-Since"] = self.last_modified
-        self.requests += 1
+        with self._stats:
+            self.requests += 1
         try:
             resp = self._http.request("GET", self.url, headers=headers, preload_content=False,
                                       decode_content=False, timeout=self._timeout, retries=self._redirects)
@@ -224,7 +230,8 @@ class HttpAccess(RemoteAccess):
             _discard(resp)
             raise _Retry(f"connection lost after {got} of {n} bytes ({_reason(e)})") from e
         finally:
-            self.bytes_received += got
+            with self._stats:
+                self.bytes_received += got
         if got != n:
             _discard(resp)
             raise _Retry(f"the body ended after {got} of {n} bytes")
@@ -280,6 +287,16 @@ class HttpAccess(RemoteAccess):
         http_pool = getattr(self, "_http", None)
         if http_pool is not None:
             http_pool.clear()
+
+
+def _pool_manager(url: str, maxsize: int):
+    """Connections for ``url``: through the proxy that ``http_proxy``/``https_proxy`` name
+    unless ``no_proxy`` exempts the host (the convention of curl and requests), else direct."""
+    p = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(p.scheme)
+    if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
+        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
+    return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
 
 
 def _same(a: tuple, b: tuple) -> bool:

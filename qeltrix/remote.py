@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from .errors import RemoteChangedError, RemoteError, TruncatedError
+from .errors import RemoteChangedError, TruncatedError
 from .io import RandomAccess
 
 __all__ = ["is_url", "display_url", "open_remote", "open_remote_output", "RemoteAccess",
@@ -186,11 +186,15 @@ class FsspecAccess(RemoteAccess):
             raise IsADirectoryError(f"{self.name}: is a directory")
         self.size = int(info["size"])
         self._tag = _version_tag(info)
-        tail = min(self.size, tail_bytes)
-        if tail:
-            self._cache(self.size - tail, self._fetch(self.size - tail, tail))
-        if self.size > tail and head_bytes:
-            self._cache(0, self._fetch(0, min(head_bytes, self.size - tail)))
+        try:
+            tail = min(self.size, tail_bytes)
+            if tail:
+                self._cache(self.size - tail, self._fetch(self.size - tail, tail))
+            if self.size > tail and head_bytes:
+                self._cache(0, self._fetch(0, min(head_bytes, self.size - tail)))
+        except BaseException:
+            self.close()
+            raise
 
     def _read_into(self, offset: int, view: memoryview) -> None:
         n = len(view)

@@ -290,3 +290,15 @@ def test_url_helpers(tmp_path, key):
         assert f.read() == b"local"
     with pytest.raises(ValueError, match="http"):
         qeltrix.pack(b"x", "http://127.0.0.1:1/x.qltx", key)
+
+
+def test_proxy_from_the_environment(server, plain, key, monkeypatch):
+    """http_proxy is honoured (the fault server answers any absolute URL, as a proxy would)."""
+    proxy = server.url.rsplit("/", 1)[0]
+    monkeypatch.setenv("http_proxy", proxy)
+    monkeypatch.setenv("no_proxy", "")
+    assert qeltrix.seek_extract("http://qeltrix.invalid/c.qltx", 10, 20, key) == plain[10:30]
+    assert server.log[-1]["host"] == "qeltrix.invalid"
+    monkeypatch.setenv("no_proxy", "qeltrix.invalid")
+    with pytest.raises(RemoteError):
+        HttpAccess("http://qeltrix.invalid/c.qltx", retries=0)

@@ -104,13 +104,10 @@ def test_readers_over_nginx(nginx, www, key):
     qeltrix.pack(df.to_csv(index=False).encode(), www / "d.qltx", key, block_size=64 << 10)
     with qeltrix.open(f"{nginx.url}/d.qltx", key) as f:
         pd.testing.assert_frame_equal(pd.read_csv(f), df)
+    pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     sink = io.BytesIO()
-    table = pq.pa.table({"a": list(range(100_000))}) if hasattr(pq, "pa") else None
-    if table is None:
-        import pyarrow as pa
-
-        table = pa.table({"a": list(range(100_000))})
+    table = pa.table({"a": list(range(100_000))})
     pq.write_table(table, sink, row_group_size=20_000)
     qeltrix.pack(sink.getvalue(), www / "p.qltx", key, block_size=64 << 10)
     with qeltrix.open(f"{nginx.url}/p.qltx", key) as f:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -194,11 +195,17 @@ def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
             i = j
 
     ahead = getattr(holder.ra, "concurrency", 1)
+    runs = spans()
+    if ahead > 1:
+        head = list(itertools.islice(runs, 2))
+        runs = itertools.chain(head, runs)
+        if len(head) < 2:  # one run: nothing to read ahead
+            ahead = 1
     if ahead <= 1:
-        for i, j in spans():
+        for i, j in runs:
             yield from holder.read_stored_run(i, j)
         return
-    for run in ordered_map(lambda span: list(holder.read_stored_run(*span)), spans(), ahead, window=ahead):
+    for run in ordered_map(lambda span: list(holder.read_stored_run(*span)), runs, ahead, window=ahead):
         yield from run
 
 

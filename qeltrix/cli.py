@@ -11,12 +11,15 @@ import json
 import os
 import sys
 
+from .remote import is_url
+
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected
 EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
 EXIT_WRONG_KEY = 3  # wrong key or passphrase
 EXIT_DAMAGED = 4  # not a container, unsupported, damaged, tampered or truncated
-EXIT_IO = 5  # file not found, permission, disk full
+EXIT_IO = 5  # file not found, permission, disk full; remote: unreachable after retries, HTTP error,
+#             server ignores Range, object changed while read (RemoteError and subclasses)
 EXIT_EXISTS = 6  # output exists and --force not given
 EXIT_INTERRUPTED = 130
 
@@ -133,6 +136,8 @@ def cmd_unpack(args) -> int:
     keys = _key_args(args)
     src = args.input
     if args.stream and src != "-":
+        if is_url(src):
+            raise UsageError("--stream reads a local file or -, not a URL")
         src = open(src, "rb")  # a file object read front to back, as a pipe would be
     prog = _Progress(_size_of(args.input), "unpack", not args.quiet)
     try:
@@ -178,14 +183,15 @@ def cmd_seek(args) -> int:
     from .container import seek_extract
 
     keys = _key_args(args)
-    data = seek_extract(args.input, args.offset, args.length, verify=not args.no_verify, **keys)
+    data = seek_extract(args.input, args.offset, args.length, verify=not args.no_verify,
+                        workers=args.workers, **keys)
     if args.output in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        from .io import AtomicOutput
+        from .io import open_output
 
-        with AtomicOutput(args.output, overwrite=args.force) as out:
+        with open_output(args.output, overwrite=args.force) as out:
             out.write(data)
             out.commit()
         if not args.quiet:
@@ -208,7 +214,8 @@ def cmd_info(args) -> int:
 def cmd_inspect(args) -> int:
     from .inspect import describe, parse_container
 
-    d = describe(parse_container(args.input))
+    with parse_container(args.input) as parsed:
+        d = describe(parsed)
     if args.json:
         print(json.dumps(d, indent=2))
     else:
@@ -374,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("pack", help="encrypt a file or stream into a container")
     sp.add_argument("input", help="file to pack, or - for stdin")
-    sp.add_argument("output", help="container to write, or - for stdout")
+    sp.add_argument("output", help="container to write: path, writable fsspec URL (s3://...) or - for stdout")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
     sp.add_argument("--permute", action="store_true", help="also permute block bytes (off by default)")
@@ -384,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_pack)
 
     sp = sub.add_parser("unpack", help="decrypt a container")
-    sp.add_argument("input", help="container, or - for stdin")
+    sp.add_argument("input", help="container: path, URL (http(s)://, s3://...) or - for stdin")
     sp.add_argument("output", nargs="?", help="output file or - for stdout (default: the stored name)")
     sp.add_argument("--no-verify", action="store_true", help="skip the plaintext hash check (tags are still checked)")
     sp.add_argument("--stream", action="store_true", help="read the input front to back in one pass, as a pipe")
@@ -394,28 +401,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_unpack)
 
     sp = sub.add_parser("seek", help="decrypt a byte range without unpacking the rest")
-    sp.add_argument("input", help="container")
+    sp.add_argument("input", help="container: path or URL")
     sp.add_argument("--offset", type=_nonneg, required=True, help="first plaintext byte")
     sp.add_argument("--length", type=_nonneg, required=True, help="number of bytes (clamped to the end)")
     sp.add_argument("--output", "-o", help="write to this file (default stdout)")
     sp.add_argument("--no-verify", action="store_true", help="skip the plaintext hash check")
     sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
-    common(sp, workers=False)
+    common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_seek)
 
     sp = sub.add_parser("info", help="show a container's header and totals (no key needed)")
-    sp.add_argument("input")
+    sp.add_argument("input", help="container: path or URL")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_info)
 
     sp = sub.add_parser("inspect", help="parse a container with the spec's parser (no key needed)")
-    sp.add_argument("input")
+    sp.add_argument("input", help="container: path or URL")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_inspect)
 
     sp = sub.add_parser("verify", help="check a container (without a key: storage damage; with: everything)")
-    sp.add_argument("input")
+    sp.add_argument("input", help="container: path or URL")
     sp.add_argument("--json", action="store_true")
     common(sp)
     _add_key_options(sp)

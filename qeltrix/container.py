@@ -12,7 +12,7 @@ from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, NotAContainerError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .pipeline import ordered_map
-from .reader import Container, StreamOpener, read_header, read_index
+from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
 
@@ -50,8 +50,8 @@ def safe_output_name(name: str | None) -> str:
     return name
 
 
-def _open_container(src, master_key, passphrase, verify=True):
-    ra = open_random_access(src)
+def _open_container(src, master_key, passphrase, verify=True, workers=4):
+    ra = open_random_access(src, workers=workers)
     if ra is None:
         return None
     try:
@@ -73,7 +73,7 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")
     t0 = time.perf_counter()
-    container = _open_container(src, master_key, passphrase, verify)
+    container = _open_container(src, master_key, passphrase, verify, workers)
     if container is not None:
         with container:
             name = container.name
@@ -97,16 +97,9 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
     return _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0)
 
 
-def _runs(container: Container, n: int, run_bytes: int = 8 << 20):
-    """Stored blocks in file order, read in runs of about ``run_bytes``."""
-    i = 0
-    while i < n:
-        j, size = i, 0
-        while j < n and (j == i or size + container.index[j].block_size <= run_bytes):
-            size += container.index[j].block_size
-            j += 1
-        yield from container.read_stored_run(i, j)
-        i = j
+def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0):
+    """Stored blocks ``first..n-1`` in file order (see ``Container.iter_stored``)."""
+    return stored_runs(container, first, n, run_bytes)
 
 
 def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0):
@@ -136,22 +129,25 @@ def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite,
 
 
 def seek_extract(src, seek_offset: int, seek_len: int, master_key=None, *, passphrase=None,
-                 verify: bool = True) -> bytes:
+                 verify: bool = True, workers: int = 4) -> bytes:
     """Plaintext bytes [seek_offset, seek_offset + seek_len) of container ``src``.
 
     Only the blocks holding those bytes are read and decrypted, after the header and footer are
     authenticated. A range running past the end is clamped to it; an offset at or past the end
-    gives ``b""``. Negative values raise ValueError.
+    gives ``b""``. Negative values raise ValueError. ``workers`` threads decrypt (and, from a
+    URL, fetch) in parallel.
     """
     if not isinstance(seek_offset, int) or not isinstance(seek_len, int):
         raise TypeError("seek_offset and seek_len must be integers")
     if seek_offset < 0 or seek_len < 0:
         raise ValueError("seek_offset and seek_len must be non-negative")
-    container = _open_container(src, master_key, passphrase, verify)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError("workers must be a positive integer")
+    container = _open_container(src, master_key, passphrase, verify, workers)
     if container is None:
-        raise ValueError("seek needs a seekable source (a file, bytes or a seekable file object)")
+        raise ValueError("seek needs a seekable source (a file, URL, bytes or a seekable file object)")
     with container:
-        return container.read_range(seek_offset, seek_len)
+        return container.read_range(seek_offset, seek_len, workers=workers)
 
 
 def info(src) -> dict:
@@ -185,7 +181,7 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
     """Check a container. Without a key: structure, and every block's SHA-256 against the index
     (storage damage). With a key (or passphrase): also every MAC, tag and plaintext hash."""
     keyed = master_key is not None or passphrase is not None
-    ra = open_random_access(src)
+    ra = open_random_access(src, workers=workers)
     if ra is None:
         raise ValueError("verify needs a seekable source")
     with ra:

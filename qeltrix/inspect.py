@@ -22,6 +22,8 @@ import kaitaistruct
 from kaitaistruct import KaitaiStream
 
 from qeltrix._spec.qeltrix_v6 import QeltrixV6
+from qeltrix.io import RandomAccessFile, open_random_access
+from qeltrix.remote import is_url
 from qeltrix.errors import (
     DamagedError,
     NotAContainerError,
@@ -114,6 +116,9 @@ def _open(src: Source) -> tuple[KaitaiStream, bool]:
     """A Kaitai stream over ``src``, and whether the caller must close it."""
     if isinstance(src, (bytes, bytearray, memoryview)):
         return KaitaiStream(io.BytesIO(bytes(src))), True
+    if isinstance(src, str) and is_url(src):
+        # A remote container: ranged reads through a buffer; close the result to release it.
+        return KaitaiStream(io.BufferedReader(RandomAccessFile(open_random_access(src)), 1 << 20)), True
     if isinstance(src, (str, os.PathLike)):
         # A read-only map: blocks are paged in only when reached, and an unclosed map (unlike an
         # unclosed file) is released silently when the parse is collected.
@@ -129,10 +134,11 @@ def _open(src: Source) -> tuple[KaitaiStream, bool]:
 def parse_container(src: Source) -> QeltrixV6:
     """Parse the structure of a V6 container.
 
-    ``src`` is the whole container as bytes, a path, or a seekable binary file (read from its
-    start; the caller keeps ownership of a file it passes). A path is memory-mapped read-only;
-    the map is released when the result is collected, or at once by its ``close()`` (the result
-    is also a context manager).
+    ``src`` is the whole container as bytes, a path, a URL, or a seekable binary file (read from
+    its start; the caller keeps ownership of a file it passes). A path is memory-mapped
+    read-only; the map is released when the result is collected, or at once by its ``close()``
+    (the result is also a context manager). A URL is read with ranged requests: close the
+    result (or use it in a ``with``) to release its connections.
 
     The header, trailer, footer and every index entry are read and validated here, and the
     footer is checked to sit right before the trailer with the size its entry count and

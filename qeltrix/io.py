@@ -1,8 +1,9 @@
 """Inputs and outputs: random-access readers, sequential readers, atomic outputs.
 
-Every reading entry point takes a path, bytes-like object, binary file object or pipe. Random
-access (seek, SeekServer, ``qeltrix.open``) needs a seekable source; unpack falls back to a
-one-pass stream reader for pipes.
+Every reading entry point takes a path, URL, bytes-like object, binary file object or pipe.
+Random access (seek, SeekServer, ``qeltrix.open``) needs a seekable source; unpack falls back to
+a one-pass stream reader for pipes. URLs (``http(s)://``, ``s3://``...) are opened by
+:mod:`qeltrix.remote`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from .errors import TruncatedError
 
-__all__ = ["RandomAccess", "open_random_access", "SequentialReader", "AtomicOutput", "open_output"]
+__all__ = ["RandomAccess", "open_random_access", "RandomAccessFile", "SequentialReader", "AtomicOutput",
+           "open_output"]
 
 
 class RandomAccess:
@@ -93,6 +95,12 @@ class _FileObjAccess(RandomAccess):
             return _read_full(self._f, n)
 
 
+def _is_url(s: str) -> bool:
+    from .remote import is_url
+
+    return is_url(s)
+
+
 def _read_full(f, n: int) -> bytes:
     chunks, got = [], 0
     while got < n:
@@ -111,12 +119,18 @@ def _is_seekable_file(f) -> bool:
         return False
 
 
-def open_random_access(src) -> RandomAccess | None:
-    """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe)."""
+def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
+    """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe).
+
+    A URL string is opened remotely (``workers``: requests that may run at once)."""
     if isinstance(src, RandomAccess):
         return src
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _BufferAccess(src)
+    if isinstance(src, str) and _is_url(src):
+        from .remote import open_remote
+
+        return open_remote(src, workers=workers)
     if isinstance(src, (str, os.PathLike)):
         if os.fspath(src) == "-":
             return None
@@ -128,6 +142,46 @@ def open_random_access(src) -> RandomAccess | None:
     if hasattr(src, "read"):
         return _FileObjAccess(src) if _is_seekable_file(src) else None
     raise TypeError(f"cannot read a container from {type(src).__name__}")
+
+
+class RandomAccessFile(io.RawIOBase):
+    """The raw bytes of a RandomAccess as a read-only, seekable binary file (closing it closes
+    the RandomAccess). Wrap it in ``io.BufferedReader`` for small reads."""
+
+    def __init__(self, ra: RandomAccess):
+        super().__init__()
+        self._ra = ra
+        self._pos = 0
+        self.name = ra.name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._ra.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, b) -> int:
+        view = memoryview(b).cast("B")
+        n = max(0, min(len(view), self._ra.size - self._pos))
+        if n:
+            view[:n] = self._ra.read_exact(self._pos, n)
+            self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._ra.close()
+        super().close()
 
 
 class SequentialReader:
@@ -284,7 +338,12 @@ class _OwnedPassThrough(_PassThrough):
 
 
 def open_output(dst, overwrite: bool = True):
-    """An output for ``dst``: a path (atomic), ``"-"`` (stdout) or a writable binary file object."""
+    """An output for ``dst``: a path (atomic), ``"-"`` (stdout), a URL (``s3://``... through
+    fsspec, written sequentially) or a writable binary file object."""
+    if isinstance(dst, str) and _is_url(dst):
+        from .remote import open_remote_output
+
+        return open_remote_output(dst, overwrite=overwrite)
     if isinstance(dst, (str, os.PathLike)):
         if os.fspath(dst) == "-":
             return _PassThrough(sys.stdout.buffer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from .blocks import OVERHEAD, open_block
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
+from .pipeline import ordered_map
 
 __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 
@@ -145,17 +147,26 @@ class Container:
             e = self.index[i]
             yield i, data[e.block_offset - start:e.block_offset - start + e.block_size]
 
-    def read_range(self, offset: int, length: int) -> bytes:
+    def iter_stored(self, first: int, last: int, run_bytes: int = 8 << 20):
+        """Stored blocks [first, last) in file order, read in runs of about ``run_bytes``
+        (adjacent blocks in one read); from a remote source, ``ra.concurrency`` runs are
+        fetched ahead in parallel. Yields (i, memoryview)."""
+        return stored_runs(self, first, last, run_bytes)
+
+    def read_range(self, offset: int, length: int, workers: int = 1) -> bytes:
         """Plaintext bytes [offset, offset+length), clamped to the end; only the blocks holding
-        them are read and decrypted."""
+        them are read (in runs, see ``iter_stored``) and decrypted (by ``workers`` threads)."""
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
         parts = []
         end = min(offset + length, self.size)
-        for i, stored in self.read_stored_run(first, last):
+
+        def job(item):
+            return item[0], self.open_stored(*item)
+
+        for i, pt in ordered_map(job, self.iter_stored(first, last), min(workers, max(1, last - first))):
             e = self.index[i]
-            pt = self.open_stored(i, stored)
             lo = max(offset, e.plain_offset) - e.plain_offset
             hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
             parts.append(memoryview(pt)[lo:hi])
@@ -169,6 +180,34 @@ class Container:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
+    """``Container.iter_stored`` for anything with ``ra``, ``index`` and ``read_stored_run``."""
+
+    def spans():
+        i = first
+        while i < last:
+            j, size = i, 0
+            while j < last and (j == i or size + holder.index[j].block_size <= run_bytes):
+                size += holder.index[j].block_size
+                j += 1
+            yield i, j
+            i = j
+
+    ahead = getattr(holder.ra, "concurrency", 1)
+    runs = spans()
+    if ahead > 1:
+        head = list(itertools.islice(runs, 2))
+        runs = itertools.chain(head, runs)
+        if len(head) < 2:  # one run: nothing to read ahead
+            ahead = 1
+    if ahead <= 1:
+        for i, j in runs:
+            yield from holder.read_stored_run(i, j)
+        return
+    for run in ordered_map(lambda span: list(holder.read_stored_run(*span)), runs, ahead, window=ahead):
+        yield from run
 
 
 class StreamOpener:

@@ -1,0 +1,327 @@
+"""Random access to a container over HTTP(S) with Range requests, through urllib3.
+
+At open, two requests in parallel: ``Range: bytes=-16384`` (trailer and footer; the total size
+comes from ``Content-Range``) and ``bytes=0-415`` (the header); a footer larger than that costs
+one more request, for the rest of it. Later reads ask for exactly the bytes
+wanted (``bytes=a-b``), conditionally on the object being the one first seen (``If-Match`` with
+a strong ETag, else ``If-Unmodified-Since``), and every answer's ``Content-Range``, size, ETag
+and Last-Modified are compared too, so a server that ignores either is still caught.
+
+Never silently wrong bytes: a server that ignores Range raises :class:`RangeNotSupportedError`
+(at once, without downloading the object); an object that changed raises
+:class:`RemoteChangedError`. Connection errors, timeouts, a connection dropped mid-body and
+408/429/5xx answers are retried with exponential backoff and jitter (``retries``), then raise
+:class:`RemoteError`. (The container's authentication would catch mixed bytes anyway; these
+checks turn that into a clear error before any decryption.)
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import re
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import urllib3
+from urllib3.exceptions import HTTPError as _U3Error
+from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
+
+from .errors import RangeNotSupportedError, RemoteChangedError, RemoteError
+from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess
+
+__all__ = ["HttpAccess"]
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+)\s*$", re.IGNORECASE)
+_UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_USER_AGENT = "qeltrix (urllib3)"
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class HttpAccess(RemoteAccess):
+    """A container (or any object) at an http(s) URL, read with Range requests.
+
+    ``headers`` are sent with every request (e.g. ``Authorization``); ``http_proxy``,
+    ``https_proxy`` and ``no_proxy`` are honoured as by curl and requests; ``timeout`` bounds each
+    socket read, ``connect_timeout`` each connection; ``retries`` is the number of retries of a
+    failed request (so ``retries + 1`` attempts), waiting ``backoff`` seconds, doubling up to
+    ``max_backoff``, with jitter. ``workers`` requests may run at once.
+    """
+
+    def __init__(self, url: str, *, workers: int = 4, headers: dict | None = None, timeout: float = 30.0,
+                 connect_timeout: float = 10.0, retries: int = 4, backoff: float = 0.25, max_backoff: float = 8.0,
+                 tail_bytes: int = TAIL_BYTES, head_bytes: int = HEAD_BYTES, part_bytes: int = PART_BYTES):
+        super().__init__(url, workers, part_bytes)
+        if retries < 0 or backoff < 0 or tail_bytes < 1:
+            raise ValueError("retries, backoff and tail_bytes must be non-negative (tail_bytes positive)")
+        self._headers = {"User-Agent": _USER_AGENT, **(headers or {}), "Accept-Encoding": "identity"}
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
+        self._retries, self._backoff, self._max_backoff = retries, backoff, max_backoff
+        # Redirects are followed (5 at most); every other retry is ours (a dropped body too).
+        self._redirects = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
+        self._http = _pool_manager(url, workers + 1)
+        self._stats = threading.Lock()
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        #: Requests sent and body bytes received, for tests and benchmarks.
+        self.requests = 0
+        self.bytes_received = 0
+        try:
+            self._open(tail_bytes, head_bytes)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- open -------------------------------------------------------------------------------
+
+    def _open(self, tail_bytes: int, head_bytes: int) -> None:
+        head = None
+        if head_bytes and self.concurrency > 1:
+            head = self._pool().submit(self._get_small, f"bytes=0-{head_bytes - 1}", head_bytes)
+        try:
+            start, total, tail, validators = self._get_small(f"bytes=-{tail_bytes}", tail_bytes)
+        except BaseException:
+            if head is not None:
+                head.cancel()
+                try:
+                    head.result()
+                except BaseException:  # the tail's error is the one to report
+                    pass
+            raise
+        self.size = total
+        self.etag, self.last_modified = validators
+        self._cache(start, tail)
+        if head is not None and start == 0:  # the tail is the whole object: the header is in it
+            try:
+                head.result()
+            except (RemoteError, OSError):
+                pass
+        elif head is not None:  # the header lies before the tail: check both are of one object
+            _h_start, h_total, h_data, h_validators = head.result()
+            if h_total != total or not _same(h_validators, validators):
+                raise RemoteChangedError(f"{self.name}: the object changed while being opened", self.name)
+            self._cache(0, h_data)
+        elif head_bytes and start > 0:
+            self._cache(0, self.pread(0, min(head_bytes, start)))
+
+    def _get_small(self, rng: str, limit: int):
+        """GET a suffix or prefix range of at most ``limit`` bytes: (start, total, data,
+        validators). A 200 is accepted only for an object of at most ``limit`` bytes (then it
+        is the whole object, which is what was asked)."""
+
+        def attempt():
+            resp = self._send(rng, conditional=False)
+            try:
+                validators = (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+                if resp.status == 206:
+                    start, end, total = self._content_range(resp)
+                    if end - start + 1 > limit or (rng.startswith("bytes=-") and end != total - 1) or \
+                            (not rng.startswith("bytes=-") and start != 0):
+                        raise RangeNotSupportedError(
+                            f"{self.name}: asked for {rng}, the server sent bytes {start}-{end}", self.name, 206)
+                    buf = bytearray(end - start + 1)
+                    self._read_body(resp, memoryview(buf))
+                    return start, total, buf, validators
+                if resp.status == 200:
+                    length = resp.headers.get("Content-Length")
+                    if length is None or not length.isdigit() or int(length) > limit:
+                        raise self._ignored(rng)
+                    buf = bytearray(int(length))
+                    self._read_body(resp, memoryview(buf))
+                    return 0, len(buf), buf, validators
+                if resp.status == 416:
+                    m = _UNSATISFIED.match(resp.headers.get("Content-Range", ""))
+                    if m and int(m.group(1)) == 0:
+                        return 0, 0, b"", validators  # an empty object
+                self._raise_status(resp)
+            finally:
+                _release(resp)
+
+        return self._with_retries(attempt)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _read_into(self, offset: int, view: memoryview) -> None:
+        n = len(view)
+        rng = f"bytes={offset}-{offset + n - 1}"
+
+        def attempt():
+            resp = self._send(rng, conditional=True)
+            try:
+                if not _same((resp.headers.get("ETag"), resp.headers.get("Last-Modified")),
+                             (self.etag, self.last_modified)):
+                    raise self._changed()
+                if resp.status == 206:
+                    start, end, total = self._content_range(resp)
+                    if total != self.size:
+                        raise self._changed()
+                    if (start, end) != (offset, offset + n - 1):
+                        raise RangeNotSupportedError(
+                            f"{self.name}: asked for {rng}, the server sent bytes {start}-{end}", self.name, 206)
+                elif resp.status == 200:
+                    if (offset, n) != (0, self.size) or resp.headers.get("Content-Length") != str(n):
+                        raise self._ignored(rng)
+                elif resp.status in (412, 416):
+                    raise self._changed()
+                else:
+                    self._raise_status(resp)
+                self._read_body(resp, view)
+            finally:
+                _release(resp)
+
+        self._with_retries(attempt)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, rng: str, conditional: bool):
+        headers = dict(self._headers, Range=rng)
+        if conditional:
+            if self.etag and not self.etag.startswith("W/"):
+                headers["If-Match"] = self.etag
+            elif self.last_modified:
+                headers["If-Unmodified-Since"] = self.last_modified
+        with self._stats:
+            self.requests += 1
+        try:
+            resp = self._http.request("GET", self.url, headers=headers, preload_content=False,
+                                      decode_content=False, timeout=self._timeout, retries=self._redirects)
+        except MaxRetryError as e:
+            if isinstance(e.reason, (SSLError, ResponseError)):
+                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
+            raise _Retry(_reason(e.reason)) from e
+        except LocationValueError as e:
+            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
+        except (_U3Error, OSError, http.client.HTTPException) as e:
+            raise _Retry(_reason(e)) from e
+        if resp.status in _RETRY_STATUS:
+            after = _retry_after(resp.headers.get("Retry-After"))
+            _discard(resp)
+            raise _Retry(f"HTTP {resp.status} {resp.reason or ''}".strip(), resp.status, after)
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            _discard(resp)
+            raise RemoteError(f"{self.name}: the server sent a {encoding}-encoded body to a Range request",
+                              self.name, resp.status)
+        if "multipart/" in resp.headers.get("Content-Type", "").lower():
+            _discard(resp)
+            raise RangeNotSupportedError(f"{self.name}: a multipart answer to a single range", self.name)
+        return resp
+
+    def _read_body(self, resp, view: memoryview) -> None:
+        n, got = len(view), 0
+        try:
+            while got < n:
+                k = resp.readinto(view[got:])
+                if not k:
+                    break
+                got += k
+        except (_U3Error, OSError, http.client.HTTPException) as e:
+            _discard(resp)
+            raise _Retry(f"connection lost after {got} of {n} bytes ({_reason(e)})") from e
+        finally:
+            with self._stats:
+                self.bytes_received += got
+        if got != n:
+            _discard(resp)
+            raise _Retry(f"the body ended after {got} of {n} bytes")
+
+    def _with_retries(self, attempt):
+        delay = self._backoff
+        for i in range(self._retries + 1):
+            try:
+                return attempt()
+            except _Retry as e:
+                last = e
+                if i == self._retries:
+                    break
+                wait = e.retry_after if e.retry_after is not None else delay * (0.5 + random.random() / 2)
+                time.sleep(min(wait, self._max_backoff))
+                delay = min(delay * 2, self._max_backoff)
+        raise RemoteError(f"{self.name}: {last} (gave up after {self._retries + 1} attempts)", self.name,
+                          last.status) from None
+
+    def _content_range(self, resp) -> tuple[int, int, int]:
+        value = resp.headers.get("Content-Range", "")
+        m = _CONTENT_RANGE.match(value)
+        if not m:
+            raise RangeNotSupportedError(f"{self.name}: a 206 answer with a bad Content-Range {value!r}",
+                                         self.name, 206)
+        start, end, total = (int(g) for g in m.groups())
+        if not start <= end < total:
+            raise RangeNotSupportedError(f"{self.name}: an impossible Content-Range {value!r}", self.name, 206)
+        return start, end, total
+
+    def _ignored(self, rng: str) -> RangeNotSupportedError:
+        return RangeNotSupportedError(f"{self.name}: the server ignored the Range request ({rng}) and answered "
+                                      f"200 with the whole object; random access needs a server that honours "
+                                      f"Range", self.name, 200)
+
+    def _changed(self) -> RemoteChangedError:
+        return RemoteChangedError(f"{self.name}: the object changed on the server while it was being read "
+                                  f"(ETag, Last-Modified or size differ); open it again", self.name)
+
+    def _raise_status(self, resp):
+        status = resp.status
+        what = f"{self.name}: HTTP {status} {resp.reason or ''}".strip()
+        if status in (404, 410):
+            raise FileNotFoundError(what)
+        if status in (401, 403):
+            raise PermissionError(what)
+        if status == 412:
+            raise self._changed()
+        raise RemoteError(what, self.name, status)
+
+    def close(self) -> None:
+        super().close()
+        http_pool = getattr(self, "_http", None)
+        if http_pool is not None:
+            http_pool.clear()
+
+
+def _pool_manager(url: str, maxsize: int):
+    """Connections for ``url``: through the proxy that ``http_proxy``/``https_proxy`` name
+    unless ``no_proxy`` exempts the host (the convention of curl and requests), else direct."""
+    p = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(p.scheme)
+    if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
+        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
+    return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Two (ETag, Last-Modified) pairs name the same object version where both are known."""
+    return all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text.split(": ", 1)[-1] if text.startswith("<") else text
+
+
+def _discard(resp) -> None:
+    """Drop a response without reading its body (it may be the whole object): close the socket."""
+    resp.close()
+
+
+def _release(resp) -> None:
+    """Give the connection back for reuse when the body was read to its end, else close it."""
+    if resp.length_remaining != 0:
+        resp.close()
+    resp.release_conn()

@@ -19,9 +19,15 @@ StreamStep StreamDecoder::next(ByteView buf) {
   switch (state_) {
     case State::Header: {
       if (buf.size < HEADER_SIZE) {
-        try {
-          decode_header(buf);  // a wrong magic or version fails on the bytes present
-        } catch (const Truncated&) {
+        // A wrong magic or version fails on the bytes present: checked until the first 6 bytes
+        // (magic and version) have passed once, not again for every piece of a trickled header
+        // (each check of a short header throws and catches Truncated).
+        if (!head_checked_) {
+          try {
+            decode_header(buf);
+          } catch (const Truncated&) {
+          }
+          head_checked_ = buf.size >= 6;
         }
         return {StreamItem::NeedMore, HEADER_SIZE};
       }

@@ -62,6 +62,7 @@ class StreamDecoder {
   uint64_t footer_offset_ = 0;
   uint64_t footer_size_ = 0;
   bool final_seen_ = false;
+  bool head_checked_ = false;  // the magic and version of a partial header passed
 };
 
 }  // namespace qltx

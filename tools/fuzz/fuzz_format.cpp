@@ -1,9 +1,12 @@
-// Fuzz target of the format library (no Python). The first input byte picks what to exercise;
-// every decoder must either succeed or throw one of the library's exceptions, and what it
-// accepts must re-encode to the same bytes.
+// Fuzz target of the format library (no Python). The first input byte picks what to exercise:
+// 0 header, 1 block prefix, 2 block metadata, 3 footer head, 4 footer + the index walk
+// (Index.entry/locate/span at hostile offsets, checked against a linear scan), 5 trailer,
+// 6 permutation round trip, 7 seek arithmetic with hostile sizes. Every decoder must either
+// succeed or throw one of the library's exceptions, and what it accepts must re-encode to the
+// same bytes.
 //
-//   libFuzzer:  clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icpp
-//                 cpp/fuzz/fuzz_core.cpp cpp/format.cpp cpp/seek.cpp cpp/permute.cpp
+//   libFuzzer:  tools/fuzz/run.sh (or: clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined
+//                 -Icpp tools/fuzz/fuzz_format.cpp cpp/format.cpp cpp/seek.cpp cpp/permute.cpp)
 //   standalone: add -DQLTX_FUZZ_STANDALONE (g++ works): random and mutated-seed inputs, with
 //               -fsanitize=address,undefined; argument = iterations.
 #include <cstdint>
@@ -83,6 +86,32 @@ void exercise(uint8_t sel, const uint8_t* d, size_t n) {
         }
         auto s = idx.span(off, total);
         check(s.first <= s.second && s.second <= idx.num_blocks(), "span");
+      }
+      // Hostile offsets and lengths (the MAC is not checked here: any 16 bytes of it).
+      const uint64_t hoff = load_be64(idx.mac().data()), hlen = load_be64(idx.mac().data() + 8);
+      for (uint64_t off : {hoff, hoff % (total + 1), hlen % (total + 1)}) {
+        const auto s = idx.span(off, hlen);
+        check(s.first <= s.second && s.second <= idx.num_blocks(), "span bounds");
+        if (off >= total || hlen == 0) {
+          check(s.first == s.second, "empty span");
+          continue;
+        }
+        const uint64_t i = idx.locate(off);
+        check(i == s.first, "span starts at locate");
+        // The linear scan: the first block whose end passes `off`.
+        uint64_t j = 0;
+        while (entries[j].plain_offset + entries[j].plain_size <= off) ++j;
+        check(i == j, "locate agrees with a linear scan");
+        const uint64_t last = off + std::min(hlen, total - off) - 1;
+        check(entries[s.second - 1].plain_offset <= last &&
+                  last < entries[s.second - 1].plain_offset + entries[s.second - 1].plain_size,
+              "span ends at the block of the last byte");
+      }
+      for (uint64_t i = 0; i < idx.num_blocks(); ++i) {
+        const Entry& e = entries[i];
+        check(e.block_offset + e.block_size <= footer_offset, "blocks lie before the footer");
+        if (i) check(entries[i - 1].block_offset + entries[i - 1].block_size == e.block_offset,
+                     "blocks are contiguous");
       }
       const size_t info_at = n - idx.info_size();
       Bytes again = encode_footer(entries, total, ByteView{d + info_at, idx.info_size()},

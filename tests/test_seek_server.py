@@ -515,7 +515,7 @@ def test_cli_serve(files, tmp_path):
     key.write_bytes(files["mk"])
     p = subprocess.Popen([sys.executable, "-m", "qeltrix", "serve", str(files["box"]), "--port", "0",
                           "--key-file", str(key), "--token-file", str(tok), "--workers", "2"],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         url = None
         t0 = time.monotonic()
@@ -540,5 +540,5 @@ def test_cli_serve_bad_key(files, tmp_path):
     key = tmp_path / "k"
     key.write_bytes(qltx.random_master_key())
     r = subprocess.run([sys.executable, "-m", "qeltrix", "serve", str(files["box"]), "--port", "0",
-                        "--key-file", str(key)], capture_output=True, text=True, timeout=30)
+                        "--key-file", str(key)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert r.returncode == 3

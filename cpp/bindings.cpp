@@ -17,9 +17,11 @@
 #include "gateway.hpp"
 #include "net.hpp"
 #include "http.hpp"
+#include "net.hpp"
 #include "range.hpp"
 #include "permute.hpp"
 #include "seek.hpp"
+#include "seek_server.hpp"
 #include "stream.hpp"
 
 namespace py = pybind11;
@@ -150,7 +152,8 @@ void translate(std::exception_ptr p) {
   } catch (const qltx::Damaged& e) {
     set_error(error_classes().get_stored().damaged, e, true);
   } catch (const qltx::net::NetError& e) {
-    PyErr_SetString(PyExc_OSError, e.what());
+    // OSError(errno, text): a port in use is OSError with errno EADDRINUSE, as from socket
+    PyErr_SetObject(PyExc_OSError, py::make_tuple(e.code(), e.what()).ptr());
   } catch (const std::invalid_argument& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const std::out_of_range& e) {
@@ -461,6 +464,129 @@ void bind_http(py::module_& m) {
   m.def(
       "http_multipart_close", [](const std::string& b) { return py::bytes(http::multipart_close(b)); },
       py::arg("boundary"));
+}
+
+// ---- SeekServer ------------------------------------------------------------------------------------
+
+// Owns the C++ server and the Python callbacks. The callbacks run on the server's threads with
+// the GIL taken only around them; stop() and the destructor release the GIL while the threads
+// finish (they may be waiting for it), and the callbacks are released with the GIL held.
+class PySeekServer {
+ public:
+  PySeekServer(qltx::seek::Config cfg, py::object read, py::object log) {
+    auto read_fn = [read](uint32_t id, uint64_t offset, uint64_t length, std::string& out) {
+      py::gil_scoped_acquire gil;
+      std::string error;
+      try {
+        py::object r = read(id, offset, length);
+        BufferView b(r, false, "read() result");
+        out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+        return;
+      } catch (py::error_already_set& e) {
+        error = e.what();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      throw std::runtime_error(error);
+    };
+    auto log_fn = [log](int level, const std::string& line) {
+      py::gil_scoped_acquire gil;
+      try {
+        log(level, line);
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("qeltrix SeekServer log callback");
+      }
+    };
+    server_.reset(new qltx::seek::Server(std::move(cfg), read_fn, log_fn));
+  }
+  ~PySeekServer() {
+    if (server_) {
+      {
+        py::gil_scoped_release nogil;
+        server_->stop();
+      }
+      server_.reset();  // drops the callbacks: with the GIL
+    }
+  }
+  PySeekServer(const PySeekServer&) = delete;
+  PySeekServer& operator=(const PySeekServer&) = delete;
+
+  void start() {
+    py::gil_scoped_release nogil;
+    server_->start();
+  }
+  void stop() {
+    py::gil_scoped_release nogil;
+    server_->stop();
+  }
+  uint16_t port() const { return server_->port(); }
+  bool running() const { return server_->running(); }
+
+ private:
+  std::unique_ptr<qltx::seek::Server> server_;
+};
+
+int ms_arg(double seconds, const char* name) {
+  if (!(seconds > 0) || seconds > 86400.0) throw py::value_error(std::string(name) + " must be in (0, 86400] seconds");
+  return static_cast<int>(seconds * 1000.0 + 0.5);
+}
+
+void bind_seek_server(py::module_& m) {
+  py::class_<PySeekServer>(m, "SeekServer", "The native HTTP server behind qeltrix.SeekServer.")
+      .def(py::init([](const py::iterable& entries, py::object read, py::object log, const std::string& host,
+                       const py::object& port, const py::object& workers, const py::object& max_connections,
+                       double header_timeout, double idle_timeout, double send_timeout, double stop_timeout,
+                       const std::string& token, const std::string& boundary_prefix,
+                       const py::object& max_ranges, const py::object& max_overlaps, const py::object& max_chunk) {
+             qltx::seek::Config cfg;
+             cfg.host = host;
+             cfg.port = static_cast<uint16_t>(as_uint(port, "port", 65535));
+             cfg.workers = static_cast<unsigned>(as_uint(workers, "workers", 1024));
+             if (cfg.workers == 0) throw py::value_error("workers must be at least 1");
+             cfg.max_connections = static_cast<size_t>(as_uint(max_connections, "max_connections", 1u << 20));
+             if (cfg.max_connections == 0) throw py::value_error("max_connections must be at least 1");
+             cfg.header_timeout_ms = ms_arg(header_timeout, "header_timeout");
+             cfg.idle_timeout_ms = ms_arg(idle_timeout, "idle_timeout");
+             cfg.send_timeout_ms = ms_arg(send_timeout, "send_timeout");
+             cfg.stop_timeout_ms = ms_arg(stop_timeout, "stop_timeout");
+             cfg.token = token;
+             if (boundary_prefix.empty() || boundary_prefix.find_first_not_of(
+                     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
+               throw py::value_error("boundary_prefix must be non-empty and alphanumeric");
+             cfg.boundary_prefix = boundary_prefix;
+             cfg.range_limits = range_limits(max_ranges, max_overlaps);
+             cfg.max_chunk = as_uint(max_chunk, "max_chunk", 64u << 20);
+             if (cfg.max_chunk == 0) throw py::value_error("max_chunk must be at least 1");
+             for (const py::handle item : entries) {
+               py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+               if (!py::isinstance<py::tuple>(item) || t.size() != 7)
+                 throw py::type_error("an entry is (path, id, size, etag, last_modified, content_type, chunk)");
+               qltx::seek::Entry e;
+               e.path = t[0].cast<std::string>();
+               e.id = static_cast<uint32_t>(as_uint(t[1], "id", 0xffffffffu));
+               e.resource.size = as_uint(t[2], "size");
+               e.resource.etag = t[3].cast<std::string>();
+               e.resource.last_modified = t[4].is_none() ? -1 : static_cast<int64_t>(as_uint(
+                   t[4], "last_modified", static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+               e.resource.content_type = t[5].cast<std::string>();
+               e.chunk = as_uint(t[6], "chunk");
+               if (e.chunk == 0) throw py::value_error("chunk must be at least 1");
+               for (const std::string* f : {&e.resource.etag, &e.resource.content_type})
+                 if (f->find_first_of("\r\n") != std::string::npos || f->find('\0') != std::string::npos)
+                   throw py::value_error("etag and content_type must not hold CR, LF or NUL");
+               cfg.entries.push_back(std::move(e));
+             }
+             return new PySeekServer(std::move(cfg), std::move(read), std::move(log));
+           }),
+           py::arg("entries"), py::arg("read"), py::arg("log"), py::arg("host") = "127.0.0.1",
+           py::arg("port") = 7621, py::arg("workers") = 4, py::arg("max_connections") = 256,
+           py::arg("header_timeout") = 10.0, py::arg("idle_timeout") = 15.0, py::arg("send_timeout") = 30.0,
+           py::arg("stop_timeout") = 5.0, py::arg("token") = "", py::arg("boundary_prefix") = "qeltrix",
+           py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2, py::arg("max_chunk") = 4u << 20)
+      .def("start", &PySeekServer::start)
+      .def("stop", &PySeekServer::stop)
+      .def_property_readonly("port", &PySeekServer::port)
+      .def_property_readonly("running", &PySeekServer::running);
 }
 
 }  // namespace
@@ -853,4 +979,5 @@ PYBIND11_MODULE(_core, m) {
         return d;
       });
   bind_http(m);
+  bind_seek_server(m);
 }

@@ -7,6 +7,8 @@
     data = qltx.seek_extract("output.qltx", seek_offset=1_000_000, seek_len=500_000, master_key=mk)
     with qltx.open("https://example.org/output.qltx", mk) as f:   # a seekable file of the plaintext
         f.seek(1_000_000); part = f.read(500_000)
+    with qltx.SeekServer("output.qltx", mk, port=7621) as srv:   # HTTP with byte ranges
+        ...
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from .errors import (DamagedError, LimitError, NotAContainerError, QeltrixError,
 from .fileobj import ContainerFile
 from .fileobj import open_container as open
 from .gateway import GatewayServer
+from .server import SeekServer
 from .writer import DEFAULT_BLOCK_SIZE, PackResult, StreamPacker, pack
 
 __version__ = "6.1.0"
 
 __all__ = [
     "pack", "unpack", "seek_extract", "verify", "info", "inspect_container", "open", "ContainerFile",
-    "StreamPacker", "GatewayServer", "PackResult", "UnpackResult", "VerifyResult",
+    "StreamPacker", "GatewayServer", "SeekServer", "PackResult", "UnpackResult", "VerifyResult",
     "random_master_key", "load_key_file", "CIPHER_AES256_GCM", "CIPHER_CHACHA20_POLY1305",
     "DEFAULT_BLOCK_SIZE",
     "QeltrixError", "NotAContainerError", "UnsupportedVersionError", "WrongKeyError",

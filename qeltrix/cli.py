@@ -338,6 +338,58 @@ def cmd_keygen(args) -> int:
     return EXIT_OK
 
 
+def _token_arg(args) -> str | None:
+    if args.token is not None and args.token_file is not None:
+        raise UsageError("give only one of --token, --token-file")
+    if args.token_file is not None:
+        with open(args.token_file, "rb") as f:
+            line = f.readline().rstrip(b"\r\n")
+        try:
+            token = line.decode("ascii")
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.token_file}: the token must be ASCII") from None
+        if not token:
+            raise UsageError(f"{args.token_file}: empty token")
+        return token
+    if args.token is not None and not args.token:
+        raise UsageError("empty token")
+    return args.token
+
+
+def cmd_serve(args) -> int:
+    import logging
+    import signal
+    import threading
+
+    from .server import SeekServer
+
+    token = _token_arg(args)
+    keys = _key_args(args)
+    logger = logging.getLogger("qeltrix.server")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    logger.propagate = False
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with SeekServer(args.input, host=args.host, port=args.port, workers=args.workers, token=token,
+                        **keys) as srv:
+            if not args.quiet:
+                for p in srv.paths:
+                    _say(f"serving {srv.url.rstrip('/')}{p}")
+            while not stop.wait(0.5):
+                pass
+            if not args.quiet:
+                _say("qeltrix: stopping")
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        logger.removeHandler(handler)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -446,6 +498,18 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_gateway)
+
+    sp = sub.add_parser("serve", help="serve the plaintext of a container (or a folder of them) over HTTP "
+                                      "with byte ranges, until SIGINT/SIGTERM")
+    sp.add_argument("input", help="container, or a folder: each container under /<stored name>")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=_port, default=7621, help="port (default 7621; 0: any free port)")
+    sp.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' (visible to other users: "
+                                                  "prefer --token-file)")
+    sp.add_argument("--token-file", metavar="FILE", help="read the bearer token from the first line of FILE")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("keygen", help="write a new random 32-byte key file")
     sp.add_argument("output")

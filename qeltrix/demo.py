@@ -19,6 +19,25 @@ def _sample(size: int) -> bytes:
     return (text[: size - len(noise)] + noise)[:size]
 
 
+def _serve_step(dst: str, mk: bytes, data: bytes, say) -> bool:
+    """Serve the container on a free loopback port and fetch a byte range over HTTP."""
+    import urllib.request
+
+    from .server import SeekServer
+
+    size = len(data)
+    first, last = size // 2, min(size - 1, size // 2 + 65_535)
+    with SeekServer(dst, mk, port=0, workers=2) as srv:
+        req = urllib.request.Request(srv.url, headers={"Range": f"bytes={first}-{last}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = resp.read()
+            status, content_range = resp.status, resp.headers.get("Content-Range")
+    ok = status == 206 and content_range == f"bytes {first}-{last}/{size}" and body == data[first:last + 1]
+    say(f"4. serve    GET {srv.url} Range: bytes={first}-{last} -> {status} {content_range}: "
+        f"{'OK, matches the original' if ok else 'MISMATCH'}")
+    return ok
+
+
 def run_demo(workdir: str | None = None, size: int = 8 << 20, quiet: bool = False) -> int:
     say = (lambda *a: None) if quiet else print
     tmp = None
@@ -43,11 +62,12 @@ def run_demo(workdir: str | None = None, size: int = 8 << 20, quiet: bool = Fals
         got = container.seek_extract(dst, off, length, mk)
         ok_seek = got == data[off:off + length]
         say(f"3. seek     bytes {off}..{off + length - 1}: {'OK, matches the original' if ok_seek else 'MISMATCH'}")
+        ok_http = _serve_step(dst, mk, data, say)
         u = container.unpack(dst, out, mk)
         with open(out, "rb") as f:
             ok_hash = hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
-        say(f"4. unpack   {u.bytes_out} bytes, SHA-256 {'OK, matches the original' if ok_hash else 'MISMATCH'}")
-        ok = ok_seek and ok_hash and u.integrity_ok
+        say(f"5. unpack   {u.bytes_out} bytes, SHA-256 {'OK, matches the original' if ok_hash else 'MISMATCH'}")
+        ok = ok_seek and ok_http and ok_hash and u.integrity_ok
         say("demo: all checks passed" if ok else "demo: FAILED")
         return 0 if ok else 1
     finally:

@@ -19,3 +19,38 @@ from speccheck import spec_check  # noqa: E402,F401
 @pytest.fixture
 def mk() -> bytes:
     return random_master_key()
+
+
+@pytest.fixture(autouse=True)
+def every_container_is_spec_checked(monkeypatch, tmp_path_factory):
+    """Every container that pack() or StreamPacker writes in a test is copied aside as it is
+    written and, after the test, parsed with the spec's generated parser and checked against
+    what the writer reported (block count, offsets, sizes, index entries, hashes)."""
+    import tempfile
+
+    from qeltrix import writer
+
+    real = writer._write_all
+    made = []
+
+    def tee(sealer, src, write, *args, **kwargs):
+        copy = tempfile.NamedTemporaryFile(dir=tmp_path_factory.getbasetemp(), suffix=".qltx", delete=False)
+
+        def both(b):
+            copy.write(b)
+            return write(b)
+
+        try:
+            real(sealer, src, both, *args, **kwargs)
+        finally:
+            copy.close()
+        made.append((copy.name, sealer.result(0.0, False)))
+
+    monkeypatch.setattr(writer, "_write_all", tee)
+    yield
+    try:
+        for path, result in made:
+            spec_check(path, result)
+    finally:
+        for path, _ in made:
+            os.unlink(path)

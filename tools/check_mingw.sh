@@ -4,7 +4,8 @@
 #   bash tools/check_mingw.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CXX=${CXX_MINGW:-x86_64-w64-mingw32-g++}
+# The posix thread model: the win32 one has no std::thread or std::mutex (GCC < 13).
+CXX=${CXX_MINGW:-x86_64-w64-mingw32-g++-posix}
 command -v "$CXX" >/dev/null || { echo "check_mingw: $CXX not found (apt-get install g++-mingw-w64-x86-64)" >&2; exit 2; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

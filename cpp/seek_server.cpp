@@ -1,0 +1,794 @@
+// The SeekServer: a poll() I/O thread, a pool of read workers and a log thread. See seek_server.hpp.
+#include "seek_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "net.hpp"
+
+namespace qltx {
+namespace seek {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+
+const int kLingerMs = 2000;     // after our last byte: drain the peer's input, then close
+const size_t kMaxAcceptPerTurn = 64;
+
+std::string escape_for_log(const std::string& s, size_t max = 512) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < s.size() && out.size() < max; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (out.size() >= max) out += "...";
+  return out;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A response being produced: the head, then parts (multipart framing) and body chunks read
+// through the workers, in order.
+struct Response {
+  bool active = false;
+  bool body = false;
+  uint32_t entry = 0;
+  uint64_t size = 0;
+  uint64_t chunk = 1;
+  std::vector<http::ByteRange> ranges;
+  size_t ri = 0;        // current range
+  uint64_t pos = 0;     // next byte of the current range
+  bool in_part = false;  // the current range's part header is queued
+  bool multipart = false;
+  bool closed = false;  // multipart closing delimiter queued
+  std::string boundary, content_type;
+  // for the access log
+  int status = 0;
+  uint64_t sent_body = 0;
+  std::string line;  // "METHOD target HTTP/1.x"
+  std::string range;
+  Clock::time_point started;
+};
+
+// Next thing to queue: static bytes, a read of [offset, offset+len), or nothing (done).
+struct Step {
+  enum Kind { Bytes, Read, Done } kind;
+  std::string bytes;
+  uint64_t offset = 0, len = 0;
+};
+
+Step next_step(Response& r) {
+  if (!r.body) return {Step::Done, {}, 0, 0};
+  while (r.ri < r.ranges.size()) {
+    const http::ByteRange& br = r.ranges[r.ri];
+    if (r.multipart && !r.in_part) {
+      r.in_part = true;
+      r.pos = br.first;
+      return {Step::Bytes, http::multipart_part_header(r.boundary, r.content_type, br, r.size), 0, 0};
+    }
+    if (!r.multipart && !r.in_part) {
+      r.in_part = true;
+      r.pos = br.first;
+    }
+    if (r.pos <= br.last) {
+      const uint64_t to_boundary = r.chunk - r.pos % r.chunk;
+      const uint64_t left = br.last - r.pos + 1;
+      const uint64_t len = std::min(to_boundary, left);
+      Step s{Step::Read, {}, r.pos, len};
+      r.pos += len;
+      return s;
+    }
+    ++r.ri;
+    r.in_part = false;
+  }
+  if (r.multipart && !r.closed) {
+    r.closed = true;
+    return {Step::Bytes, http::multipart_close(r.boundary), 0, 0};
+  }
+  return {Step::Done, {}, 0, 0};
+}
+
+struct Conn {
+  uint64_t id = 0;
+  net::Socket sock;
+  std::string peer;
+  std::string in;
+  std::deque<std::string> out;
+  size_t out_off = 0;    // sent bytes of out.front()
+  size_t out_bytes = 0;  // unsent bytes in out
+  Response resp;
+  bool job_pending = false;
+  bool keep_alive = true;
+  bool close_after = false;  // close once out is flushed and no response is active
+  bool read_eof = false;
+  bool lingering = false;    // our side is shut down; draining input until EOF
+  bool rejected = false;     // over the connection limit: a 503, then close
+  Clock::time_point last_activity, request_start, send_progress, linger_start;
+};
+
+struct Job {
+  uint64_t conn;
+  uint32_t entry;
+  uint64_t offset, len;
+};
+
+struct Done {
+  uint64_t conn;
+  bool ok;
+  std::string data;
+  std::string error;
+  uint64_t offset, len;
+};
+
+}  // namespace
+
+bool target_path(const std::string& target, std::string* path) {
+  std::string t = target;
+  // absolute-form: scheme://authority/path
+  size_t scheme = t.find("://");
+  if (scheme != std::string::npos && t[0] != '/') {
+    size_t slash = t.find('/', scheme + 3);
+    t = slash == std::string::npos ? "/" : t.substr(slash);
+  }
+  size_t q = t.find_first_of("?#");
+  if (q != std::string::npos) t.resize(q);
+  if (t.empty() || t[0] != '/') return false;
+  std::string out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '%') {
+      if (i + 2 >= t.size()) return false;
+      int hi = hexval(t[i + 1]), lo = hexval(t[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      char c = static_cast<char>(hi * 16 + lo);
+      if (c == '\0') return false;
+      out += c;
+      i += 2;
+    } else {
+      out += t[i];
+    }
+  }
+  *path = out;
+  return true;
+}
+
+bool equal_ct(const std::string& a, const std::string& b) {
+  // Length is not secret; the bytes are compared without an early exit.
+  if (a.size() != b.size()) return false;
+  volatile unsigned char acc = 0;
+  for (size_t i = 0; i < a.size(); ++i) acc = static_cast<unsigned char>(acc | (a[i] ^ b[i]));
+  return acc == 0;
+}
+
+struct Server::Impl {
+  Config cfg;
+  ReadFn read;
+  LogFn log_fn;
+  std::map<std::string, const Entry*> routes;
+
+  net::Socket listener, wake_r, wake_w;
+  uint16_t bound_port = 0;
+  std::thread loop_thread, log_thread;
+  std::vector<std::thread> workers;
+  std::atomic<bool> running{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> boundary_counter{0};
+  std::mutex start_stop;
+
+  // jobs
+  std::mutex jm;
+  std::condition_variable jcv;
+  std::deque<Job> jobs;
+  bool workers_exit = false;
+  std::vector<Done> done;  // guarded by jm
+
+  // log
+  std::mutex lm;
+  std::condition_variable lcv;
+  std::deque<std::pair<int, std::string>> logs;
+  bool log_exit = false;
+  uint64_t logs_dropped = 0;
+
+  // loop state (I/O thread only)
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  uint64_t next_id = 1;
+  size_t active_conns = 0;  // not counting rejected ones
+
+  Impl(Config c, ReadFn r, LogFn l) : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)) {
+    for (const Entry& e : cfg.entries) routes[e.path] = &e;
+    if (cfg.workers == 0) cfg.workers = 1;
+  }
+
+  // ---- logging ------------------------------------------------------------------------------
+  void log(int level, std::string line) {
+    std::lock_guard<std::mutex> g(lm);
+    if (logs.size() >= 10000) {
+      ++logs_dropped;
+      return;
+    }
+    logs.emplace_back(level, std::move(line));
+    lcv.notify_one();
+  }
+
+  void log_main() {
+    std::unique_lock<std::mutex> g(lm);
+    for (;;) {
+      lcv.wait(g, [&] { return log_exit || !logs.empty(); });
+      if (logs.empty() && log_exit) return;
+      auto batch = std::move(logs);
+      logs.clear();
+      uint64_t dropped = logs_dropped;
+      logs_dropped = 0;
+      g.unlock();
+      for (auto& l : batch) {
+        try {
+          if (log_fn) log_fn(l.first, l.second);
+        } catch (...) {
+        }
+      }
+      if (dropped) {
+        try {
+          if (log_fn) log_fn(30, std::to_string(dropped) + " log lines dropped (log queue full)");
+        } catch (...) {
+        }
+      }
+      g.lock();
+    }
+  }
+
+  // ---- workers ------------------------------------------------------------------------------
+  void wake() {
+    try {
+      const uint8_t b = 1;
+      net::send_nb(wake_w, &b, 1);  // a full pipe already holds a wake-up
+    } catch (...) {
+    }
+  }
+
+  void worker_main() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> g(jm);
+        jcv.wait(g, [&] { return workers_exit || !jobs.empty(); });
+        if (workers_exit) return;
+        job = jobs.front();
+        jobs.pop_front();
+      }
+      Done d{job.conn, true, {}, {}, job.offset, job.len};
+      try {
+        read(job.entry, job.offset, job.len, d.data);
+        if (d.data.size() != job.len) {
+          d.ok = false;
+          d.error = "read returned " + std::to_string(d.data.size()) + " bytes, not " + std::to_string(job.len);
+          d.data.clear();
+        }
+      } catch (const std::exception& e) {
+        d.ok = false;
+        d.error = e.what();
+        d.data.clear();
+      } catch (...) {
+        d.ok = false;
+        d.error = "unknown error";
+        d.data.clear();
+      }
+      {
+        std::lock_guard<std::mutex> g(jm);
+        done.push_back(std::move(d));
+      }
+      wake();
+    }
+  }
+
+  void cancel_jobs(uint64_t conn) {
+    std::lock_guard<std::mutex> g(jm);
+    jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [&](const Job& j) { return j.conn == conn; }),
+               jobs.end());
+  }
+
+  // ---- responses ----------------------------------------------------------------------------
+  void queue(Conn& c, std::string bytes) {
+    if (bytes.empty()) return;
+    if (c.out.empty()) c.send_progress = Clock::now();
+    c.out_bytes += bytes.size();
+    c.out.push_back(std::move(bytes));
+  }
+
+  http::Fields common_fields(bool keep_alive) {
+    http::Fields f;
+    f.push_back({"Server", "qeltrix"});
+    f.push_back({"Date", http::format_date(static_cast<int64_t>(std::time(nullptr)))});
+    f.push_back({"Connection", keep_alive ? "keep-alive" : "close"});
+    return f;
+  }
+
+  void access_log(Conn& c, const char* note = "") {
+    Response& r = c.resp;
+    const auto ms = std::chrono::duration_cast<Ms>(Clock::now() - r.started).count();
+    std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
+                       std::to_string(r.sent_body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
+                       std::to_string(ms) + "ms" + note;
+    log(20, std::move(line));
+  }
+
+  // An answer with a short text body (errors, 401, 405, 503), made in the I/O thread.
+  void simple_response(Conn& c, int status, bool head_only, http::Fields extra, bool keep_alive) {
+    http::Fields f = common_fields(keep_alive);
+    for (auto& e : extra) f.push_back(std::move(e));
+    const std::string body = std::to_string(status) + " " + http::reason_phrase(status) + "\n";
+    f.push_back({"Content-Type", "text/plain; charset=utf-8"});
+    f.push_back({"Content-Length", std::to_string(body.size())});
+    queue(c, http::build_head(status, f));
+    if (!head_only) queue(c, body);
+    c.resp.status = status;
+    c.keep_alive = keep_alive;
+    if (!keep_alive) c.close_after = true;
+  }
+
+  void handle(Conn& c, const http::Request& req) {
+    Response& r = c.resp;
+    r = Response();
+    r.started = Clock::now();
+    r.line = escape_for_log(req.method, 32) + " " + escape_for_log(req.target) +
+             (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
+    if (const std::string* rg = req.get("range")) r.range = *rg;
+    const bool keep = req.keep_alive && !stopping.load();
+    const bool head = req.method == "HEAD";
+
+    if (!cfg.token.empty()) {
+      const std::string* auth = req.get("authorization");
+      bool ok = false;
+      if (auth && auth->size() > 7 && http::iequals(auth->substr(0, 7), "bearer ")) {
+        size_t a = 7;
+        while (a < auth->size() && (*auth)[a] == ' ') ++a;
+        ok = equal_ct(auth->substr(a), cfg.token);
+      }
+      if (!ok) {
+        simple_response(c, 401, head, {{"WWW-Authenticate", "Bearer realm=\"qeltrix\""}}, keep);
+        access_log(c);
+        return;
+      }
+    }
+    if (req.method != "GET" && !head) {
+      simple_response(c, 405, false, {{"Allow", "GET, HEAD"}}, keep);
+      access_log(c);
+      return;
+    }
+    std::string path;
+    if (!target_path(req.target, &path)) {
+      simple_response(c, 400, head, {}, false);
+      access_log(c);
+      return;
+    }
+    auto it = routes.find(path);
+    if (it == routes.end()) {
+      simple_response(c, 404, head, {}, keep);
+      access_log(c);
+      return;
+    }
+    const Entry& e = *it->second;
+    const std::string boundary =
+        cfg.boundary_prefix + std::to_string(boundary_counter.fetch_add(1) + 1);
+    http::Plan p = http::plan_response(req.method, req.headers, e.resource, boundary, cfg.range_limits);
+    http::Fields f = common_fields(keep);
+    for (auto& x : p.fields) f.push_back(std::move(x));
+    queue(c, http::build_head(p.status, f));
+    c.keep_alive = keep;
+    if (!keep) c.close_after = true;
+    r.status = p.status;
+    if (!p.static_body.empty()) {
+      if (p.send_body) queue(c, p.static_body);
+      access_log(c);
+      return;
+    }
+    r.body = p.send_body;
+    r.entry = e.id;
+    r.size = e.resource.size;
+    r.chunk = std::max<uint64_t>(1, std::min(e.chunk, cfg.max_chunk));
+    r.ranges = std::move(p.ranges);
+    r.multipart = p.multipart;
+    r.boundary = boundary;
+    r.content_type = e.resource.content_type;
+    r.active = true;
+  }
+
+  // Moves a connection forward as far as it can go without waiting.
+  void pump(Conn& c) {
+    for (;;) {
+      if (c.lingering || c.job_pending) return;
+      if (c.resp.active) {
+        if (c.out_bytes >= c.resp.chunk) return;  // one chunk in flight is enough
+        Step s = next_step(c.resp);
+        if (s.kind == Step::Bytes) {
+          queue(c, std::move(s.bytes));
+          continue;
+        }
+        if (s.kind == Step::Read) {
+          {
+            std::lock_guard<std::mutex> g(jm);
+            jobs.push_back({c.id, c.resp.entry, s.offset, s.len});
+          }
+          jcv.notify_one();
+          c.job_pending = true;
+          return;
+        }
+        c.resp.active = false;
+        access_log(c);
+        continue;
+      }
+      if (c.close_after || c.rejected) return;
+      if (stopping.load() && c.in.empty()) {
+        c.close_after = true;
+        return;
+      }
+      if (c.in.empty()) return;
+      http::ParseResult pr =
+          http::parse_request(reinterpret_cast<const uint8_t*>(c.in.data()), c.in.size(), cfg.limits);
+      if (pr.kind == http::Parse::NeedMore) {
+        if (c.read_eof) c.close_after = true;
+        return;
+      }
+      if (pr.kind == http::Parse::Error) {
+        c.resp = Response();
+        c.resp.started = Clock::now();
+        c.resp.line = "-";
+        simple_response(c, pr.error.status, false, {}, false);
+        log(30, c.peer + " bad request (" + std::to_string(pr.error.status) + "): " + pr.error.reason);
+        access_log(c);
+        c.in.clear();
+        return;
+      }
+      c.in.erase(0, pr.request.consumed);
+      c.request_start = Clock::now();
+      handle(c, pr.request);
+    }
+  }
+
+  void on_done(Done& d) {
+    auto it = conns.find(d.conn);
+    if (it == conns.end()) return;  // the client went away: nothing more to do
+    Conn& c = *it->second;
+    c.job_pending = false;
+    if (!d.ok) {
+      const auto* e = route_of(c.resp.entry);
+      log(40, c.peer + " read of " + (e ? escape_for_log(e->path) : std::string("?")) + " bytes " +
+                  std::to_string(d.offset) + "-" + std::to_string(d.offset + d.len - 1) + " failed: " +
+                  escape_for_log(d.error) + "; connection closed before the end of the body");
+      access_log(c, " incomplete");
+      close_conn(c.id);
+      return;
+    }
+    c.resp.sent_body += d.data.size();
+    queue(c, std::move(d.data));
+    pump(c);
+    flush(c);
+  }
+
+  const Entry* route_of(uint32_t id) {
+    for (const Entry& e : cfg.entries)
+      if (e.id == id) return &e;
+    return nullptr;
+  }
+
+  // Sends what the socket takes now, producing more as the buffer drains (next chunk job, next
+  // pipelined request). False when the connection was closed.
+  bool flush(Conn& c) {
+    for (;;) {
+      bool blocked = false;
+      try {
+        while (!c.out.empty()) {
+          std::string& front = c.out.front();
+          size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
+                                  front.size() - c.out_off);
+          if (n == 0) {
+            blocked = true;
+            break;
+          }
+          c.send_progress = Clock::now();
+          c.out_off += n;
+          c.out_bytes -= n;
+          if (c.out_off == front.size()) {
+            c.out.pop_front();
+            c.out_off = 0;
+          }
+        }
+      } catch (const net::NetError&) {
+        close_conn(c.id);  // reset by the peer: nothing more to send
+        return false;
+      }
+      const size_t before = c.out_bytes;
+      pump(c);
+      if (c.out.empty() && !c.resp.active && !c.job_pending && (c.close_after || c.rejected)) {
+        begin_linger(c);
+        return true;
+      }
+      if (blocked || c.out_bytes == before) return true;
+    }
+  }
+
+  void begin_linger(Conn& c) {
+    if (c.lingering) return;
+    c.sock.shutdown_write();
+    c.lingering = true;
+    c.linger_start = Clock::now();
+    c.in.clear();
+  }
+
+  void close_conn(uint64_t id) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    if (it->second->job_pending) cancel_jobs(id);
+    if (!it->second->rejected) --active_conns;
+    conns.erase(it);
+  }
+
+  void on_readable(Conn& c) {
+    uint8_t buf[16384];
+    const size_t cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 
+                       static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20)) + 4096;
+    for (int rounds = 0; rounds < 16; ++rounds) {
+      long n;
+      try {
+        n = net::recv_nb(c.sock, buf, sizeof buf);
+      } catch (const net::NetError&) {
+        close_conn(c.id);
+        return;
+      }
+      if (n == 0) break;
+      if (n < 0) {
+        c.read_eof = true;
+        if (c.lingering) {
+          close_conn(c.id);
+          return;
+        }
+        break;
+      }
+      c.last_activity = Clock::now();
+      if (c.lingering) continue;  // discard
+      if (c.in.empty() && !c.resp.active) c.request_start = Clock::now();
+      c.in.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
+      if (c.in.size() >= cap) break;
+    }
+    if (c.read_eof && !c.resp.active && !c.job_pending && c.out.empty()) {
+      // Let pump answer a complete request still in the buffer, else close.
+      pump(c);
+      if (!c.resp.active && !c.job_pending && c.out.empty()) {
+        close_conn(c.id);
+        return;
+      }
+    } else {
+      pump(c);
+    }
+    flush(c);
+  }
+
+  void accept_new() {
+    for (size_t k = 0; k < kMaxAcceptPerTurn; ++k) {
+      std::string peer;
+      net::Socket s;
+      try {
+        s = net::accept_client(listener, 0, &peer);
+      } catch (const net::NetError& e) {
+        log(30, std::string("accept failed: ") + e.what());
+        return;
+      }
+      if (!s.valid()) return;
+      const bool over = active_conns >= cfg.max_connections;
+      if (over && conns.size() >= cfg.max_connections * 2) {
+        log(30, peer + " connection refused (limit " + std::to_string(cfg.max_connections) + ")");
+        continue;  // closed at once
+      }
+      try {
+        s.set_nonblocking(true);
+      } catch (const net::NetError&) {
+        continue;
+      }
+      s.set_nodelay(true);
+      auto c = std::make_unique<Conn>();
+      c->id = next_id++;
+      c->sock = std::move(s);
+      c->peer = peer;
+      c->last_activity = c->request_start = c->send_progress = Clock::now();
+      Conn& ref = *c;
+      conns.emplace(c->id, std::move(c));
+      if (over) {
+        ref.rejected = true;
+        ref.resp.started = Clock::now();
+        ref.resp.line = "-";
+        simple_response(ref, 503, false, {{"Retry-After", "1"}}, false);
+        log(30, peer + " connection limit reached (" + std::to_string(cfg.max_connections) + "): 503");
+        flush(ref);
+      } else {
+        ++active_conns;
+      }
+    }
+  }
+
+  // The deadline of a connection, and whether it has passed.
+  Clock::time_point deadline(const Conn& c) const {
+    if (c.lingering) return c.linger_start + Ms(stopping.load() ? 100 : kLingerMs);
+    if (c.job_pending) return Clock::time_point::max();
+    if (!c.out.empty()) return c.send_progress + Ms(cfg.send_timeout_ms);
+    if (c.resp.active) return Clock::time_point::max();
+    if (!c.in.empty()) return c.request_start + Ms(cfg.header_timeout_ms);
+    return c.last_activity + Ms(cfg.idle_timeout_ms);
+  }
+
+  void loop_main() {
+    bool stop_seen = false;
+    Clock::time_point stop_deadline{};
+    std::vector<net::PollItem> items;
+    std::vector<uint64_t> ids;
+    for (;;) {
+      const auto now = Clock::now();
+      if (stopping.load() && !stop_seen) {
+        stop_seen = true;
+        stop_deadline = now + Ms(cfg.stop_timeout_ms);
+        listener.close();
+        std::vector<uint64_t> idle;
+        for (auto& kv : conns) {
+          Conn& c = *kv.second;
+          if (!c.resp.active && !c.job_pending && c.out.empty()) idle.push_back(kv.first);
+          else c.close_after = true;
+        }
+        for (uint64_t id : idle) close_conn(id);
+      }
+      if (stop_seen && (conns.empty() || now >= stop_deadline)) break;
+
+      // timeouts
+      std::vector<uint64_t> expired;
+      Clock::time_point next = stop_seen ? stop_deadline : now + Ms(1000);
+      for (auto& kv : conns) {
+        const auto d = deadline(*kv.second);
+        if (d <= now) expired.push_back(kv.first);
+        else next = std::min(next, d);
+      }
+      for (uint64_t id : expired) {
+        Conn& c = *conns[id];
+        if (!c.lingering) {
+          const char* what = !c.out.empty() ? "send timeout" : (!c.in.empty() ? "header timeout" : "");
+          if (*what) log(30, c.peer + " " + what + ": connection closed");
+        }
+        close_conn(id);
+      }
+
+      items.clear();
+      ids.clear();
+      items.push_back({wake_r.handle(), net::READABLE, 0});
+      ids.push_back(0);
+      if (listener.valid()) {
+        items.push_back({listener.handle(), net::READABLE, 0});
+        ids.push_back(0);
+      }
+      const size_t first_conn = items.size();
+      const size_t in_cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 4096 +
+                            static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20));
+      for (auto& kv : conns) {
+        Conn& c = *kv.second;
+        unsigned ev = 0;
+        if (!c.read_eof && (c.lingering || c.in.size() < in_cap)) ev |= net::READABLE;
+        if (!c.out.empty()) ev |= net::WRITABLE;
+        items.push_back({c.sock.handle(), ev, 0});
+        ids.push_back(kv.first);
+      }
+      int timeout = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::duration_cast<Ms>(next - Clock::now()).count() + 1));
+      try {
+        net::poll_many(items, std::min(timeout, 1000));
+      } catch (const net::NetError& e) {
+        log(40, std::string("poll failed: ") + e.what());
+        std::this_thread::sleep_for(Ms(10));
+        continue;
+      }
+
+      if (items[0].revents) {
+        uint8_t buf[256];
+        try {
+          while (net::recv_nb(wake_r, buf, sizeof buf) > 0) {
+          }
+        } catch (const net::NetError&) {
+        }
+      }
+      std::vector<Done> finished;
+      {
+        std::lock_guard<std::mutex> g(jm);
+        finished.swap(done);
+      }
+      for (Done& d : finished) on_done(d);
+
+      if (listener.valid() && first_conn == 2 && items[1].revents) accept_new();
+
+      for (size_t k = first_conn; k < items.size(); ++k) {
+        const unsigned rev = items[k].revents;
+        if (!rev) continue;
+        auto it = conns.find(ids[k]);
+        if (it == conns.end()) continue;
+        Conn& c = *it->second;
+        if (rev & (net::READABLE | net::HANGUP)) {
+          on_readable(c);
+          it = conns.find(ids[k]);
+          if (it == conns.end()) continue;
+        }
+        if (rev & net::WRITABLE) flush(c);
+      }
+    }
+    conns.clear();
+    active_conns = 0;
+  }
+};
+
+Server::Server(Config config, ReadFn read, LogFn log)
+    : impl_(new Impl(std::move(config), std::move(read), std::move(log))) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> g(m.start_stop);
+  if (m.running.load()) throw std::logic_error("the server is already running");
+  if (m.stopping.load()) throw std::logic_error("a stopped server cannot be started again");
+  m.listener = net::listen_tcp(m.cfg.host, m.cfg.port);
+  m.listener.set_nonblocking(true);
+  m.bound_port = net::local_port(m.listener);
+  net::socket_pair(m.wake_r, m.wake_w);
+  m.wake_r.set_nonblocking(true);
+  m.wake_w.set_nonblocking(true);
+  m.running = true;
+  m.log_thread = std::thread([&m] { m.log_main(); });
+  for (unsigned i = 0; i < m.cfg.workers; ++i) m.workers.emplace_back([&m] { m.worker_main(); });
+  m.loop_thread = std::thread([&m] { m.loop_main(); });
+}
+
+void Server::stop() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> g(m.start_stop);
+  if (!m.running.load()) return;
+  m.stopping = true;
+  m.wake();
+  if (m.loop_thread.joinable()) m.loop_thread.join();
+  {
+    std::lock_guard<std::mutex> j(m.jm);
+    m.workers_exit = true;
+    m.jobs.clear();
+  }
+  m.jcv.notify_all();
+  for (auto& t : m.workers) t.join();
+  m.workers.clear();
+  {
+    std::lock_guard<std::mutex> l(m.lm);
+    m.log_exit = true;
+  }
+  m.lcv.notify_all();
+  if (m.log_thread.joinable()) m.log_thread.join();
+  m.listener.close();
+  m.wake_r.close();
+  m.wake_w.close();
+  m.running = false;
+}
+
+uint16_t Server::port() const { return impl_->bound_port; }
+bool Server::running() const { return impl_->running.load(); }
+
+}  // namespace seek
+}  // namespace qltx

@@ -1,0 +1,86 @@
+// The SeekServer: serves the plaintext of containers over HTTP/1.1 with byte ranges.
+//
+// Design (why not thread-per-connection): one I/O thread runs a poll() loop over the listener and
+// every connection, with non-blocking sockets; a pool of ``workers`` threads does the only slow
+// work, producing body bytes through the ``read`` callback (decryption, in Python). A slow reader
+// therefore holds no thread at all, just its connection's buffer (at most ~two chunks), so it can
+// never stall the others; a client trickling a byte a minute is closed by the header deadline,
+// an idle keep-alive connection by the idle deadline, a reader that stops reading by the send
+// deadline. The connection count is capped (503 above it). Each connection has at most one read
+// job in flight, so pipelined requests are answered in order, and one chunk is read ahead while
+// the previous one is being sent (decryption overlaps the network).
+//
+// The server is pure C++ (no Python): bindings.cpp wraps the callbacks, taking the GIL only
+// inside them. Parsing and planning are the sans-IO functions of http.hpp and range.hpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "http.hpp"
+#include "range.hpp"
+
+namespace qltx {
+namespace seek {
+
+// What one URL path serves.
+struct Entry {
+  std::string path;         // decoded URL path, "/" or "/name"
+  uint32_t id = 0;          // passed to the read callback
+  http::Resource resource;  // size, strong ETag, Last-Modified, Content-Type
+  uint64_t chunk = 1 << 20;  // reads are aligned to multiples of this (the container's block size)
+};
+
+// Fills ``out`` with exactly ``length`` bytes of entry ``id`` from ``offset``, or throws (any
+// exception): the connection is then closed before its Content-Length is reached.
+using ReadFn = std::function<void(uint32_t id, uint64_t offset, uint64_t length, std::string& out)>;
+// One log line; level as Python's logging (20 INFO: access log, 30 WARNING, 40 ERROR).
+using LogFn = std::function<void(int level, const std::string& line)>;
+
+struct Config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7621;  // 0: any free port
+  unsigned workers = 4;
+  size_t max_connections = 256;     // above: 503 and close
+  int header_timeout_ms = 10000;    // from a request's first byte to its end
+  int idle_timeout_ms = 15000;      // keep-alive wait for the next request
+  int send_timeout_ms = 30000;      // no progress sending
+  int stop_timeout_ms = 5000;       // stop(): in-flight responses get this long to finish
+  std::string token;                // non-empty: "Authorization: Bearer <token>" required
+  std::string boundary_prefix = "qeltrix";  // random per server (the caller's), + a counter
+  uint64_t max_chunk = 4 << 20;
+  http::Limits limits;
+  http::RangeLimits range_limits;
+  std::vector<Entry> entries;
+};
+
+class Server {
+ public:
+  Server(Config config, ReadFn read, LogFn log);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void start();  // binds (net::NetError on failure) and starts the threads; returns at once
+  void stop();   // graceful: stops accepting, closes idle connections, lets responses finish
+  uint16_t port() const;
+  bool running() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-decoded path of a request target (origin-form or absolute-form; query dropped).
+// False when malformed (bad escape, NUL, not starting with '/').
+bool target_path(const std::string& target, std::string* path);
+
+// Constant-time comparison (the token check).
+bool equal_ct(const std::string& a, const std::string& b);
+
+}  // namespace seek
+}  // namespace qltx

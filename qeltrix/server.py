@@ -1,0 +1,247 @@
+"""SeekServer: serve the plaintext of containers over HTTP/1.1 with byte ranges.
+
+    import qeltrix as qltx
+    with qltx.SeekServer("output.qltx", mk, port=0) as srv:     # port 0: any free port
+        urllib.request.urlopen(srv.url)                          # GET / (or /<stored name>)
+
+The HTTP side (parsing, ranges, preconditions, sockets, timeouts) is native
+(cpp/seek_server.cpp, with the GIL released); this module opens the containers with
+:class:`qeltrix.reader.Container` (header, key and footer authenticated before anything is
+served) and answers the native server's ``read(offset, length)`` calls by decrypting only the
+blocks a response needs, through a small LRU cache of decrypted blocks. Sizes, ranges and
+validators are always about the plaintext. A block that fails authentication raises
+:class:`~qeltrix.errors.DamagedError` here; the server then closes that connection before its
+Content-Length is reached (never sending the block) and logs it; other ranges still work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import mimetypes
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from . import _core
+from .errors import NotAContainerError
+from .io import open_random_access
+from .reader import Container
+
+__all__ = ["SeekServer"]
+
+log = logging.getLogger("qeltrix.server")
+
+
+@dataclass
+class _Served:
+    path: str  # URL path
+    container: Container
+    etag: str
+    last_modified: int
+    content_type: str
+
+
+class _BlockCache:
+    """Decrypted blocks, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._d: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = value
+            self._bytes += len(value)
+            while self._bytes > self.max_bytes and len(self._d) > 1:
+                _, old = self._d.popitem(last=False)
+                self._bytes -= len(old)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _etag(c: Container, st: os.stat_result) -> str:
+    """Strong, from the container's identity and the file's state: never from the plaintext."""
+    h = hashlib.sha256()
+    h.update(bytes(c.header.container_id))
+    h.update(b"%d:%d:%d" % (c.size, st.st_mtime_ns, st.st_size))
+    return '"' + h.hexdigest()[:32] + '"'
+
+
+class SeekServer:
+    """Serves one container at ``/`` and ``/<stored name>``, or every container of a folder at
+    ``/<stored name>`` (404 otherwise). GET and HEAD; Range, If-Range and the other conditionals;
+    keep-alive and pipelining. ``token``: require ``Authorization: Bearer <token>``.
+
+    ``start()`` returns at once; ``stop()`` finishes in-flight responses (up to ``stop_timeout``
+    seconds) and closes the containers. Also a context manager (starts on enter).
+    """
+
+    def __init__(self, path_or_dir, master_key=None, host: str = "127.0.0.1", port: int = 7621,
+                 workers: int = 4, *, passphrase=None, token: str | None = None,
+                 max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
+                 send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
+                 max_ranges: int = 16, logger: logging.Logger | None = None):
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if token is not None and (not token or any(c in token for c in "\r\n\0")):
+            raise ValueError("the token must be non-empty and hold no CR, LF or NUL")
+        self.host = host
+        self._log = logger or log
+        self._served: list[_Served] = []
+        self._cache = _BlockCache(cache_bytes)
+        self._closed = False
+        try:
+            self._open(path_or_dir, master_key, passphrase)
+            entries = []
+            for i, s in enumerate(self._served):
+                paths = [s.path] if os.path.isdir(path_or_dir) else ["/", s.path]
+                for p in dict.fromkeys(paths):
+                    entries.append((p, i, s.container.size, s.etag, s.last_modified, s.content_type,
+                                    s.container.header.block_size))
+            self._native = _core.SeekServer(
+                entries, self._read, self._log_line, host=host, port=port, workers=workers,
+                max_connections=max_connections, header_timeout=header_timeout,
+                idle_timeout=idle_timeout, send_timeout=send_timeout, stop_timeout=stop_timeout,
+                token=token or "", boundary_prefix="qltx" + secrets.token_hex(8), max_ranges=max_ranges)
+        except BaseException:
+            self._close_containers()
+            raise
+        self._port = port
+        if not _is_loopback(host) and token is None:
+            self._log.warning(
+                "SeekServer on %s without a token: anyone who can reach this address can read the "
+                "decrypted contents; give token=... (qeltrix serve --token-file) or bind 127.0.0.1", host)
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open(self, path_or_dir, master_key, passphrase) -> None:
+        path = os.fspath(path_or_dir)
+        if os.path.isdir(path):
+            names = {}
+            for fn in sorted(os.listdir(path)):
+                full = os.path.join(path, fn)
+                if not os.path.isfile(full):
+                    continue
+                try:
+                    s = self._open_one(full, master_key, passphrase)
+                except NotAContainerError:
+                    self._log.info("skipping %s: not a container", fn)
+                    continue
+                if s.path in names:
+                    self._log.warning("skipping %s: %s is already served from %s", fn, s.path, names[s.path])
+                    s.container.close()
+                    continue
+                names[s.path] = fn
+                self._served.append(s)
+        else:
+            self._served.append(self._open_one(path, master_key, passphrase))
+
+    def _open_one(self, path: str, master_key, passphrase) -> _Served:
+        ra = open_random_access(path)
+        if ra is None:
+            raise ValueError(f"{path}: a SeekServer needs a regular file")
+        try:
+            c = Container(ra, master_key, passphrase=passphrase)
+        except BaseException:
+            ra.close()
+            raise
+        st = os.stat(path)
+        name = c.name or os.path.splitext(os.path.basename(path))[0]
+        ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+        return _Served("/" + name.lstrip("/"), c, _etag(c, st), int(st.st_mtime), ctype)
+
+    # -- callbacks from the native server (worker threads) ------------------------------------
+
+    def _block(self, n: int, i: int):
+        key = (n, i)
+        b = self._cache.get(key)
+        if b is None:
+            b = bytes(self._served[n].container.read_block(i))
+            self._cache.put(key, b)
+        return b
+
+    def _read(self, n: int, offset: int, length: int):
+        c = self._served[n].container
+        first, last = c.index.span(offset, length)
+        end = offset + length
+        parts = []
+        for i in range(first, last):
+            e = c.index[i]
+            b = self._block(n, i)
+            lo = max(offset, e.plain_offset) - e.plain_offset
+            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
+            parts.append(memoryview(b)[lo:hi])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _log_line(self, level: int, line: str) -> None:
+        self._log.log(level, "%s", line)
+
+    # -- control ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the real one when 0 was asked), else the one asked."""
+        return self._native.port if self._native.running else self._port
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def paths(self) -> list[str]:
+        """The URL paths served (each container under its stored name)."""
+        return [s.path for s in self._served]
+
+    def start(self) -> "SeekServer":
+        if self._closed:
+            raise ValueError("this SeekServer was stopped")
+        self._native.start()
+        self._port = self._native.port
+        self._log.info("serving %d container(s) at %s", len(self._served), self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._closed:
+            return
+        self._native.stop()
+        self._close_containers()
+
+    def _close_containers(self) -> None:
+        self._closed = True
+        for s in self._served:
+            s.container.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -925,7 +925,7 @@ PYBIND11_MODULE(_core, m) {
                        int dest_port, bool decrypt, const py::object& block_size, int flush_after_ms,
                        int max_delay_ms, unsigned workers, unsigned window, unsigned max_connections,
                        int connect_timeout_ms, py::object make_sealer, py::object make_opener,
-                       py::object log) {
+                       py::object log, int idle_timeout_ms) {
              if (listen_port < 0 || listen_port > 65535 || dest_port < 0 || dest_port > 65535)
                throw py::value_error("a port must be in 0..65535");
              qltx::GatewayConfig c;
@@ -941,6 +941,7 @@ PYBIND11_MODULE(_core, m) {
              c.window = window;
              c.max_connections = max_connections;
              c.connect_timeout_ms = connect_timeout_ms;
+             c.idle_timeout_ms = idle_timeout_ms;
              auto f = std::make_shared<PyCodecFactory>(std::move(make_sealer), std::move(make_opener),
                                                        std::move(log));
              auto g = std::make_unique<PyGateway>();
@@ -951,7 +952,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("decrypt"), py::arg("block_size"), py::arg("flush_after_ms"),
            py::arg("max_delay_ms"), py::arg("workers"), py::arg("window"),
            py::arg("max_connections"), py::arg("connect_timeout_ms"), py::arg("make_sealer"),
-           py::arg("make_opener"), py::arg("log"))
+           py::arg("make_opener"), py::arg("log"), py::arg("idle_timeout_ms") = 300000)
       .def("start", [](PyGateway& g) {
         py::gil_scoped_release nogil;
         g.gw->start();

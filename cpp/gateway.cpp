@@ -130,6 +130,18 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
   std::atomic<int> threads_left{2};
   bool ok = false;  // set by the writer on a complete stream
   std::thread reader, writer;
+  int64_t silent_since = -1;  // when the source's current silence began (-1: it just sent)
+
+  // After a read that got nothing: throws (an abort) once the source was silent for the idle
+  // timeout. Time spent waiting for queue room is not silence (the caller resets after it).
+  void note_silence() {
+    const int limit = gw.cfg_.idle_timeout_ms;
+    if (limit <= 0) return;
+    const int64_t now = now_ms();
+    if (silent_since < 0) silent_since = now;
+    else if (now - silent_since >= limit)
+      throw net::NetError("no bytes for " + std::to_string(limit) + " ms (idle timeout)", 0);
+  }
 
   net::Socket& dst() { return gw.cfg_.dest_host.empty() ? src : dst_own; }
   unsigned window() const {
@@ -260,6 +272,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       fill = 0;
       auto keep = it;
       if (!push(std::move(it))) return false;
+      silent_since = -1;
       submit(keep);
       return true;
     };
@@ -284,7 +297,11 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
         push_marker(Item::End);
         return;
       }
-      if (n == 0) continue;
+      if (n == 0) {
+        note_silence();
+        continue;
+      }
+      silent_since = -1;
       gw.count(static_cast<uint64_t>(n), 0);
       if (!fill) first = now_ms();
       last = now_ms();
@@ -315,6 +332,8 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
           push_marker(Item::End);
           return;
         }
+        if (n == 0) note_silence();
+        else silent_since = -1;
         gw.count(static_cast<uint64_t>(n > 0 ? n : 0), 0);
         have += static_cast<size_t>(n > 0 ? n : 0);
         continue;
@@ -333,6 +352,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
           it->out = Buf(it->blk.plain_size);
           auto keep = it;
           if (!push(std::move(it))) return;
+          silent_since = -1;
           submit(keep);
           break;
         }

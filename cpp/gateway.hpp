@@ -74,6 +74,9 @@ struct GatewayConfig {
   unsigned window = 0;          // blocks in flight per connection (0: 2 * workers)
   unsigned max_connections = 64;
   int connect_timeout_ms = 10000;
+  // A source silent this long ends its connection (as an abort: the receiver of an encrypted
+  // stream sees it truncated). Frees the connection slots a client holds without sending; 0: never.
+  int idle_timeout_ms = 300000;
 };
 
 struct GatewayStats {

@@ -275,7 +275,7 @@ def cmd_gateway(args) -> int:
     gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=CIPHER_CHOICES[args.cipher],
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
-                       **keys)
+                       idle_timeout=args.idle_timeout or None, **keys)
     if not is_loopback(args.host):
         _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
              "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
@@ -302,6 +302,16 @@ def cmd_gateway(args) -> int:
         _say(f"qeltrix gateway: stopped; {st['completed']} connections completed, {st['failed']} failed, "
              f"{st['bytes_in']} bytes in, {st['bytes_out']} out")
     return EXIT_OK
+
+
+def _idle_seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not (v == 0 or 0.01 <= v <= 86400):
+        raise argparse.ArgumentTypeError("must be 0 (never) or between 0.01 and 86400 seconds")
+    return v
 
 
 def _seconds(s: str) -> float:
@@ -495,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
     sp.add_argument("--flush-after", type=_seconds, default=0.2, metavar="S",
                     help="seal a partial block after S seconds without input (default 0.2)")
+    sp.add_argument("--idle-timeout", type=_idle_seconds, default=300.0, metavar="S",
+                    help="drop a source silent for S seconds, as an abort (default 300; 0: never)")
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_gateway)

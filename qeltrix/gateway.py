@@ -129,7 +129,9 @@ class GatewayServer:
     ``dest_host=None``: the result goes back on the same connection (the client shuts down its
     write side, then reads). Otherwise each connection opens one to ``dest_host:dest_port``.
     ``workers`` threads seal or open blocks for all connections; ``block_size`` bytes per block;
-    ``flush_after`` seconds of idle input seal a partial block. ``listen_port=0`` picks a free
+    ``flush_after`` seconds of idle input seal a partial block; a source silent for
+    ``idle_timeout`` seconds (None: never) is dropped, as an abort, so clients that connect and
+    send nothing cannot hold the ``max_connections`` slots. ``listen_port=0`` picks a free
     port (see ``.port`` after ``start()``).
     """
 
@@ -137,7 +139,8 @@ class GatewayServer:
                  cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, dest_host: str | None = None,
                  dest_port: int | None = None, *, passphrase=None, block_size: int = DEFAULT_BLOCK_SIZE,
                  flush_after: float = DEFAULT_FLUSH_AFTER, decrypt: bool = False,
-                 max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0):
+                 max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0,
+                 idle_timeout: float | None = 300.0):
         _check_settings(block_size, cipher_id, workers)
         if not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
             raise ValueError("listen_port must be in 0..65535")
@@ -151,6 +154,8 @@ class GatewayServer:
             raise ValueError("max_connections must be a positive integer")
         if window is not None and (not isinstance(window, int) or window < 1):
             raise ValueError("window must be a positive integer")
+        if idle_timeout is not None and not 0.01 <= float(idle_timeout) <= 86400:
+            raise ValueError("idle_timeout must be between 0.01 and 86400 seconds, or None (never)")
         self.listen_host = listen_host
         self.listen_port = listen_port
         self.dest_host = dest_host
@@ -163,6 +168,7 @@ class GatewayServer:
         self.max_connections = max_connections
         self.window = window or 2 * workers
         self._connect_timeout_ms = max(1, int(connect_timeout * 1000))
+        self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
         if self.decrypt:
             if master_key is None and passphrase is None:
                 raise ValueError("a master key or a passphrase is required")
@@ -195,7 +201,8 @@ class GatewayServer:
             native = _core._Gateway(
                 self.listen_host, self.listen_port, self.dest_host or "", self.dest_port or 0, self.decrypt,
                 self.block_size, flush_ms, 5 * flush_ms, self.workers, self.window, self.max_connections,
-                self._connect_timeout_ms, self._make_sealer, self._make_opener, _log)
+                self._connect_timeout_ms, self._make_sealer, self._make_opener, _log,
+                0 if self.idle_timeout is None else max(1, round(self.idle_timeout * 1000)))
             native.start()
             self._native = native
             self._finalizer = weakref.finalize(self, _stop_native, native)

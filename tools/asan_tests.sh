@@ -44,4 +44,6 @@ set -- ../../tests
 cd "$out"
 # The qeltrix imported must be the sanitized one, not the source tree.
 ./venv/bin/python -c 'import qeltrix._core as c; assert "build/asan/venv" in c.__file__, c.__file__'
-exec ./venv/bin/python -m pytest -p no:cacheprovider --rootdir=../.. -c ../../pyproject.toml "$@" ${args[@]+"${args[@]}"}
+# The permutation's throughput floor (2 GB/s) does not hold under ASan: deselected.
+exec ./venv/bin/python -m pytest -p no:cacheprovider --rootdir=../.. -c ../../pyproject.toml \
+  --deselect ../../tests/test_core_bindings.py::test_permute_throughput "$@" ${args[@]+"${args[@]}"}

@@ -450,3 +450,47 @@ def test_seek_server_reader_that_stops_reading(container):
         srv.record("seek: 30 whole-file readers that never read", rss_growth_mib=round(growth / 2**20, 1))
         assert srv.fds() <= srv.base_fds + 5, "stalled readers still hold their connections"
         seek_serves(srv.port, data)
+
+
+def test_gateway_idle_timeout_drops_a_silent_source_only():
+    with qltx.GatewayServer(MK, listen_port=0, block_size=4096, idle_timeout=0.3) as gw:
+        with socket.create_connection((HOST, gw.port), timeout=10) as s:
+            s.sendall(b"a few bytes, then silence")
+            t0 = time.monotonic()
+            blob = bytearray()
+            while b := s.recv(65536):
+                blob += b
+            assert 0.2 < time.monotonic() - t0 < 5
+        with pytest.raises(qltx.TruncatedError):  # ended as an abort: no footer
+            qltx.unpack(bytes(blob), io.BytesIO(), MK)
+        # A client that keeps sending for longer than the timeout is not dropped.
+        data = os.urandom(20_000)
+        with socket.create_connection((HOST, gw.port), timeout=10) as s:
+            for i in range(0, len(data), 2000):
+                s.sendall(data[i:i + 2000])
+                time.sleep(0.1)
+            s.shutdown(socket.SHUT_WR)
+            blob = bytearray()
+            while b := s.recv(65536):
+                blob += b
+        out = io.BytesIO()
+        qltx.unpack(bytes(blob), out, MK)
+        assert out.getvalue() == data
+    # Nor is one the gateway stops reading because its destination is slow (backpressure).
+    sink = SlowSink(256 << 10)
+    try:
+        with qltx.GatewayServer(MK, listen_port=0, block_size=4096, window=2, workers=1, idle_timeout=0.3,
+                                dest_host=HOST, dest_port=sink.port) as gw:
+            with socket.create_connection((HOST, gw.port), timeout=30) as s:
+                s.sendall(os.urandom(1 << 20))
+                s.shutdown(socket.SHUT_WR)
+                sink.t.join(30)
+            assert sink.n > 1 << 20
+            deadline = time.monotonic() + 5
+            while gw.stats()["completed"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert gw.stats()["completed"] == 1 and gw.stats()["failed"] == 0
+    finally:
+        sink.close()
+    with pytest.raises(ValueError):
+        qltx.GatewayServer(MK, idle_timeout=0)

@@ -6,7 +6,7 @@
 # (pybind11, scikit-build-core). The sanitized build goes into its own venv, build/asan/venv,
 # which sees that environment's packages through a .pth path entry but not its editable
 # qeltrix, so every process the tests start (the CLI, servers) runs the sanitized _core too.
-# Python itself is not sanitized: libasan is preloaded, leaks are not reported (the interpreter
+# Python itself is not sanitized: libasan is preloaded (into Python processes only), leaks are not reported (the interpreter
 # keeps memory until exit), and PYTHONMALLOC=malloc lets ASan see Python's buffers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,26 @@ CXX="$CXX" "$out/venv/bin/python" -m pip install -q --no-deps --no-build-isolati
   -Ccmake.define.CMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
   -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined"
 
-export LD_PRELOAD="$libasan $libubsan"
+# libasan must be preloaded into every Python process that loads the sanitized _core, and into
+# nothing else (curl or nginx under a preloaded ASan can hang). So: a wrapper that preloads it,
+# and a sitecustomize that removes it from the environment again and makes the wrapper
+# sys.executable, so the Python processes the tests start go through the wrapper too.
+cat > "$out/venv/bin/python-asan" <<SH
+#!/bin/sh
+LD_PRELOAD="$libasan $libubsan" exec "\$(dirname "\$0")/python" "\$@"
+SH
+chmod +x "$out/venv/bin/python-asan"
+site=$("$out/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cat > "$site/sitecustomize.py" <<'PY'
+import os
+import sys
+
+_wrapper = os.environ.get("QELTRIX_ASAN_WRAPPER")
+if _wrapper:
+    sys.executable = _wrapper
+    os.environ.pop("LD_PRELOAD", None)
+PY
+export QELTRIX_ASAN_WRAPPER="$PWD/$out/venv/bin/python-asan"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:check_initialization_order=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export PYTHONMALLOC=malloc
@@ -43,7 +62,7 @@ set -- ../../tests
 [ ${#args[@]} -gt 0 ] && for a in "${args[@]}"; do [[ "$a" == /* ]] && set --; done
 cd "$out"
 # The qeltrix imported must be the sanitized one, not the source tree.
-./venv/bin/python -c 'import qeltrix._core as c; assert "build/asan/venv" in c.__file__, c.__file__'
+./venv/bin/python-asan -c 'import qeltrix._core as c, os, sys; assert "build/asan/venv" in c.__file__, c.__file__; assert "LD_PRELOAD" not in os.environ and sys.executable.endswith("python-asan")'
 # The permutation's throughput floor (2 GB/s) does not hold under ASan: deselected.
-exec ./venv/bin/python -m pytest -p no:cacheprovider --rootdir=../.. -c ../../pyproject.toml \
+exec ./venv/bin/python-asan -m pytest -p no:cacheprovider --rootdir=../.. -c ../../pyproject.toml \
   --deselect ../../tests/test_core_bindings.py::test_permute_throughput "$@" ${args[@]+"${args[@]}"}

@@ -305,7 +305,9 @@ def test_gateway_fast_source_slow_destination_bounds_memory():
             srv.record("gateway: 48 MiB source, destination at 8 MiB/s", seconds=round(elapsed, 1),
                        rss_growth_mib=round(growth / 2**20, 1))
             # 2 * (window + 1) * (block + 220) is 2.5 MiB here; allow for allocator and socket slack.
-            assert growth < 40 << 20, f"the gateway buffered {growth >> 20} MiB"
+            # (Under tools/asan_tests.sh, ASan's quarantine keeps freed blocks: no bound then.)
+            if not os.environ.get("QELTRIX_ASAN_WRAPPER"):
+                assert growth < 40 << 20, f"the gateway buffered {growth >> 20} MiB"
     finally:
         sink.close()
 

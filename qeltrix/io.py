@@ -22,10 +22,15 @@ __all__ = ["RandomAccess", "open_random_access", "RandomAccessFile", "Sequential
 
 
 class RandomAccess:
-    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises."""
+    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises.
+
+    ``positional`` is True where a read of one block is cheap (a local file or a buffer): unpack
+    and seeks then read each block straight into a reused buffer (``read_into``) from the worker
+    that decrypts it, instead of reading runs of blocks."""
 
     size: int
     name: str | None = None
+    positional = False
 
     def pread(self, offset: int, n: int):  # pragma: no cover - interface
         raise NotImplementedError
@@ -38,6 +43,12 @@ class RandomAccess:
             raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
         return data
 
+    def read_into(self, offset: int, view):
+        """The ``len(view)`` bytes at ``offset``: filled into ``view`` and returned, or (a source
+        held in memory) a view of them, without a copy."""
+        view[:] = self.read_exact(offset, len(view))
+        return view
+
     def close(self) -> None:
         pass
 
@@ -48,7 +59,12 @@ class RandomAccess:
         self.close()
 
 
+_preadv = getattr(os, "preadv", None)
+
+
 class _FdAccess(RandomAccess):
+    positional = True
+
     def __init__(self, path, fd: int | None = None, owned: bool = True):
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else fd
         self._owned = owned
@@ -67,6 +83,20 @@ class _FdAccess(RandomAccess):
             got += len(b)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def read_into(self, offset, view):
+        if _preadv is None:
+            return RandomAccess.read_into(self, offset, view)
+        n = len(view)
+        if offset < 0 or offset + n > self.size:
+            raise TruncatedError(f"read of {n} bytes at {offset} runs past the end ({self.size} bytes)")
+        got = 0
+        while got < n:
+            k = _preadv(self._fd, [view[got:]], offset + got)
+            if not k:
+                raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
+            got += k
+        return view
+
     def close(self):
         if self._owned and self._fd >= 0:
             os.close(self._fd)
@@ -74,12 +104,17 @@ class _FdAccess(RandomAccess):
 
 
 class _BufferAccess(RandomAccess):
+    positional = True
+
     def __init__(self, data):
         self._view = memoryview(data).cast("B")
         self.size = len(self._view)
 
     def pread(self, offset, n):
         return self._view[offset:offset + n]
+
+    def read_into(self, offset, view):
+        return self.read_exact(offset, len(view))
 
 
 class _FileObjAccess(RandomAccess):

@@ -15,7 +15,29 @@ from typing import Callable, Iterable, Iterator, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["ordered_map"]
+__all__ = ["ordered_map", "BufferPool"]
+
+
+class BufferPool:
+    """Recycles equal-sized bytearrays so that a hot path does not allocate (and page-fault in)
+    a new buffer per block. Thread-safe (deque operations are atomic); keeps at most ``keep``
+    free buffers (None: no limit), so a long-lived holder does not pin the peak of a burst."""
+
+    __slots__ = ("size", "_free")
+
+    def __init__(self, size: int, keep: int | None = None):
+        self.size = size
+        self._free: deque = deque(maxlen=keep)
+
+    def get(self) -> bytearray:
+        try:
+            return self._free.pop()
+        except IndexError:
+            return bytearray(self.size)
+
+    def put(self, buf) -> None:
+        if buf is not None:
+            self._free.append(buf)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:

@@ -12,7 +12,7 @@ from .blocks import OVERHEAD, open_block
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
-from .pipeline import ordered_map
+from .pipeline import BufferPool, ordered_map
 
 __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 
@@ -110,6 +110,10 @@ class Container:
         self.index, footer, footer_offset = read_index(ra, self.header)
         self.info = check_footer(self.keys, self.header, self.index, footer, footer_offset)
         self.verify = verify
+        # Reused buffers for seeks (a few kept: a long-lived Container must not pin a burst's peak).
+        bs = self.header.block_size
+        self.stored_pool = BufferPool(bs + OVERHEAD, keep=2)
+        self.plain_pool = BufferPool(bs, keep=2)
 
     @property
     def size(self) -> int:
@@ -131,6 +135,27 @@ class Container:
         open_block(self.keys, i, stored, e.plain_offset, e.plain_size, i == len(self.index) - 1,
                    self.header.permuted, self.verify, out)
         return out
+
+    def decrypt_block(self, i: int, stored=None, stored_pool: BufferPool | None = None,
+                      plain_pool: BufferPool | None = None):
+        """Decrypt block ``i`` into a buffer from ``plain_pool``: returns (plaintext view, buffer);
+        hand the buffer back with ``plain_pool.put`` once done with the view. ``stored`` are the
+        block's stored bytes; without them they are read from ``ra`` into a buffer from
+        ``stored_pool`` (given back before returning). Pools default to the Container's own."""
+        e = self.index[i]
+        plain_pool = plain_pool or self.plain_pool
+        buf = plain_pool.get()
+        pt = memoryview(buf)[:e.plain_size]
+        if stored is not None:
+            self.open_stored(i, stored, pt)
+            return pt, buf
+        stored_pool = stored_pool or self.stored_pool
+        sbuf = stored_pool.get()
+        try:
+            self.open_stored(i, self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size]), pt)
+        finally:
+            stored_pool.put(sbuf)
+        return pt, buf
 
     def read_block(self, i: int) -> bytearray:
         e = self.index[i]
@@ -159,18 +184,23 @@ class Container:
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
-        parts = []
         end = min(offset + length, self.size)
-
-        def job(item):
-            return item[0], self.open_stored(*item)
-
-        for i, pt in ordered_map(job, self.iter_stored(first, last), min(workers, max(1, last - first))):
-            e = self.index[i]
-            lo = max(offset, e.plain_offset) - e.plain_offset
-            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
-            parts.append(memoryview(pt)[lo:hi])
-        return b"".join(parts)
+        if getattr(self.ra, "positional", False):  # local: each worker reads its block into a reused buffer
+            items, job = range(first, last), self.decrypt_block
+        else:
+            items, job = self.iter_stored(first, last), lambda item: self.decrypt_block(item[0], item[1])
+        parts, bufs = [], []
+        try:
+            for pt, buf in ordered_map(job, items, min(workers, max(1, last - first))):
+                bufs.append(buf)
+                e_off = self.index[first + len(parts)].plain_offset
+                lo = max(offset, e_off) - e_off
+                hi = min(end - e_off, len(pt))
+                parts.append(pt[lo:hi])
+            return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        finally:
+            for buf in bufs:
+                self.plain_pool.put(buf)
 
     def close(self) -> None:
         self.ra.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import struct
 import time
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from .blocks import seal_block, stored_size
 from .crypto import (CIPHER_AES256_GCM, CIPHERS, IV_SIZE, FileKeys, KdfParams, check_master_key,
                      derive_master_key, new_kdf_params)
 from .io import SequentialReader, open_output
-from .pipeline import ordered_map
+from .pipeline import BufferPool, ordered_map
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "Sealer", "PackResult", "pack", "StreamPacker", "encode_file_info"]
 
@@ -75,22 +74,7 @@ def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:
         raise ValueError("workers must be a positive integer")
 
 
-class _Pool:
-    """Recycles equal-sized bytearrays so the hot path does not allocate per block."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
-
-    def get(self) -> bytearray:
-        try:
-            return self._q.get_nowait()
-        except queue.Empty:
-            return bytearray(self.size)
-
-    def put(self, buf) -> None:
-        if buf is not None:
-            self._q.put(buf)
+_Pool = BufferPool  # the name the gateway and older code use
 
 
 class Sealer:

@@ -8,12 +8,12 @@ a one-pass stream reader for pipes. URLs (``http(s)://``, ``s3://``...) are open
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
 from .errors import TruncatedError
 
@@ -130,10 +130,19 @@ class _FileObjAccess(RandomAccess):
             return _read_full(self._f, n)
 
 
-def _is_url(s: str) -> bool:
-    from .remote import is_url
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 
-    return is_url(s)
+
+def is_url(src) -> bool:
+    """True for a string of the form ``scheme://...`` (a path never is: it has no ``://``).
+    Here, not in :mod:`qeltrix.remote`, so that local work never imports the HTTP stack."""
+    if not isinstance(src, str):
+        return False
+    scheme, sep, _ = src.partition("://")
+    return bool(sep) and scheme[:1].isascii() and scheme[:1].isalpha() and _SCHEME_CHARS.issuperset(scheme)
+
+
+_is_url = is_url
 
 
 def _read_full(f, n: int) -> bytes:
@@ -154,6 +163,16 @@ def _is_seekable_file(f) -> bool:
         return False
 
 
+def _is_regular_file(path) -> bool:
+    """``pathlib.Path(path).is_file()`` without importing pathlib (same errors ignored)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+
+
 def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
     """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe).
 
@@ -169,7 +188,7 @@ def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
     if isinstance(src, (str, os.PathLike)):
         if os.fspath(src) == "-":
             return None
-        if not Path(src).is_file():  # a named pipe or device: read it as a stream
+        if not _is_regular_file(src):  # a named pipe or device: read it as a stream
             if not os.path.exists(src):
                 raise FileNotFoundError(f"{os.fspath(src)}: no such file")
             return None
@@ -291,6 +310,8 @@ class AtomicOutput:
             raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
         self._overwrite = overwrite
         self._durable = durable
+        import tempfile  # here: only outputs to a path need it
+
         d = os.path.dirname(os.path.abspath(self.path))
         fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=d)
         self.file = os.fdopen(fd, "w+b")

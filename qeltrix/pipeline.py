@@ -9,11 +9,13 @@ in flight, so memory is bounded by ``window`` times the item size whatever the i
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING
 
-T = TypeVar("T")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 __all__ = ["ordered_map", "BufferPool"]
 
@@ -46,6 +48,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
     if workers == 1:
         yield from map(fn, items)
         return
+    from concurrent.futures import ThreadPoolExecutor  # here: a one-block seek never needs it
+
     window = window or 2 * workers
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")

@@ -12,7 +12,7 @@ from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, NotAContainerError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
-from .pipeline import BufferPool, ordered_map
+from .pipeline import BufferPool, ordered_map, window_for
 from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
@@ -83,7 +83,7 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
             with out:
                 n = len(container.index)
                 bs = container.header.block_size
-                window = 2 * workers
+                window = window_for(workers, bs)
                 plain_pool = BufferPool(bs, keep=window + 2)
                 if getattr(container.ra, "positional", False):
                     # Local: each worker reads its block into a reused buffer, then decrypts it

@@ -17,7 +17,17 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "BufferPool"]
+__all__ = ["ordered_map", "BufferPool", "window_for"]
+
+#: Bytes of blocks in flight that a pipeline aims to stay under (with large blocks).
+IN_FLIGHT_BYTES = 16 << 20
+
+
+def window_for(workers: int, block_bytes: int) -> int:
+    """Items in flight for ``workers`` threads on blocks of ``block_bytes``: twice the workers
+    (so none waits for the next item), fewer when blocks are large, so memory stays near
+    IN_FLIGHT_BYTES, but never fewer than two (one being handled while the next is prepared)."""
+    return max(2, min(2 * workers, IN_FLIGHT_BYTES // max(1, block_bytes)))
 
 
 class BufferPool:

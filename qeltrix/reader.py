@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import itertools
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import _core
@@ -17,6 +19,8 @@ from .pipeline import BufferPool, ordered_map
 __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 
 _INFO = struct.Struct(">QQH")
+#: Decrypted blocks a Container keeps for repeated small reads (at least one block).
+CACHE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,11 @@ class Container:
         bs = self.header.block_size
         self.stored_pool = BufferPool(bs + OVERHEAD, keep=2)
         self.plain_pool = BufferPool(bs, keep=2)
+        # The blocks that recent one-block reads decrypted (authenticated plaintext), so that
+        # small reads that come back to a block (a file walked in 4 KiB reads) decrypt it once.
+        self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._cache_max = max(1, CACHE_BYTES // bs)
+        self._cache_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -185,6 +194,8 @@ class Container:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
         end = min(offset + length, self.size)
+        if last - first == 1:
+            return self._read_in_block(first, offset, end)
         if getattr(self.ra, "positional", False):  # local: each worker reads its block into a reused buffer
             items, job = range(first, last), self.decrypt_block
         else:
@@ -202,7 +213,32 @@ class Container:
             for buf in bufs:
                 self.plain_pool.put(buf)
 
+    def _read_in_block(self, i: int, offset: int, end: int) -> bytes:
+        """Bytes [offset, end) of block ``i``, through the cache of recently decrypted blocks."""
+        e_off = self.index[i].plain_offset
+        lo, hi = offset - e_off, end - e_off
+        with self._cache_lock:
+            hit = self._cache.get(i)
+            if hit is not None:
+                self._cache.move_to_end(i)
+                return bytes(hit[0][lo:hi])
+        if getattr(self.ra, "positional", False):
+            pt, buf = self.decrypt_block(i)
+        else:
+            pt, buf = self.decrypt_block(i, next(iter(self.iter_stored(i, i + 1)))[1])
+        data = bytes(pt[lo:hi])
+        with self._cache_lock:
+            if i in self._cache:
+                self.plain_pool.put(buf)
+            else:
+                self._cache[i] = (pt, buf)
+                while len(self._cache) > self._cache_max:
+                    self.plain_pool.put(self._cache.popitem(last=False)[1][1])
+        return data
+
     def close(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
         self.ra.close()
 
     def __enter__(self):

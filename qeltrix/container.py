@@ -12,7 +12,7 @@ from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, NotAContainerError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
-from .pipeline import BufferPool, ordered_map, window_for
+from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
 from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
@@ -83,12 +83,14 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
             with out:
                 n = len(container.index)
                 bs = container.header.block_size
-                window = window_for(workers, bs)
+                positional = getattr(container.ra, "positional", False)
+                threads = cpu_threads(workers) if positional else workers  # remote: I/O-bound too
+                window = window_for(threads, bs)
                 plain_pool = BufferPool(bs, keep=window + 2)
-                if getattr(container.ra, "positional", False):
+                if positional:
                     # Local: each worker reads its block into a reused buffer, then decrypts it
                     # into another; nothing is allocated per block.
-                    stored_pool = BufferPool(bs + OVERHEAD, keep=workers + 1)
+                    stored_pool = BufferPool(bs + OVERHEAD, keep=threads + 1)
                     items = range(n)
 
                     def job(i):
@@ -99,7 +101,7 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
                     def job(item):
                         return container.decrypt_block(item[0], item[1], None, plain_pool)
 
-                for pt, buf in ordered_map(job, items, workers, window):
+                for pt, buf in ordered_map(job, items, threads, window):
                     out.write(pt)
                     if progress is not None:
                         progress(len(pt))

@@ -8,6 +8,7 @@ in flight, so memory is bounded by ``window`` times the item size whatever the i
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,18 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "BufferPool", "window_for"]
+__all__ = ["ordered_map", "BufferPool", "window_for", "cpu_threads"]
+
+
+def cpu_threads(workers: int) -> int:
+    """Threads for CPU-bound block work: ``workers``, but no more than the CPUs this process may
+    run on. More would only add GIL hand-offs to threads the OS has descheduled (measured on 2
+    cores: 4 threads pack and unpack 8-10% slower than 2, with the CPUs 10% idle)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(workers, cpus))
 
 #: Bytes of blocks in flight that a pipeline aims to stay under (with large blocks).
 IN_FLIGHT_BYTES = 16 << 20

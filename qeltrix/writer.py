@@ -12,7 +12,7 @@ from .blocks import seal_block, stored_size
 from .crypto import (CIPHER_AES256_GCM, CIPHERS, IV_SIZE, FileKeys, KdfParams, check_master_key,
                      derive_master_key, new_kdf_params)
 from .io import SequentialReader, open_output
-from .pipeline import BufferPool, ordered_map, window_for
+from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "Sealer", "PackResult", "pack", "StreamPacker", "encode_file_info"]
 
@@ -145,9 +145,10 @@ class Sealer:
     def seal(self, chunks, in_pool: "_Pool | None" = None):
         """Yield each sealed block's stored bytes, in order (valid until the next iteration)."""
         recycle = in_pool or _Pool(self.block_size)
-        window = window_for(self.workers, self.block_size)
+        threads = cpu_threads(self.workers)
+        window = window_for(threads, self.block_size)
         for index, plain_offset, n, view, digest, out, inbuf in ordered_map(
-                self._job, self._items(chunks, recycle), self.workers, window):
+                self._job, self._items(chunks, recycle), threads, window):
             yield view
             self.entries.append((plain_offset, self.offset, n, len(view), digest))
             self.offset += len(view)

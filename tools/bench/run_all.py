@@ -11,8 +11,9 @@ a warm-up run; inputs in the page cache); libraries (qeltrix.pack/unpack, tink) 
 process each, timed inside it, which also reports its peak RSS. Output to /dev/null is the
 stable figure; output to a file is given beside it (on these VMs writing a GiB into the page
 cache costs 0.5 to 4 s, depending on what the hypervisor did with free pages). MB/s = 2^20 B/s.
-Before each group the run waits (up to --max-wait s) for the 1-minute load average to drop
-below --max-load, and records it: the machine is shared.
+Before each group the run waits (up to --max-wait s) until other processes use under
+--max-busy cores (sampled from /proc/stat for 2 s while the run is idle; the 1-minute load
+average would count the run's own previous measurement), and records it: the machine is shared.
 """
 
 from __future__ import annotations
@@ -44,15 +45,34 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def wait_load(max_load: float, max_wait: float) -> float:
+def others_busy(seconds: float = 2.0) -> float:
+    """Cores kept busy by other processes: /proc/stat sampled over ``seconds`` while this run
+    is idle. (The 1-minute load average would also count this run's previous measurement.)"""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+
+    try:
+        t1, i1 = snap()
+        time.sleep(seconds)
+        t2, i2 = snap()
+    except OSError:
+        return os.getloadavg()[0]
+    return (os.cpu_count() or 1) * (1 - (i2 - i1) / max(1, t2 - t1))
+
+
+def wait_quiet(max_busy: float, max_wait: float) -> tuple[float, float]:
+    """Wait (up to max_wait s) until other processes use less than max_busy cores; returns
+    (cores busy, 1-minute load average)."""
     t0 = time.monotonic()
     while True:
-        load = os.getloadavg()[0]
-        if load < max_load or time.monotonic() - t0 >= max_wait:
-            if load >= max_load:
-                log(f"  load {load:.2f} still above {max_load} after {max_wait:.0f}s: measuring anyway")
-            return load
-        time.sleep(10)
+        busy = others_busy()
+        if busy < max_busy or time.monotonic() - t0 >= max_wait:
+            if busy >= max_busy:
+                log(f"  others still use {busy:.2f} cores after {max_wait:.0f}s: measuring anyway")
+            return busy, os.getloadavg()[0]
+        time.sleep(3)
 
 
 class Bench:
@@ -64,11 +84,11 @@ class Bench:
 
     def load(self, what: str) -> None:
         # After one wait in vain (someone else keeps the machine busy), later waits are short.
-        wait = self.a.max_wait if not self.res["loads"] or self.res["loads"][-1][1] < self.a.max_load \
-            else min(self.a.max_wait, 20)
-        load = wait_load(self.a.max_load, wait)
-        self.res["loads"].append((what, round(load, 2)))
-        log(f"[{what}] load {load:.2f}")
+        last = self.res["loads"][-1] if self.res["loads"] else None
+        wait = self.a.max_wait if last is None or last[1] < self.a.max_busy else min(self.a.max_wait, 20)
+        busy, load = wait_quiet(self.a.max_busy, wait)
+        self.res["loads"].append((what, round(busy, 2), round(load, 2)))
+        log(f"[{what}] other processes: {busy:.2f} cores busy (load average {load:.2f})")
 
     # -- timing primitives -------------------------------------------------------------------
     def hyperfine(self, cmd: str, prepare: str | None = None, runs: int | None = None) -> dict:
@@ -220,6 +240,60 @@ class Bench:
         if os.path.exists(out):
             os.unlink(out)
 
+    def h2h(self, keys: dict, enc: dict) -> None:
+        """Head to head for the targets: Qeltrix and its reference alternate within each round
+        (ceiling, Qeltrix library, age CLI vs Qeltrix CLI), so a change in the load of a shared
+        machine hits both sides of each ratio."""
+        d, size = self.d, self.a.size_mib
+        src = prep.data_path(d, size)
+        key = open(keys["qeltrix_key"], "rb").read()
+        th = os.cpu_count() or 2
+        q = " ".join(map(shlex.quote, prep.qeltrix_cmd()))
+        qk = f"--key-file {keys['qeltrix_key']} -q"
+
+        def sh(cmd):
+            t0 = time.perf_counter()
+            subprocess.run(["sh", "-c", cmd], check=True)
+            return time.perf_counter() - t0
+
+        out = []
+        for cipher, cont in (("aes", enc["qeltrix_aes"]), ("chacha", enc["qeltrix_chacha"])):
+            for op in ("pack", "unpack"):
+                s_ = src if op == "pack" else cont
+                name = f"qeltrix.{op} {'AES-256-GCM' if cipher == 'aes' else 'ChaCha20-Poly1305'} vs ceiling"
+                self.load(name)
+                bench_core.child(op, s_, os.devnull, key, cipher, 4, 1 << 20)  # warm-up
+                rounds = []
+                for _ in range(self.a.runs):
+                    c1 = bench_core.ceiling(cipher, th, 1.0)
+                    el, rss = bench_core.child(op, s_, os.devnull, key, cipher, 4, 1 << 20)
+                    c2 = bench_core.ceiling(cipher, th, 1.0, hashes=2)
+                    rounds.append((size / el, c1, c2, rss))
+                r = {"name": name, "kind": "ceiling", "cipher": cipher, "op": op,
+                     "mbs": statistics.median(x[0] for x in rounds), "ceiling_mbs": statistics.median(x[1] for x in rounds),
+                     "design_mbs": statistics.median(x[2] for x in rounds), "rss_mib": max(x[3] for x in rounds),
+                     "ratio": statistics.median(x[0] / x[1] for x in rounds),
+                     "design_ratio": statistics.median(x[0] / x[2] for x in rounds), "rounds": rounds}
+                out.append(r)
+                log(f"  {name}: {r['mbs']:.0f} MB/s = {r['ratio']:.2f} x ceiling {r['ceiling_mbs']:.0f}, "
+                    f"{r['design_ratio']:.2f} x design ceiling {r['design_mbs']:.0f}")
+        if "age" in enc:
+            pub = open(keys["age_pub"]).read().strip()
+            for op, qcmd, acmd in (
+                    ("encrypt", f"{q} pack {src} /dev/null {qk}", f"age -r {pub} {src} > /dev/null"),
+                    ("decrypt", f"{q} unpack {enc['qeltrix_aes']} /dev/null {qk}",
+                     f"age -d -i {keys['age_key']} {enc['age']} > /dev/null")):
+                name = f"qeltrix CLI vs age {op}"
+                self.load(name)
+                sh(qcmd), sh(acmd)  # warm-up
+                rounds = [(size / sh(qcmd), size / sh(acmd)) for _ in range(self.a.runs)]
+                r = {"name": name, "kind": "age", "op": op, "cmd": qcmd, "peer_cmd": acmd,
+                     "mbs": statistics.median(x[0] for x in rounds), "peer_mbs": statistics.median(x[1] for x in rounds),
+                     "ratio": statistics.median(x[0] / x[1] for x in rounds), "rounds": rounds}
+                out.append(r)
+                log(f"  {name}: {r['mbs']:.0f} vs {r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x")
+        self.res["h2h"] = out
+
     def sweeps(self, keys: dict) -> None:
         key = open(keys["qeltrix_key"], "rb").read()
         d = self.d
@@ -265,6 +339,9 @@ class Bench:
         with open(src, "rb") as f:
             expect = {o: (f.seek(o), f.read(SEEK_LEN))[1] for o in offsets[:20]}
         for label, path in (("1 MiB blocks", enc["qeltrix_aes"]), ("64 KiB blocks", c64)):
+            with open(path, "rb") as f:  # in the page cache, as every other input (reads, not disk)
+                while f.read(8 * MiB):
+                    pass
             self.load(f"seek {label}")
             r = {}
             with Container(open_random_access(path), key) as c:
@@ -362,12 +439,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="256 MiB, 3 runs, sweeps up to 256 MiB")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure (default 5; --quick 3)")
     ap.add_argument("--dir", default=prep.DEFAULT_DIR, help="inputs, keys and scratch outputs")
-    ap.add_argument("--max-load", type=float, default=0.7)
+    ap.add_argument("--max-busy", type=float, default=0.35,
+                    help="cores other processes may keep busy before a measurement (sampled for 2 s)")
     ap.add_argument("--max-wait", type=float, default=120.0,
                     help="seconds to wait for the load to drop (20 after a wait in vain)")
     ap.add_argument("--seeks", type=int, default=200, help="random reads per in-process seek figure")
-    ap.add_argument("--only", default="tools,library,sweeps,seek,seek_cli",
+    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli",
                     help="comma-separated groups to run (default: all)")
+    ap.add_argument("--merge", metavar="JSON", help="start from these saved results (re-run only --only's groups)")
     ap.add_argument("--out-md", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--out-json", default=os.path.join(ROOT, "docs", "benchmarks.json"))
     ap.add_argument("--img-dir", default=os.path.join(ROOT, "docs", "img"))
@@ -382,11 +461,18 @@ def main() -> int:
     log(f"preparing inputs in {args.dir}")
     keys, enc = prep.prepare(args.dir, args.size_mib, args.sweep_sizes if "sweeps" in only else ())
     b = Bench(args)
+    if args.merge:
+        with open(args.merge) as f:
+            b.res = json.load(f)
+        b.res.setdefault("merged_groups", []).append(sorted(only))
     b.res["machine"] = machine()
     b.res["config"] = {"size_mib": args.size_mib, "runs": args.runs, "quick": args.quick,
-                       "sweep_sizes": args.sweep_sizes, "max_load": args.max_load}
+                       "sweep_sizes": args.sweep_sizes, "max_busy": args.max_busy}
     t0 = time.time()
-    b.ceilings("start")
+    if not args.merge:
+        b.ceilings("start")
+    if "h2h" in only:
+        b.h2h(keys, enc)
     if "tools" in only:
         b.tools(keys, enc)
     if "library" in only:
@@ -397,8 +483,11 @@ def main() -> int:
         b.seek(keys, enc)
     if "seek_cli" in only:
         b.seek_cli(keys, enc)
-    b.ceilings("end")
-    b.res["elapsed_s"] = time.time() - t0
+    if not args.merge:
+        b.ceilings("end")
+        b.res["elapsed_s"] = time.time() - t0
+    else:
+        b.res["elapsed_s"] = b.res.get("elapsed_s", 0) + time.time() - t0
     os.makedirs(os.path.dirname(args.out_json), exist_ok=True)
     with open(args.out_json, "w") as f:
         json.dump(b.res, f, indent=1)

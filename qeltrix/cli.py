@@ -6,12 +6,10 @@ Errors are one line on stderr, never a traceback, with distinct exit codes (see 
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import os
 import sys
 
-from .remote import is_url
+from .io import is_url
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected
@@ -67,6 +65,8 @@ def _key_args(args, confirm: bool = False) -> dict:
     if env:
         return {"passphrase": env}
     if sys.stdin.isatty() and sys.stderr.isatty():
+        import getpass
+
         p = getpass.getpass("Passphrase: ")
         if confirm and getpass.getpass("Passphrase (again): ") != p:
             raise UsageError("the passphrases differ")
@@ -200,6 +200,8 @@ def cmd_seek(args) -> int:
 
 
 def cmd_info(args) -> int:
+    import json
+
     from .container import info
 
     d = info(args.input)
@@ -212,6 +214,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    import json
+
     from .inspect import describe, parse_container
 
     with parse_container(args.input) as parsed:
@@ -242,6 +246,8 @@ def _print_tree(d, indent: int = 0) -> None:
 
 
 def cmd_verify(args) -> int:
+    import json
+
     from .container import verify
 
     keyed = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase")) or \

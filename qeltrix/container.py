@@ -11,7 +11,8 @@ from . import _core
 from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, NotAContainerError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
-from .pipeline import ordered_map
+from .blocks import OVERHEAD
+from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
 from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
@@ -81,16 +82,30 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
             out = open_output(target, overwrite=overwrite)
             with out:
                 n = len(container.index)
-                runs = _runs(container, n)
+                bs = container.header.block_size
+                positional = getattr(container.ra, "positional", False)
+                threads = cpu_threads(workers) if positional else workers  # remote: I/O-bound too
+                window = window_for(threads, bs)
+                plain_pool = BufferPool(bs, keep=window + 2)
+                if positional:
+                    # Local: each worker reads its block into a reused buffer, then decrypts it
+                    # into another; nothing is allocated per block.
+                    stored_pool = BufferPool(bs + OVERHEAD, keep=threads + 1)
+                    items = range(n)
 
-                def job(item):
-                    i, stored = item
-                    return container.open_stored(i, stored)
+                    def job(i):
+                        return container.decrypt_block(i, None, stored_pool, plain_pool)
+                else:  # remote: runs of adjacent blocks, fetched ahead in parallel
+                    items = _runs(container, n)
 
-                for pt in ordered_map(job, runs, workers):
+                    def job(item):
+                        return container.decrypt_block(item[0], item[1], None, plain_pool)
+
+                for pt, buf in ordered_map(job, items, threads, window):
                     out.write(pt)
                     if progress is not None:
                         progress(len(pt))
+                    plain_pool.put(buf)
                 out.commit()
             return UnpackResult(n, container.size, time.perf_counter() - t0, True, verify, name,
                                 getattr(out, "path", None))

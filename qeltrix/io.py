@@ -8,12 +8,12 @@ a one-pass stream reader for pipes. URLs (``http(s)://``, ``s3://``...) are open
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
 from .errors import TruncatedError
 
@@ -22,10 +22,15 @@ __all__ = ["RandomAccess", "open_random_access", "RandomAccessFile", "Sequential
 
 
 class RandomAccess:
-    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises."""
+    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises.
+
+    ``positional`` is True where a read of one block is cheap (a local file or a buffer): unpack
+    and seeks then read each block straight into a reused buffer (``read_into``) from the worker
+    that decrypts it, instead of reading runs of blocks."""
 
     size: int
     name: str | None = None
+    positional = False
 
     def pread(self, offset: int, n: int):  # pragma: no cover - interface
         raise NotImplementedError
@@ -38,6 +43,12 @@ class RandomAccess:
             raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
         return data
 
+    def read_into(self, offset: int, view):
+        """The ``len(view)`` bytes at ``offset``: filled into ``view`` and returned, or (a source
+        held in memory) a view of them, without a copy."""
+        view[:] = self.read_exact(offset, len(view))
+        return view
+
     def close(self) -> None:
         pass
 
@@ -48,7 +59,12 @@ class RandomAccess:
         self.close()
 
 
+_preadv = getattr(os, "preadv", None)
+
+
 class _FdAccess(RandomAccess):
+    positional = True
+
     def __init__(self, path, fd: int | None = None, owned: bool = True):
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else fd
         self._owned = owned
@@ -67,6 +83,20 @@ class _FdAccess(RandomAccess):
             got += len(b)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def read_into(self, offset, view):
+        if _preadv is None:
+            return RandomAccess.read_into(self, offset, view)
+        n = len(view)
+        if offset < 0 or offset + n > self.size:
+            raise TruncatedError(f"read of {n} bytes at {offset} runs past the end ({self.size} bytes)")
+        got = 0
+        while got < n:
+            k = _preadv(self._fd, [view[got:]], offset + got)
+            if not k:
+                raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
+            got += k
+        return view
+
     def close(self):
         if self._owned and self._fd >= 0:
             os.close(self._fd)
@@ -74,12 +104,17 @@ class _FdAccess(RandomAccess):
 
 
 class _BufferAccess(RandomAccess):
+    positional = True
+
     def __init__(self, data):
         self._view = memoryview(data).cast("B")
         self.size = len(self._view)
 
     def pread(self, offset, n):
         return self._view[offset:offset + n]
+
+    def read_into(self, offset, view):
+        return self.read_exact(offset, len(view))
 
 
 class _FileObjAccess(RandomAccess):
@@ -95,10 +130,19 @@ class _FileObjAccess(RandomAccess):
             return _read_full(self._f, n)
 
 
-def _is_url(s: str) -> bool:
-    from .remote import is_url
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 
-    return is_url(s)
+
+def is_url(src) -> bool:
+    """True for a string of the form ``scheme://...`` (a path never is: it has no ``://``).
+    Here, not in :mod:`qeltrix.remote`, so that local work never imports the HTTP stack."""
+    if not isinstance(src, str):
+        return False
+    scheme, sep, _ = src.partition("://")
+    return bool(sep) and scheme[:1].isascii() and scheme[:1].isalpha() and _SCHEME_CHARS.issuperset(scheme)
+
+
+_is_url = is_url
 
 
 def _read_full(f, n: int) -> bytes:
@@ -119,6 +163,16 @@ def _is_seekable_file(f) -> bool:
         return False
 
 
+def _is_regular_file(path) -> bool:
+    """``pathlib.Path(path).is_file()`` without importing pathlib (same errors ignored)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+
+
 def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
     """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe).
 
@@ -134,7 +188,7 @@ def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
     if isinstance(src, (str, os.PathLike)):
         if os.fspath(src) == "-":
             return None
-        if not Path(src).is_file():  # a named pipe or device: read it as a stream
+        if not _is_regular_file(src):  # a named pipe or device: read it as a stream
             if not os.path.exists(src):
                 raise FileNotFoundError(f"{os.fspath(src)}: no such file")
             return None
@@ -256,6 +310,8 @@ class AtomicOutput:
             raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
         self._overwrite = overwrite
         self._durable = durable
+        import tempfile  # here: only outputs to a path need it
+
         d = os.path.dirname(os.path.abspath(self.path))
         fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=d)
         self.file = os.fdopen(fd, "w+b")

@@ -8,14 +8,60 @@ in flight, so memory is bounded by ``window`` times the item size whatever the i
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING
 
-T = TypeVar("T")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["ordered_map"]
+    T = TypeVar("T")
+    R = TypeVar("R")
+
+__all__ = ["ordered_map", "BufferPool", "window_for", "cpu_threads"]
+
+
+def cpu_threads(workers: int) -> int:
+    """Threads for CPU-bound block work: ``workers``, but no more than the CPUs this process may
+    run on. More would only add GIL hand-offs to threads the OS has descheduled (measured on 2
+    cores: 4 threads pack and unpack 8-10% slower than 2, with the CPUs 10% idle)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(workers, cpus))
+
+#: Bytes of blocks in flight that a pipeline aims to stay under (with large blocks).
+IN_FLIGHT_BYTES = 16 << 20
+
+
+def window_for(workers: int, block_bytes: int) -> int:
+    """Items in flight for ``workers`` threads on blocks of ``block_bytes``: twice the workers
+    (so none waits for the next item), fewer when blocks are large, so memory stays near
+    IN_FLIGHT_BYTES, but never fewer than two (one being handled while the next is prepared)."""
+    return max(2, min(2 * workers, IN_FLIGHT_BYTES // max(1, block_bytes)))
+
+
+class BufferPool:
+    """Recycles equal-sized bytearrays so that a hot path does not allocate (and page-fault in)
+    a new buffer per block. Thread-safe (deque operations are atomic); keeps at most ``keep``
+    free buffers (None: no limit), so a long-lived holder does not pin the peak of a burst."""
+
+    __slots__ = ("size", "_free")
+
+    def __init__(self, size: int, keep: int | None = None):
+        self.size = size
+        self._free: deque = deque(maxlen=keep)
+
+    def get(self) -> bytearray:
+        try:
+            return self._free.pop()
+        except IndexError:
+            return bytearray(self.size)
+
+    def put(self, buf) -> None:
+        if buf is not None:
+            self._free.append(buf)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
@@ -24,6 +70,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
     if workers == 1:
         yield from map(fn, items)
         return
+    from concurrent.futures import ThreadPoolExecutor  # here: a one-block seek never needs it
+
     window = window or 2 * workers
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import itertools
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import _core
@@ -12,11 +14,13 @@ from .blocks import OVERHEAD, open_block
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
-from .pipeline import ordered_map
+from .pipeline import BufferPool, ordered_map
 
 __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 
 _INFO = struct.Struct(">QQH")
+#: Decrypted blocks a Container keeps for repeated small reads (at least one block).
+CACHE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,15 @@ class Container:
         self.index, footer, footer_offset = read_index(ra, self.header)
         self.info = check_footer(self.keys, self.header, self.index, footer, footer_offset)
         self.verify = verify
+        # Reused buffers for seeks (a few kept: a long-lived Container must not pin a burst's peak).
+        bs = self.header.block_size
+        self.stored_pool = BufferPool(bs + OVERHEAD, keep=2)
+        self.plain_pool = BufferPool(bs, keep=2)
+        # The blocks that recent one-block reads decrypted (authenticated plaintext), so that
+        # small reads that come back to a block (a file walked in 4 KiB reads) decrypt it once.
+        self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._cache_max = max(1, CACHE_BYTES // bs)
+        self._cache_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -131,6 +144,27 @@ class Container:
         open_block(self.keys, i, stored, e.plain_offset, e.plain_size, i == len(self.index) - 1,
                    self.header.permuted, self.verify, out)
         return out
+
+    def decrypt_block(self, i: int, stored=None, stored_pool: BufferPool | None = None,
+                      plain_pool: BufferPool | None = None):
+        """Decrypt block ``i`` into a buffer from ``plain_pool``: returns (plaintext view, buffer);
+        hand the buffer back with ``plain_pool.put`` once done with the view. ``stored`` are the
+        block's stored bytes; without them they are read from ``ra`` into a buffer from
+        ``stored_pool`` (given back before returning). Pools default to the Container's own."""
+        e = self.index[i]
+        plain_pool = plain_pool or self.plain_pool
+        buf = plain_pool.get()
+        pt = memoryview(buf)[:e.plain_size]
+        if stored is not None:
+            self.open_stored(i, stored, pt)
+            return pt, buf
+        stored_pool = stored_pool or self.stored_pool
+        sbuf = stored_pool.get()
+        try:
+            self.open_stored(i, self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size]), pt)
+        finally:
+            stored_pool.put(sbuf)
+        return pt, buf
 
     def read_block(self, i: int) -> bytearray:
         e = self.index[i]
@@ -159,20 +193,52 @@ class Container:
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
-        parts = []
         end = min(offset + length, self.size)
+        if last - first == 1:
+            return self._read_in_block(first, offset, end)
+        if getattr(self.ra, "positional", False):  # local: each worker reads its block into a reused buffer
+            items, job = range(first, last), self.decrypt_block
+        else:
+            items, job = self.iter_stored(first, last), lambda item: self.decrypt_block(item[0], item[1])
+        parts, bufs = [], []
+        try:
+            for pt, buf in ordered_map(job, items, min(workers, max(1, last - first))):
+                bufs.append(buf)
+                e_off = self.index[first + len(parts)].plain_offset
+                lo = max(offset, e_off) - e_off
+                hi = min(end - e_off, len(pt))
+                parts.append(pt[lo:hi])
+            return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        finally:
+            for buf in bufs:
+                self.plain_pool.put(buf)
 
-        def job(item):
-            return item[0], self.open_stored(*item)
-
-        for i, pt in ordered_map(job, self.iter_stored(first, last), min(workers, max(1, last - first))):
-            e = self.index[i]
-            lo = max(offset, e.plain_offset) - e.plain_offset
-            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
-            parts.append(memoryview(pt)[lo:hi])
-        return b"".join(parts)
+    def _read_in_block(self, i: int, offset: int, end: int) -> bytes:
+        """Bytes [offset, end) of block ``i``, through the cache of recently decrypted blocks."""
+        e_off = self.index[i].plain_offset
+        lo, hi = offset - e_off, end - e_off
+        with self._cache_lock:
+            hit = self._cache.get(i)
+            if hit is not None:
+                self._cache.move_to_end(i)
+                return bytes(hit[0][lo:hi])
+        if getattr(self.ra, "positional", False):
+            pt, buf = self.decrypt_block(i)
+        else:
+            pt, buf = self.decrypt_block(i, next(iter(self.iter_stored(i, i + 1)))[1])
+        data = bytes(pt[lo:hi])
+        with self._cache_lock:
+            if i in self._cache:
+                self.plain_pool.put(buf)
+            else:
+                self._cache[i] = (pt, buf)
+                while len(self._cache) > self._cache_max:
+                    self.plain_pool.put(self._cache.popitem(last=False)[1][1])
+        return data
 
     def close(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
         self.ra.close()
 
     def __enter__(self):

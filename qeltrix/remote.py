@@ -19,7 +19,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import RemoteChangedError, TruncatedError
-from .io import RandomAccess
+from .io import RandomAccess, is_url
 
 __all__ = ["is_url", "display_url", "open_remote", "open_remote_output", "RemoteAccess",
            "FsspecAccess", "TAIL_BYTES", "PART_BYTES"]
@@ -35,11 +35,6 @@ PART_BYTES = 8 << 20
 HEAD_BYTES = 416
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-
-
-def is_url(src) -> bool:
-    """True for a string of the form ``scheme://...`` (a path never is: it has no ``://``)."""
-    return isinstance(src, str) and _SCHEME.match(src) is not None
 
 
 def _scheme(url: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import struct
 import time
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from .blocks import seal_block, stored_size
 from .crypto import (CIPHER_AES256_GCM, CIPHERS, IV_SIZE, FileKeys, KdfParams, check_master_key,
                      derive_master_key, new_kdf_params)
 from .io import SequentialReader, open_output
-from .pipeline import ordered_map
+from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "Sealer", "PackResult", "pack", "StreamPacker", "encode_file_info"]
 
@@ -75,22 +74,7 @@ def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:
         raise ValueError("workers must be a positive integer")
 
 
-class _Pool:
-    """Recycles equal-sized bytearrays so the hot path does not allocate per block."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
-
-    def get(self) -> bytearray:
-        try:
-            return self._q.get_nowait()
-        except queue.Empty:
-            return bytearray(self.size)
-
-    def put(self, buf) -> None:
-        if buf is not None:
-            self._q.put(buf)
+_Pool = BufferPool  # the name the gateway and older code use
 
 
 class Sealer:
@@ -161,8 +145,10 @@ class Sealer:
     def seal(self, chunks, in_pool: "_Pool | None" = None):
         """Yield each sealed block's stored bytes, in order (valid until the next iteration)."""
         recycle = in_pool or _Pool(self.block_size)
+        threads = cpu_threads(self.workers)
+        window = window_for(threads, self.block_size)
         for index, plain_offset, n, view, digest, out, inbuf in ordered_map(
-                self._job, self._items(chunks, recycle), self.workers):
+                self._job, self._items(chunks, recycle), threads, window):
             yield view
             self.entries.append((plain_offset, self.offset, n, len(view), digest))
             self.offset += len(view)

@@ -82,3 +82,35 @@ def test_seek_on_uneven_blocks(mk):
     res = io.BytesIO()
     qltx.unpack(blob, res, mk)
     assert res.getvalue() == data
+
+
+def test_container_reads_and_block_cache(tmp_path):
+    """One Container, many reads (a file on disk: blocks read into reused buffers; bytes: views):
+    every read equals the slice, repeated reads of a block decrypt it once, the cache is bounded."""
+    path = tmp_path / "c.qltx"
+    path.write_bytes(BLOB)
+    from qeltrix.io import open_random_access
+
+    for src in (str(path), BLOB):
+        opened = []
+        real = reader_mod.open_block
+
+        def counting(keys, index, *a, **kw):
+            opened.append(index)
+            return real(keys, index, *a, **kw)
+
+        reader_mod.open_block = counting
+        try:
+            with reader_mod.Container(open_random_access(src), MK) as c:
+                c._cache_max = 3
+                for off in (0, 10, 100, BS - 50, 5 * BS + 1, 5 * BS + 9, 13 * BS, 40, 5 * BS):
+                    assert c.read_range(off, 50) == DATA[off:off + 50]  # within one block
+                assert sorted(opened) == [0, 5, 13]  # each decrypted once
+                assert c.read_range(7 * BS, 1) == DATA[7 * BS:7 * BS + 1]  # evicts block 13 (least recent)
+                assert list(c._cache) == [0, 5, 7]
+                for off in (0, 10, BS - 50, 5 * BS + 9, 13 * BS, 2 * BS - 3, len(DATA) - 3):
+                    for n in (0, 1, 50, BS, 3 * BS):
+                        assert c.read_range(off, n) == DATA[off:off + n]
+                assert len(c._cache) <= 3
+        finally:
+            reader_mod.open_block = real

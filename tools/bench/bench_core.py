@@ -64,14 +64,16 @@ def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1) ->
 
 CHILD = r"""
 import os, resource, sys, time
+import concurrent.futures, tempfile  # what qeltrix loads on first use: not part of the timing
 import qeltrix as q
 op, src, dst, key, cipher, workers, bs = sys.argv[1:8]
 mk = bytes.fromhex(key)
+pack, unpack = q.pack, q.unpack
 t0 = time.perf_counter()
 if op == "pack":
-    q.pack(src, dst, mk, block_size=int(bs), cipher_id=1 if cipher == "aes" else 2, workers=int(workers))
+    pack(src, dst, mk, block_size=int(bs), cipher_id=1 if cipher == "aes" else 2, workers=int(workers))
 else:
-    q.unpack(src, dst, mk, workers=int(workers))
+    unpack(src, dst, mk, workers=int(workers))
 el = time.perf_counter() - t0
 print(el, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

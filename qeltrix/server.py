@@ -16,13 +16,16 @@ Content-Length is reached (never sending the block) and logs it; other ranges st
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import ipaddress
 import logging
 import mimetypes
 import os
+import posixpath
 import secrets
 import threading
+import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -30,6 +33,7 @@ from . import _core
 from .errors import NotAContainerError
 from .io import open_random_access
 from .reader import Container
+from .remote import is_url
 
 __all__ = ["SeekServer"]
 
@@ -41,7 +45,7 @@ class _Served:
     path: str  # URL path
     container: Container
     etag: str
-    last_modified: int
+    last_modified: int | None
     content_type: str
 
 
@@ -81,12 +85,42 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _etag(c: Container, st: os.stat_result) -> str:
-    """Strong, from the container's identity and the file's state: never from the plaintext."""
+def _etag(c: Container, state: bytes) -> str:
+    """Strong, from the container's identity and the stored object's state (a local file's
+    mtime and size; a remote object's ETag, Last-Modified or version tag, and size): never from
+    the plaintext."""
     h = hashlib.sha256()
     h.update(bytes(c.header.container_id))
-    h.update(b"%d:%d:%d" % (c.size, st.st_mtime_ns, st.st_size))
+    h.update(b"%d:" % c.size + state)
     return '"' + h.hexdigest()[:32] + '"'
+
+
+def _source_state(src, ra) -> tuple[bytes, int | None]:
+    """(what identifies this version of the stored container, its mtime in Unix seconds or None)."""
+    if not is_url(src):
+        st = os.stat(src)
+        return b"%d:%d" % (st.st_mtime_ns, st.st_size), int(st.st_mtime)
+    etag = getattr(ra, "etag", None)  # HttpAccess: the validators of the first answer
+    lm = getattr(ra, "last_modified", None)
+    version = getattr(ra, "version", None)  # FsspecAccess: ETag or another version tag
+    mtime = getattr(ra, "mtime", None)
+    if mtime is None and lm:
+        try:
+            mtime = email.utils.parsedate_to_datetime(lm).timestamp()
+        except (TypeError, ValueError):
+            mtime = None
+    state = "%s|%s|%s|%d" % (etag, lm, version, ra.size)
+    return state.encode(), (int(mtime) if mtime is not None and mtime >= 0 else None)
+
+
+def _default_name(src: str) -> str:
+    """The URL path's or file's last component without its extension (for a container that
+    stores no name)."""
+    if is_url(src):
+        base = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(src).path))
+    else:
+        base = os.path.basename(src)
+    return os.path.splitext(base)[0] or "container"
 
 
 class SeekServer:
@@ -113,10 +147,11 @@ class SeekServer:
         self._cache = _BlockCache(cache_bytes)
         self._closed = False
         try:
-            self._open(path_or_dir, master_key, passphrase)
+            self._folder = False
+            self._open(path_or_dir, master_key, passphrase, workers)
             entries = []
             for i, s in enumerate(self._served):
-                paths = [s.path] if os.path.isdir(path_or_dir) else ["/", s.path]
+                paths = [s.path] if self._folder else ["/", s.path]
                 for p in dict.fromkeys(paths):
                     entries.append((p, i, s.container.size, s.etag, s.last_modified, s.content_type,
                                     s.container.header.block_size))
@@ -136,16 +171,20 @@ class SeekServer:
 
     # -- opening ------------------------------------------------------------------------------
 
-    def _open(self, path_or_dir, master_key, passphrase) -> None:
+    def _open(self, path_or_dir, master_key, passphrase, workers) -> None:
+        if is_url(path_or_dir):  # one remote container (http(s) or any fsspec URL)
+            self._served.append(self._open_one(path_or_dir, master_key, passphrase, workers))
+            return
         path = os.fspath(path_or_dir)
         if os.path.isdir(path):
+            self._folder = True
             names = {}
             for fn in sorted(os.listdir(path)):
                 full = os.path.join(path, fn)
                 if not os.path.isfile(full):
                     continue
                 try:
-                    s = self._open_one(full, master_key, passphrase)
+                    s = self._open_one(full, master_key, passphrase, workers)
                 except NotAContainerError:
                     self._log.info("skipping %s: not a container", fn)
                     continue
@@ -156,21 +195,23 @@ class SeekServer:
                 names[s.path] = fn
                 self._served.append(s)
         else:
-            self._served.append(self._open_one(path, master_key, passphrase))
+            self._served.append(self._open_one(path, master_key, passphrase, workers))
 
-    def _open_one(self, path: str, master_key, passphrase) -> _Served:
-        ra = open_random_access(path)
+    def _open_one(self, src: str, master_key, passphrase, workers: int) -> _Served:
+        """Opens a local file or a URL (then only the blocks a response needs are fetched)."""
+        ra = open_random_access(src, workers=workers)
         if ra is None:
-            raise ValueError(f"{path}: a SeekServer needs a regular file")
+            raise ValueError(f"{src}: a SeekServer needs a regular file or a URL")
         try:
             c = Container(ra, master_key, passphrase=passphrase)
+            state, mtime = _source_state(src, ra)
         except BaseException:
             ra.close()
             raise
-        st = os.stat(path)
-        name = c.name or os.path.splitext(os.path.basename(path))[0]
+        # The stored name (sealed file info) gives the path and the Content-Type.
+        name = c.name or _default_name(src)
         ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-        return _Served("/" + name.lstrip("/"), c, _etag(c, st), int(st.st_mtime), ctype)
+        return _Served("/" + name.lstrip("/"), c, _etag(c, state), mtime, ctype)
 
     # -- callbacks from the native server (worker threads) ------------------------------------
 

@@ -49,14 +49,25 @@ class _Served:
     content_type: str
 
 
+class _Loading:
+    __slots__ = ("done", "value")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.value = None
+
+
 class _BlockCache:
-    """Decrypted blocks, least recently used dropped first, bounded in bytes."""
+    """Decrypted blocks, least recently used dropped first, bounded in bytes. ``get_or_load``
+    loads a missing block once however many threads ask for it at the same time (concurrent
+    clients streaming the same file, a browser's parallel ranges): the others wait for it."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._d: OrderedDict = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._loading: dict = {}
 
     def get(self, key):
         with self._lock:
@@ -67,13 +78,44 @@ class _BlockCache:
 
     def put(self, key, value) -> None:
         with self._lock:
-            if key in self._d:
-                return
-            self._d[key] = value
-            self._bytes += len(value)
-            while self._bytes > self.max_bytes and len(self._d) > 1:
-                _, old = self._d.popitem(last=False)
-                self._bytes -= len(old)
+            self._put_locked(key, value)
+
+    def _put_locked(self, key, value) -> None:
+        if key in self._d:
+            return
+        self._d[key] = value
+        self._bytes += len(value)
+        while self._bytes > self.max_bytes and len(self._d) > 1:
+            _, old = self._d.popitem(last=False)
+            self._bytes -= len(old)
+
+    def get_or_load(self, key, load):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+                return v
+            pending = self._loading.get(key)
+            if pending is None:
+                pending = self._loading[key] = _Loading()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            pending.done.wait()
+            if pending.value is not None:
+                return pending.value
+            return load()  # the load failed: try ourselves (and raise our own error)
+        try:
+            v = load()
+            pending.value = v
+            with self._lock:
+                self._put_locked(key, v)
+        finally:
+            with self._lock:
+                del self._loading[key]
+            pending.done.set()
+        return v
 
 
 def _is_loopback(host: str) -> bool:
@@ -216,12 +258,8 @@ class SeekServer:
     # -- callbacks from the native server (worker threads) ------------------------------------
 
     def _block(self, n: int, i: int):
-        key = (n, i)
-        b = self._cache.get(key)
-        if b is None:
-            b = bytes(self._served[n].container.read_block(i))
-            self._cache.put(key, b)
-        return b
+        # the decrypted bytearray itself (no copy): nothing writes to it once cached
+        return self._cache.get_or_load((n, i), lambda: self._served[n].container.read_block(i))
 
     def _read(self, n: int, offset: int, length: int):
         c = self._served[n].container

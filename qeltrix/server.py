@@ -27,6 +27,7 @@ import secrets
 import threading
 import urllib.parse
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import _core
@@ -88,6 +89,11 @@ class _BlockCache:
         while self._bytes > self.max_bytes and len(self._d) > 1:
             _, old = self._d.popitem(last=False)
             self._bytes -= len(old)
+
+    def has(self, key) -> bool:
+        """Cached or being loaded."""
+        with self._lock:
+            return key in self._d or key in self._loading
 
     def get_or_load(self, key, load):
         with self._lock:
@@ -170,6 +176,12 @@ class SeekServer:
     ``/<stored name>`` (404 otherwise). GET and HEAD; Range, If-Range and the other conditionals;
     keep-alive and pipelining. ``token``: require ``Authorization: Bearer <token>``.
 
+    ``path_or_dir`` may be a URL (http(s) or fsspec): only the blocks responses need are fetched.
+    ``cache_bytes`` bounds the cache of decrypted blocks (shared by all clients; a block several
+    clients want at once is decrypted once). ``readahead_blocks``: a response streaming through
+    a block's end has that many following blocks decrypted (or fetched) in the background while
+    it is sent (0: off).
+
     ``start()`` returns at once; ``stop()`` finishes in-flight responses (up to ``stop_timeout``
     seconds) and closes the containers. Also a context manager (starts on enter).
     """
@@ -178,9 +190,11 @@ class SeekServer:
                  workers: int = 4, *, passphrase=None, token: str | None = None,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
-                 max_ranges: int = 16, logger: logging.Logger | None = None):
+                 readahead_blocks: int = 2, max_ranges: int = 16, logger: logging.Logger | None = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if readahead_blocks < 0:
+            raise ValueError("readahead_blocks must be non-negative")
         if token is not None and (not token or any(c in token for c in "\r\n\0")):
             raise ValueError("the token must be non-empty and hold no CR, LF or NUL")
         self.host = host
@@ -188,6 +202,10 @@ class SeekServer:
         self._served: list[_Served] = []
         self._cache = _BlockCache(cache_bytes)
         self._closed = False
+        self._readahead = readahead_blocks
+        self._ahead_workers = workers
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._ahead_lock = threading.Lock()
         try:
             self._folder = False
             self._open(path_or_dir, master_key, passphrase, workers)
@@ -272,7 +290,31 @@ class SeekServer:
             lo = max(offset, e.plain_offset) - e.plain_offset
             hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
             parts.append(memoryview(b)[lo:hi])
+        if self._readahead and last < c.num_blocks and offset == c.index[first].plain_offset and \
+                end == c.index[last - 1].plain_offset + c.index[last - 1].plain_size:
+            # Whole blocks are read only by a response that streams on (the native server reads
+            # block by block; a short range, even one across a boundary, reads parts): decrypt
+            # (or fetch) what follows while this part is sent.
+            self._read_ahead(n, last, min(last + self._readahead, c.num_blocks))
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_ahead(self, n: int, first: int, last: int) -> None:
+        with self._ahead_lock:
+            if self._closed:
+                return
+            if self._ahead_pool is None:
+                self._ahead_pool = ThreadPoolExecutor(self._ahead_workers, thread_name_prefix="qeltrix-readahead")
+            for i in range(first, last):
+                if not self._cache.has((n, i)):
+                    self._ahead_pool.submit(self._load_ahead, n, i)
+
+    def _load_ahead(self, n: int, i: int) -> None:
+        if self._closed:
+            return
+        try:
+            self._block(n, i)
+        except Exception:  # the response that needs this block loads it again and reports
+            pass
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)
@@ -312,6 +354,11 @@ class SeekServer:
         if self._closed:
             return
         self._native.stop()
+        with self._ahead_lock:
+            pool, self._ahead_pool = self._ahead_pool, None
+            self._closed = True  # no more read-ahead
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._close_containers()
 
     def _close_containers(self) -> None:

@@ -600,3 +600,30 @@ def test_concurrent_clients_decrypt_each_block_once(files, monkeypatch):
             t.join()
     assert len(results) == 6 and all(r.body == files["plain"] for r in results)
     assert sorted(reads) == sorted(set(reads)) == list(range(len(files["plain"]) // BS + 1)), reads
+
+
+def test_read_ahead_only_when_streaming(files):
+    with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=2) as srv:
+        cache = srv._cache
+        r = get(srv.port, "/", headers={"Range": f"bytes={5 * BS + 10}-{5 * BS + 4105}"})  # inside block 5
+        assert r.body == files["plain"][5 * BS + 10:5 * BS + 4106]
+        time.sleep(0.2)
+        assert cache.has((0, 5)) and not cache.has((0, 6))
+        r = get(srv.port, "/", headers={"Range": f"bytes={9 * BS - 7}-{9 * BS + 7}"})  # across a boundary
+        assert r.body == files["plain"][9 * BS - 7:9 * BS + 8]
+        r = get(srv.port, "/", headers={"Range": f"bytes={19 * BS + 7}-{21 * BS - 1}"})  # streams block 20 whole
+        assert r.body == files["plain"][19 * BS + 7:21 * BS]
+        deadline = time.monotonic() + 10
+        while not (cache.get((0, 21)) is not None and cache.get((0, 22)) is not None):
+            assert time.monotonic() < deadline, "blocks 21 and 22 were not read ahead"
+            time.sleep(0.02)
+        assert not cache.has((0, 23)) and not cache.has((0, 10))
+        r = get(srv.port, "/", headers={"Range": f"bytes={21 * BS}-{22 * BS + 99}"})
+        assert r.body == files["plain"][21 * BS:22 * BS + 100]
+        get(srv.port, "/", headers={"Range": f"bytes={40 * BS}-"})  # stop() right after: read-ahead ends cleanly
+    with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=0) as srv:
+        get(srv.port, "/", headers={"Range": f"bytes=0-{BS - 1}"})
+        time.sleep(0.2)
+        assert not srv._cache.has((0, 1))
+    with pytest.raises(ValueError):
+        qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=-1)

@@ -476,6 +476,7 @@ struct Server::Impl {
                   std::to_string(d.offset) + "-" + std::to_string(d.offset + d.len - 1) + " failed: " +
                   escape_for_log(d.error) + "; connection closed before the end of the body");
       access_log(c, " incomplete");
+      c.resp.active = false;
       close_conn(c.id);
       return;
     }
@@ -539,6 +540,9 @@ struct Server::Impl {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     if (it->second->job_pending) cancel_jobs(id);
+    // A body cut short (the client went away or timed out, or the server stops): logged too, as
+    // nginx does, with the bytes produced so far.
+    if (it->second->resp.active) access_log(*it->second, " aborted");
     if (!it->second->rejected) --active_conns;
     conns.erase(it);
   }

@@ -165,6 +165,24 @@ def _version_tag(info: dict):
     return None
 
 
+def _info_mtime(info: dict) -> float | None:
+    import datetime
+
+    for key in ("LastModified", "mtime", "last_modified", "updated", "created"):
+        v = info.get(key)
+        if isinstance(v, datetime.datetime):
+            return (v if v.tzinfo else v.replace(tzinfo=datetime.timezone.utc)).timestamp()
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, str):
+            try:
+                d = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return (d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)).timestamp()
+    return None
+
+
 class FsspecAccess(RemoteAccess):
     """Random access to any fsspec URL: size and version tag from ``info``, byte ranges through
     ``cat_file`` (stateless, so parts can be fetched in parallel)."""
@@ -181,6 +199,10 @@ class FsspecAccess(RemoteAccess):
             raise IsADirectoryError(f"{self.name}: is a directory")
         self.size = int(info["size"])
         self._tag = _version_tag(info)
+        #: What tells this version of the object from another, and its modification time
+        #: (seconds since the epoch, None when the backend gives none): for validators.
+        self.version = repr(self._tag) if self._tag else None
+        self.mtime = _info_mtime(info)
         try:
             tail = min(self.size, tail_bytes)
             if tail:

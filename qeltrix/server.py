@@ -16,20 +16,25 @@ Content-Length is reached (never sending the block) and logs it; other ranges st
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import ipaddress
 import logging
 import mimetypes
 import os
+import posixpath
 import secrets
 import threading
+import urllib.parse
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import _core
 from .errors import NotAContainerError
 from .io import open_random_access
 from .reader import Container
+from .remote import is_url
 
 __all__ = ["SeekServer"]
 
@@ -41,18 +46,29 @@ class _Served:
     path: str  # URL path
     container: Container
     etag: str
-    last_modified: int
+    last_modified: int | None
     content_type: str
 
 
+class _Loading:
+    __slots__ = ("done", "value")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.value = None
+
+
 class _BlockCache:
-    """Decrypted blocks, least recently used dropped first, bounded in bytes."""
+    """Decrypted blocks, least recently used dropped first, bounded in bytes. ``get_or_load``
+    loads a missing block once however many threads ask for it at the same time (concurrent
+    clients streaming the same file, a browser's parallel ranges): the others wait for it."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._d: OrderedDict = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._loading: dict = {}
 
     def get(self, key):
         with self._lock:
@@ -63,13 +79,49 @@ class _BlockCache:
 
     def put(self, key, value) -> None:
         with self._lock:
-            if key in self._d:
-                return
-            self._d[key] = value
-            self._bytes += len(value)
-            while self._bytes > self.max_bytes and len(self._d) > 1:
-                _, old = self._d.popitem(last=False)
-                self._bytes -= len(old)
+            self._put_locked(key, value)
+
+    def _put_locked(self, key, value) -> None:
+        if key in self._d:
+            return
+        self._d[key] = value
+        self._bytes += len(value)
+        while self._bytes > self.max_bytes and len(self._d) > 1:
+            _, old = self._d.popitem(last=False)
+            self._bytes -= len(old)
+
+    def has(self, key) -> bool:
+        """Cached or being loaded."""
+        with self._lock:
+            return key in self._d or key in self._loading
+
+    def get_or_load(self, key, load):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+                return v
+            pending = self._loading.get(key)
+            if pending is None:
+                pending = self._loading[key] = _Loading()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            pending.done.wait()
+            if pending.value is not None:
+                return pending.value
+            return load()  # the load failed: try ourselves (and raise our own error)
+        try:
+            v = load()
+            pending.value = v
+            with self._lock:
+                self._put_locked(key, v)
+        finally:
+            with self._lock:
+                del self._loading[key]
+            pending.done.set()
+        return v
 
 
 def _is_loopback(host: str) -> bool:
@@ -81,18 +133,54 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _etag(c: Container, st: os.stat_result) -> str:
-    """Strong, from the container's identity and the file's state: never from the plaintext."""
+def _etag(c: Container, state: bytes) -> str:
+    """Strong, from the container's identity and the stored object's state (a local file's
+    mtime and size; a remote object's ETag, Last-Modified or version tag, and size): never from
+    the plaintext."""
     h = hashlib.sha256()
     h.update(bytes(c.header.container_id))
-    h.update(b"%d:%d:%d" % (c.size, st.st_mtime_ns, st.st_size))
+    h.update(b"%d:" % c.size + state)
     return '"' + h.hexdigest()[:32] + '"'
+
+
+def _source_state(src, ra) -> tuple[bytes, int | None]:
+    """(what identifies this version of the stored container, its mtime in Unix seconds or None)."""
+    if not is_url(src):
+        st = os.stat(src)
+        return b"%d:%d" % (st.st_mtime_ns, st.st_size), int(st.st_mtime)
+    etag = getattr(ra, "etag", None)  # HttpAccess: the validators of the first answer
+    lm = getattr(ra, "last_modified", None)
+    version = getattr(ra, "version", None)  # FsspecAccess: ETag or another version tag
+    mtime = getattr(ra, "mtime", None)
+    if mtime is None and lm:
+        try:
+            mtime = email.utils.parsedate_to_datetime(lm).timestamp()
+        except (TypeError, ValueError):
+            mtime = None
+    state = "%s|%s|%s|%d" % (etag, lm, version, ra.size)
+    return state.encode(), (int(mtime) if mtime is not None and mtime >= 0 else None)
+
+
+def _default_name(src: str) -> str:
+    """The URL path's or file's last component without its extension (for a container that
+    stores no name)."""
+    if is_url(src):
+        base = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(src).path))
+    else:
+        base = os.path.basename(src)
+    return os.path.splitext(base)[0] or "container"
 
 
 class SeekServer:
     """Serves one container at ``/`` and ``/<stored name>``, or every container of a folder at
     ``/<stored name>`` (404 otherwise). GET and HEAD; Range, If-Range and the other conditionals;
     keep-alive and pipelining. ``token``: require ``Authorization: Bearer <token>``.
+
+    ``path_or_dir`` may be a URL (http(s) or fsspec): only the blocks responses need are fetched.
+    ``cache_bytes`` bounds the cache of decrypted blocks (shared by all clients; a block several
+    clients want at once is decrypted once). ``readahead_blocks``: a response streaming through
+    a block's end has that many following blocks decrypted (or fetched) in the background while
+    it is sent (0: off).
 
     ``start()`` returns at once; ``stop()`` finishes in-flight responses (up to ``stop_timeout``
     seconds) and closes the containers. Also a context manager (starts on enter).
@@ -102,9 +190,11 @@ class SeekServer:
                  workers: int = 4, *, passphrase=None, token: str | None = None,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
-                 max_ranges: int = 16, logger: logging.Logger | None = None):
+                 readahead_blocks: int = 2, max_ranges: int = 16, logger: logging.Logger | None = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if readahead_blocks < 0:
+            raise ValueError("readahead_blocks must be non-negative")
         if token is not None and (not token or any(c in token for c in "\r\n\0")):
             raise ValueError("the token must be non-empty and hold no CR, LF or NUL")
         self.host = host
@@ -112,11 +202,16 @@ class SeekServer:
         self._served: list[_Served] = []
         self._cache = _BlockCache(cache_bytes)
         self._closed = False
+        self._readahead = readahead_blocks
+        self._ahead_workers = workers
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._ahead_lock = threading.Lock()
         try:
-            self._open(path_or_dir, master_key, passphrase)
+            self._folder = False
+            self._open(path_or_dir, master_key, passphrase, workers)
             entries = []
             for i, s in enumerate(self._served):
-                paths = [s.path] if os.path.isdir(path_or_dir) else ["/", s.path]
+                paths = [s.path] if self._folder else ["/", s.path]
                 for p in dict.fromkeys(paths):
                     entries.append((p, i, s.container.size, s.etag, s.last_modified, s.content_type,
                                     s.container.header.block_size))
@@ -136,16 +231,20 @@ class SeekServer:
 
     # -- opening ------------------------------------------------------------------------------
 
-    def _open(self, path_or_dir, master_key, passphrase) -> None:
+    def _open(self, path_or_dir, master_key, passphrase, workers) -> None:
+        if is_url(path_or_dir):  # one remote container (http(s) or any fsspec URL)
+            self._served.append(self._open_one(path_or_dir, master_key, passphrase, workers))
+            return
         path = os.fspath(path_or_dir)
         if os.path.isdir(path):
+            self._folder = True
             names = {}
             for fn in sorted(os.listdir(path)):
                 full = os.path.join(path, fn)
                 if not os.path.isfile(full):
                     continue
                 try:
-                    s = self._open_one(full, master_key, passphrase)
+                    s = self._open_one(full, master_key, passphrase, workers)
                 except NotAContainerError:
                     self._log.info("skipping %s: not a container", fn)
                     continue
@@ -156,31 +255,29 @@ class SeekServer:
                 names[s.path] = fn
                 self._served.append(s)
         else:
-            self._served.append(self._open_one(path, master_key, passphrase))
+            self._served.append(self._open_one(path, master_key, passphrase, workers))
 
-    def _open_one(self, path: str, master_key, passphrase) -> _Served:
-        ra = open_random_access(path)
+    def _open_one(self, src: str, master_key, passphrase, workers: int) -> _Served:
+        """Opens a local file or a URL (then only the blocks a response needs are fetched)."""
+        ra = open_random_access(src, workers=workers)
         if ra is None:
-            raise ValueError(f"{path}: a SeekServer needs a regular file")
+            raise ValueError(f"{src}: a SeekServer needs a regular file or a URL")
         try:
             c = Container(ra, master_key, passphrase=passphrase)
+            state, mtime = _source_state(src, ra)
         except BaseException:
             ra.close()
             raise
-        st = os.stat(path)
-        name = c.name or os.path.splitext(os.path.basename(path))[0]
+        # The stored name (sealed file info) gives the path and the Content-Type.
+        name = c.name or _default_name(src)
         ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-        return _Served("/" + name.lstrip("/"), c, _etag(c, st), int(st.st_mtime), ctype)
+        return _Served("/" + name.lstrip("/"), c, _etag(c, state), mtime, ctype)
 
     # -- callbacks from the native server (worker threads) ------------------------------------
 
     def _block(self, n: int, i: int):
-        key = (n, i)
-        b = self._cache.get(key)
-        if b is None:
-            b = bytes(self._served[n].container.read_block(i))
-            self._cache.put(key, b)
-        return b
+        # the decrypted bytearray itself (no copy): nothing writes to it once cached
+        return self._cache.get_or_load((n, i), lambda: self._served[n].container.read_block(i))
 
     def _read(self, n: int, offset: int, length: int):
         c = self._served[n].container
@@ -193,7 +290,31 @@ class SeekServer:
             lo = max(offset, e.plain_offset) - e.plain_offset
             hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
             parts.append(memoryview(b)[lo:hi])
+        if self._readahead and last < c.num_blocks and offset == c.index[first].plain_offset and \
+                end == c.index[last - 1].plain_offset + c.index[last - 1].plain_size:
+            # Whole blocks are read only by a response that streams on (the native server reads
+            # block by block; a short range, even one across a boundary, reads parts): decrypt
+            # (or fetch) what follows while this part is sent.
+            self._read_ahead(n, last, min(last + self._readahead, c.num_blocks))
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_ahead(self, n: int, first: int, last: int) -> None:
+        with self._ahead_lock:
+            if self._closed:
+                return
+            if self._ahead_pool is None:
+                self._ahead_pool = ThreadPoolExecutor(self._ahead_workers, thread_name_prefix="qeltrix-readahead")
+            for i in range(first, last):
+                if not self._cache.has((n, i)):
+                    self._ahead_pool.submit(self._load_ahead, n, i)
+
+    def _load_ahead(self, n: int, i: int) -> None:
+        if self._closed:
+            return
+        try:
+            self._block(n, i)
+        except Exception:  # the response that needs this block loads it again and reports
+            pass
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)
@@ -233,6 +354,11 @@ class SeekServer:
         if self._closed:
             return
         self._native.stop()
+        with self._ahead_lock:
+            pool, self._ahead_pool = self._ahead_pool, None
+            self._closed = True  # no more read-ahead
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._close_containers()
 
     def _close_containers(self) -> None:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
 import qeltrix
+
+from motoserver import moto_s3
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -76,50 +76,11 @@ def test_missing_backend_is_a_clear_error(key):
 
 # -- s3:// with moto ---------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """A moto S3 server as a subprocess; fsspec configured to reach it; yields the endpoint."""
-    pytest.importorskip("s3fs")
-    pytest.importorskip("moto.server")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not start: {(tmp_path_factory.getbasetemp())}")
-                time.sleep(0.1)
-        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing",
-                   "default_block_size": 5 * MiB, "skip_instance_cache": True}
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setitem(fsspec.config.conf, "s3", options)
-            mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-            mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-            fs = fsspec.filesystem("s3")
-            fs.call_s3("create_bucket", Bucket="qeltrix-bucket")
-            yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    """A moto S3 server (tests/motoserver.py); fsspec configured to reach it; yields the endpoint."""
+    with moto_s3(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
 
 
 def test_s3_pack_then_read(s3, key, tmp_path):

@@ -542,3 +542,88 @@ def test_cli_serve_bad_key(files, tmp_path):
     r = subprocess.run([sys.executable, "-m", "qeltrix", "serve", str(files["box"]), "--port", "0",
                         "--key-file", str(key)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert r.returncode == 3
+
+
+# ---- block cache -------------------------------------------------------------------------------
+
+def test_block_cache_loads_a_block_once_for_concurrent_readers():
+    from qeltrix.server import _BlockCache
+
+    cache = _BlockCache(1 << 20)
+    calls, gate = [], threading.Event()
+
+    def load():
+        calls.append(1)
+        gate.wait(5)
+        return bytearray(b"x" * 100)
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(cache.get_or_load("k", load))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(out) == 8 and all(o is out[0] for o in out)
+    # a failed load is not cached, and each waiter then tries itself
+    def bad():
+        raise OSError("boom")
+
+    with pytest.raises(OSError):
+        cache.get_or_load("b", bad)
+    assert cache.get_or_load("b", lambda: b"ok") == b"ok"
+    # bounded in bytes, least recently used first
+    small = _BlockCache(250)
+    for k in "abc":
+        small.get_or_load(k, lambda: b"y" * 100)
+    assert small.get("a") is None and small.get("c") is not None
+
+
+def test_concurrent_clients_decrypt_each_block_once(files, monkeypatch):
+    reads = []
+    with qltx.SeekServer(files["box"], files["mk"], port=0, workers=4) as srv:
+        c = srv._served[0].container
+        orig = c.read_block
+
+        def counting(i):
+            reads.append(i)
+            time.sleep(0.01)  # long enough for the other clients to ask for the same block
+            return orig(i)
+
+        monkeypatch.setattr(c, "read_block", counting)
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(get(srv.port, "/"))) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(results) == 6 and all(r.body == files["plain"] for r in results)
+    assert sorted(reads) == sorted(set(reads)) == list(range(len(files["plain"]) // BS + 1)), reads
+
+
+def test_read_ahead_only_when_streaming(files):
+    with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=2) as srv:
+        cache = srv._cache
+        r = get(srv.port, "/", headers={"Range": f"bytes={5 * BS + 10}-{5 * BS + 4105}"})  # inside block 5
+        assert r.body == files["plain"][5 * BS + 10:5 * BS + 4106]
+        time.sleep(0.2)
+        assert cache.has((0, 5)) and not cache.has((0, 6))
+        r = get(srv.port, "/", headers={"Range": f"bytes={9 * BS - 7}-{9 * BS + 7}"})  # across a boundary
+        assert r.body == files["plain"][9 * BS - 7:9 * BS + 8]
+        r = get(srv.port, "/", headers={"Range": f"bytes={19 * BS + 7}-{21 * BS - 1}"})  # streams block 20 whole
+        assert r.body == files["plain"][19 * BS + 7:21 * BS]
+        deadline = time.monotonic() + 10
+        while not (cache.get((0, 21)) is not None and cache.get((0, 22)) is not None):
+            assert time.monotonic() < deadline, "blocks 21 and 22 were not read ahead"
+            time.sleep(0.02)
+        assert not cache.has((0, 23)) and not cache.has((0, 10))
+        r = get(srv.port, "/", headers={"Range": f"bytes={21 * BS}-{22 * BS + 99}"})
+        assert r.body == files["plain"][21 * BS:22 * BS + 100]
+        get(srv.port, "/", headers={"Range": f"bytes={40 * BS}-"})  # stop() right after: read-ahead ends cleanly
+    with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=0) as srv:
+        get(srv.port, "/", headers={"Range": f"bytes=0-{BS - 1}"})
+        time.sleep(0.2)
+        assert not srv._cache.has((0, 1))
+    with pytest.raises(ValueError):
+        qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=-1)

@@ -16,6 +16,16 @@ from qeltrix import random_master_key  # noqa: E402
 from speccheck import spec_check  # noqa: E402,F401
 
 
+@pytest.fixture(scope="session", autouse=True)
+def run_outside_the_source_tree(tmp_path_factory):
+    """Work from a temporary folder, so that a ``python -m qeltrix`` child imports the installed
+    package (with its native core), never the bare ``qeltrix/`` folder of the checkout, as on CI."""
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(old)
+
+
 @pytest.fixture
 def mk() -> bytes:
     return random_master_key()

@@ -124,6 +124,15 @@ class _BlockCache:
         return v
 
 
+#: A streaming response is read in whole blocks of at least this much (blocks are joined when
+#: smaller): one call from the native server, and one GIL hand-off, per chunk, not per block.
+MIN_CHUNK = 256 << 10
+
+
+def _chunk(block_size: int) -> int:
+    return block_size * max(1, -(-MIN_CHUNK // block_size))
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -214,7 +223,7 @@ class SeekServer:
                 paths = [s.path] if self._folder else ["/", s.path]
                 for p in dict.fromkeys(paths):
                     entries.append((p, i, s.container.size, s.etag, s.last_modified, s.content_type,
-                                    s.container.header.block_size))
+                                    _chunk(s.container.header.block_size)))
             self._native = _core.SeekServer(
                 entries, self._read, self._log_line, host=host, port=port, workers=workers,
                 max_connections=max_connections, header_timeout=header_timeout,

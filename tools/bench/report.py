@@ -202,6 +202,10 @@ def write(res, md_path: str, img_dir: str) -> None:
              f"fixed pseudo-random bytes in the page cache; median of {cfg['runs']} runs after a warm-up "
              "(hyperfine for CLI tools, in-process timing in a child process for libraries). MB/s = 2^20 B/s. "
              f"Whole run: {res['elapsed_s'] / 60:.1f} min. {_loads(res)}\n")
+    if res.get("merged_groups"):
+        L.append(f"The whole run was at commit {res.get('full_run_commit')}; these groups were run again since, and "
+                 f"replace its figures: {'; '.join(', '.join(g) for g in res['merged_groups'])} (`--only ... --merge "
+                 "docs/benchmarks.json`). Rows of other groups are from the whole run.\n")
     L.append("Setup: `sh tools/bench/setup.sh` (Debian: age gnupg rclone hyperfine wrk nginx-light; PyPI: crypt4gh "
              "tink matplotlib), which also makes the inputs, keys and encrypted copies (`tools/bench/prepare.py`).\n")
     L.append("## Ceiling (same run)\n")

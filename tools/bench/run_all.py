@@ -464,6 +464,7 @@ def main() -> int:
     if args.merge:
         with open(args.merge) as f:
             b.res = json.load(f)
+        b.res.setdefault("full_run_commit", b.res["machine"].get("commit"))
         b.res.setdefault("merged_groups", []).append(sorted(only))
     b.res["machine"] = machine()
     b.res["config"] = {"size_mib": args.size_mib, "runs": args.runs, "quick": args.quick,

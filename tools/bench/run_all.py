@@ -145,6 +145,7 @@ class Bench:
         c4 = os.path.join(os.path.dirname(sys.executable), "crypt4gh")
         gpg = " ".join(prep.GPG)
         rc = f"rclone --config {keys['rclone_conf']}"
+        self.res["tools"] = []  # a re-run (--merge) replaces the group's rows
         rows = [
             # tool, op, command to /dev/null, command to a file (None: not possible)
             ("qeltrix (CLI, AES-256-GCM)", "encrypt", f"{q} pack {src} /dev/null {qk}", f"{q} pack {src} {out} {qk} -f"),
@@ -206,6 +207,7 @@ class Bench:
         key = open(keys["qeltrix_key"], "rb").read()
         bs = 1 << 20
         rows = []
+        self.res["library"] = []  # a re-run (--merge) replaces the group's rows
         for cipher, cont in (("aes", enc["qeltrix_aes"]), ("chacha", enc["qeltrix_chacha"])):
             name = "AES-256-GCM" if cipher == "aes" else "ChaCha20-Poly1305"
             rows += [(f"qeltrix.pack ({name})", "encrypt", cipher, "pack", src),

@@ -27,7 +27,12 @@ def _row(res, tool_prefix, op, kind=None):
 def _ceilings(res) -> dict:
     """The best of the ceiling samples taken at the start and end of the run: what the machine
     gives when others leave it alone (the conservative side for Qeltrix's ratios)."""
-    return {k: max(v) for k, v in res["ceiling"].items() if isinstance(v, list)}
+    c = {k: list(v) for k, v in res["ceiling"].items() if isinstance(v, list)}
+    for r in res.get("h2h", []):  # the head-to-head rounds sample the ceilings too
+        if r["kind"] == "ceiling":
+            c[f"{r['cipher']}_sha_aead"] += [x[1] for x in r["rounds"]]
+            c[f"{r['cipher']}_design"] += [x[2] for x in r["rounds"]]
+    return {k: max(v) for k, v in c.items()}
 
 
 def targets(res) -> list[tuple[str, str, str, bool | None]]:
@@ -202,11 +207,15 @@ def write(res, md_path: str, img_dir: str) -> None:
              f"fixed pseudo-random bytes in the page cache; median of {cfg['runs']} runs after a warm-up "
              "(hyperfine for CLI tools, in-process timing in a child process for libraries). MB/s = 2^20 B/s. "
              f"Whole run: {res['elapsed_s'] / 60:.1f} min. {_loads(res)}\n")
+    if res.get("merged_groups"):
+        L.append(f"The whole run was at commit {res.get('full_run_commit')}; these groups were run again since, and "
+                 f"replace its figures: {'; '.join(', '.join(g) for g in res['merged_groups'])} (`--only ... --merge "
+                 "docs/benchmarks.json`). Rows of other groups are from the whole run.\n")
     L.append("Setup: `sh tools/bench/setup.sh` (Debian: age gnupg rclone hyperfine wrk nginx-light; PyPI: crypt4gh "
              "tink matplotlib), which also makes the inputs, keys and encrypted copies (`tools/bench/prepare.py`).\n")
     L.append("## Ceiling (same run)\n")
     L.append(f"In-process, {res['ceiling']['threads']} threads, reused 1 MiB buffers (`tools/bench/bench_core.py`"
-             " `ceiling()`), best of the 2 x 3 samples taken at the start and the end of the run (the machine is shared: "
+             " `ceiling()`), best of the samples taken at the start and the end of the run and in the head-to-head rounds (the machine is shared: "
              "the best sample is what it gives when left alone, and the conservative side for Qeltrix's ratios):\n")
     L.append("| ceiling | MB/s |\n|---|---|")
     L.append(f"| SHA-256 + AESGCM.encrypt_into (the issue's ceiling) | {ceil['aes_sha_aead']:.0f} |")

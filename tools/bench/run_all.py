@@ -145,6 +145,7 @@ class Bench:
         c4 = os.path.join(os.path.dirname(sys.executable), "crypt4gh")
         gpg = " ".join(prep.GPG)
         rc = f"rclone --config {keys['rclone_conf']}"
+        self.res["tools"] = []  # a re-run (--merge) replaces the group's rows
         rows = [
             # tool, op, command to /dev/null, command to a file (None: not possible)
             ("qeltrix (CLI, AES-256-GCM)", "encrypt", f"{q} pack {src} /dev/null {qk}", f"{q} pack {src} {out} {qk} -f"),
@@ -206,6 +207,7 @@ class Bench:
         key = open(keys["qeltrix_key"], "rb").read()
         bs = 1 << 20
         rows = []
+        self.res["library"] = []  # a re-run (--merge) replaces the group's rows
         for cipher, cont in (("aes", enc["qeltrix_aes"]), ("chacha", enc["qeltrix_chacha"])):
             name = "AES-256-GCM" if cipher == "aes" else "ChaCha20-Poly1305"
             rows += [(f"qeltrix.pack ({name})", "encrypt", cipher, "pack", src),
@@ -464,6 +466,7 @@ def main() -> int:
     if args.merge:
         with open(args.merge) as f:
             b.res = json.load(f)
+        b.res.setdefault("full_run_commit", b.res["machine"].get("commit"))
         b.res.setdefault("merged_groups", []).append(sorted(only))
     b.res["machine"] = machine()
     b.res["config"] = {"size_mib": args.size_mib, "runs": args.runs, "quick": args.quick,

@@ -6,6 +6,7 @@ Errors are one line on stderr, never a traceback, with distinct exit codes (see 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -265,10 +266,23 @@ def cmd_verify(args) -> int:
     return EXIT_OK if r.ok else EXIT_DAMAGED
 
 
-def cmd_gateway(args) -> int:
-    import logging
+@contextlib.contextmanager
+def _signals_stop():
+    """An Event that SIGINT or SIGTERM sets, for servers that run until told to stop."""
     import signal
     import threading
+
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def cmd_gateway(args) -> int:
+    import logging
 
     from .gateway import GatewayServer, is_loopback
 
@@ -285,56 +299,22 @@ def cmd_gateway(args) -> int:
     if not is_loopback(args.host):
         _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
              "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        gw.start()
-        dest = f"{args.dest_host}:{args.dest_port}" if args.dest_host else "the same connection"
-        _say(f"qeltrix gateway: listening on {args.host}:{gw.port} ({'decrypt' if args.decrypt else 'encrypt'}, "
-             f"to {dest}); Ctrl-C to stop")
-        sys.stderr.flush()
-        while not stop.wait(0.5):
-            pass
-    finally:
-        st = gw.stats()
-        gw.stop(timeout=5.0)
-        for s, h in old.items():
-            signal.signal(s, h)
+    with _signals_stop() as stop:
+        try:
+            gw.start()
+            dest = f"{args.dest_host}:{args.dest_port}" if args.dest_host else "the same connection"
+            _say(f"qeltrix gateway: listening on {args.host}:{gw.port} "
+                 f"({'decrypt' if args.decrypt else 'encrypt'}, to {dest}); Ctrl-C to stop")
+            sys.stderr.flush()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            st = gw.stats()
+            gw.stop(timeout=5.0)
     if not args.quiet and st:
         _say(f"qeltrix gateway: stopped; {st['completed']} connections completed, {st['failed']} failed, "
              f"{st['bytes_in']} bytes in, {st['bytes_out']} out")
     return EXIT_OK
-
-
-def _idle_seconds(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
-    if not (v == 0 or 0.01 <= v <= 86400):
-        raise argparse.ArgumentTypeError("must be 0 (never) or between 0.01 and 86400 seconds")
-    return v
-
-
-def _seconds(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
-    if not 0.001 <= v <= 60:
-        raise argparse.ArgumentTypeError("must be between 0.001 and 60 seconds")
-    return v
-
-
-def _port(s: str) -> int:
-    v = _nonneg(s)
-    if v > 65535:
-        raise argparse.ArgumentTypeError("must be at most 65535")
-    return v
 
 
 def cmd_keygen(args) -> int:
@@ -374,8 +354,6 @@ def _token_arg(args) -> str | None:
 
 def cmd_serve(args) -> int:
     import logging
-    import signal
-    import threading
 
     from .server import SeekServer
 
@@ -387,11 +365,9 @@ def cmd_serve(args) -> int:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
-    stop = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with SeekServer(args.input, host=args.host, port=args.port, workers=args.workers, token=token,
-                        **keys) as srv:
+        with _signals_stop() as stop, SeekServer(args.input, host=args.host, port=args.port,
+                                                 workers=args.workers, token=token, **keys) as srv:
             if not args.quiet:
                 for p in srv.paths:
                     _say(f"serving {srv.url.rstrip('/')}{p}")
@@ -400,8 +376,6 @@ def cmd_serve(args) -> int:
             if not args.quiet:
                 _say("qeltrix: stopping")
     finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
         logger.removeHandler(handler)
     return EXIT_OK
 
@@ -414,24 +388,27 @@ def cmd_demo(args) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 
-def _positive(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
+def _number(kind, ok, rule: str):
+    """An argparse type: ``kind`` (int or float) for which ``ok(value)`` holds, else ``rule``."""
+
+    def parse(s: str):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {s!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(rule)
+        return v
+
+    return parse
 
 
-def _nonneg(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return v
+_positive = _number(int, lambda v: v >= 1, "must be at least 1")
+_nonneg = _number(int, lambda v: v >= 0, "must not be negative")
+_port = _number(int, lambda v: 0 <= v <= 65535, "must be 0..65535")
+_seconds = _number(float, lambda v: 0.001 <= v <= 60, "must be between 0.001 and 60 seconds")
+_idle_seconds = _number(float, lambda v: v == 0 or 0.01 <= v <= 86400,
+                        "must be 0 (never) or between 0.01 and 86400 seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:

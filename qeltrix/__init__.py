@@ -30,12 +30,19 @@ _WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
 _WHERE["open"] = "fileobj"
 
 
+# Submodules reachable as attributes (``qeltrix.writer``), as they were before imports became lazy.
+_SUBMODULES = frozenset({"blocks", "cli", "container", "crypto", "demo", "errors", "fileobj", "gateway",
+                         "httpaccess", "inspect", "io", "pipeline", "reader", "remote", "server", "writer"})
+
+
 def __getattr__(name: str):
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'qeltrix' has no attribute {name!r}")
     import importlib
 
+    mod = _WHERE.get(name)
+    if mod is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module 'qeltrix' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{mod}", __name__), "open_container" if name == "open" else name)
     globals()[name] = value
     return value

@@ -18,3 +18,4 @@ def test_readme_starts_with_demo_and_test_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _commands()[1] in [line.strip() for line in ci if not line.lstrip().startswith("#")]
+

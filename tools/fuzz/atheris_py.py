@@ -21,6 +21,7 @@ import sys
 import atheris
 
 import qeltrix as qltx
+from qeltrix import writer
 from qeltrix.inspect import describe, parse_container
 
 # instrument_imports() misses an editable install's import hook: instrument the loaded code.
@@ -44,7 +45,7 @@ def _make():
                             ({}, BS + 7, False),
                             ({}, 0, True)]:
         data = rnd.randbytes(size)
-        blob = qltx.writer._pack_from_parts(data, MK, rand=rnd.randbytes, block_size=BS, patch=patch, **kw)
+        blob = writer._pack_from_parts(data, MK, rand=rnd.randbytes, block_size=BS, patch=patch, **kw)
         out.append((blob, data))
     return out
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import _core
 from .crypto import CIPHER_NAMES, KDF_NAMES
-from .errors import DamagedError, NotAContainerError, QeltrixError
+from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
 from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
@@ -238,14 +238,3 @@ class _Walker:
 
     read_stored_run = Container.read_stored_run
 
-
-def is_container(src) -> bool:
-    try:
-        ra = open_random_access(src)
-        if ra is None:
-            return False
-        with ra:
-            read_header(ra)
-        return True
-    except (NotAContainerError, QeltrixError, OSError):
-        return False

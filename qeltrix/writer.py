@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import _core
 from .blocks import seal_block, stored_size
-from .crypto import (CIPHER_AES256_GCM, CIPHERS, IV_SIZE, FileKeys, KdfParams, check_master_key,
+from .crypto import (CIPHER_AES256_GCM, CIPHERS, CONTAINER_ID_SIZE, IV_SIZE, FileKeys, KdfParams, check_master_key,
                      derive_master_key, new_kdf_params)
 from .io import SequentialReader, open_output
 from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
@@ -94,7 +94,7 @@ class Sealer:
         self.permuted = bool(permute)
         self.workers = workers
         self._rand = rand
-        container_id = rand(32)
+        container_id = rand(CONTAINER_ID_SIZE)
         self.keys = FileKeys(mk, container_id, cipher_id, block_size)
         h = _core.Header()
         h.cipher_id = cipher_id

@@ -10,7 +10,7 @@ default settings) next to nginx serving the plaintext, in the same run; then the
   bytes of all clients over the wall time (10^6 bytes per second).
 - wrk: random 4 KiB ranges (``Range: bytes=N-N+4095``, N uniform over the file) at 16
   connections, ``wrk -t2 -c16 -d<duration>s --latency -s range.lua URL``: requests/s, p50, p99.
-- gateway: tools/bench_gateway.py reflect and tunnel (same size).
+- gateway: tools/bench/bench_gateway.py reflect and tunnel (same size).
 
 Before measuring, a few ranges from each server are checked byte for byte. Each server's CPU
 seconds (user + system, from /proc) are given beside each figure. The servers, wrk and curl
@@ -259,13 +259,13 @@ def main() -> None:
             for mode in ("reflect", "tunnel"):
                 rs = []
                 for _ in range(a.repeat):
-                    out = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_gateway.py"), mode,
+                    out = subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / "bench_gateway.py"), mode,
                                           "--size-mib", str(a.size_mib)], check=True, capture_output=True,
                                          text=True).stdout.strip()
                     rs.append(float(re.search(r"= ([\d.]+) MB/s", out).group(1)))
                 results["gateway"][mode] = {"MBps": statistics.median(rs), "runs": rs}
                 print(f"gateway {mode:7} {statistics.median(rs):8.1f} MB/s  (median of {rs}; {a.size_mib} MiB, "
-                      f"tools/bench_gateway.py {mode})", flush=True)
+                      f"tools/bench/bench_gateway.py {mode})", flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(d, ignore_errors=True)

@@ -1,7 +1,7 @@
 """Whole-file GET throughput: SeekServer (decrypting a container) vs nginx (the plaintext file),
 both on loopback, measured with curl to /dev/null, in the same run.
 
-    python tools/bench_seek_server.py [--mib 256] [--runs 3] [--workers 4] [--block-kib 1024]
+    python tools/bench/bench_seek_server.py [--mib 256] [--runs 3] [--workers 4] [--block-kib 1024]
 """
 
 from __future__ import annotations

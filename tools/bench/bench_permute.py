@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Single-threaded throughput of qeltrix._core.permute / unpermute on 1 MiB blocks, in GB/s.
 
-    python tools/bench_permute.py [--size BYTES] [--seconds S]
+    python tools/bench/bench_permute.py [--size BYTES] [--seconds S]
 
 Measures the public functions (what the writer and reader call: kernel chosen for this CPU,
 scratch buffer, GIL release included) and each gather kernel through the private

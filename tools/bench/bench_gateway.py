@@ -1,7 +1,7 @@
 """Throughput of the GatewayServer on loopback.
 
-    python tools/bench_gateway.py reflect --size-mib 1024      # client -> gateway -> same client
-    python tools/bench_gateway.py tunnel --size-mib 1024       # client -> encrypt gw -> decrypt gw -> sink
+    python tools/bench/bench_gateway.py reflect --size-mib 1024      # client -> gateway -> same client
+    python tools/bench/bench_gateway.py tunnel --size-mib 1024       # client -> encrypt gw -> decrypt gw -> sink
 
 Random (incompressible) data; the sink hashes what it gets and the run fails unless it matches.
 """

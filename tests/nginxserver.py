@@ -52,6 +52,16 @@ def nginx_binary() -> str | None:
     return None
 
 
+def require_nginx() -> None:
+    """Fail under CI (which must install nginx: see .ci/run), skip elsewhere, when it is missing."""
+    if nginx_binary() is None:
+        import pytest
+
+        if os.environ.get("CI"):
+            pytest.fail("nginx is not installed (CI must install it: see .ci/run)")
+        pytest.skip("nginx is not installed")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,6 @@ import io
 import signal
 import struct
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 

@@ -15,7 +15,7 @@ import pytest
 
 import qeltrix
 
-from nginxserver import Nginx, nginx_binary
+from nginxserver import Nginx, require_nginx
 
 BIG = 256 << 20  # plaintext of the large container
 BIG_BS = 1 << 20
@@ -47,10 +47,7 @@ def www(tmp_path_factory, key):
 
 @pytest.fixture(scope="module")
 def nginx(www, tmp_path_factory):
-    if nginx_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx is not installed (CI must install it: see .ci/run)")
-        pytest.skip("nginx is not installed")
+    require_nginx()
     with Nginx(www, tmp_path_factory.mktemp("nginx")) as n:
         yield n
 

@@ -23,7 +23,7 @@ from qeltrix.remote import TAIL_BYTES
 
 from httpclient import get
 from motoserver import BUCKET, CHILD_ENV, moto_s3
-from nginxserver import Nginx, nginx_binary
+from nginxserver import Nginx, require_nginx
 
 N = 3_000_000 + 17
 BS = 64 << 10  # 46 blocks
@@ -44,10 +44,7 @@ def www(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nginx(www, tmp_path_factory):
-    if nginx_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx is not installed (CI must install it: see .ci/run)")
-        pytest.skip("nginx is not installed")
+    require_nginx()
     with Nginx(www["root"], tmp_path_factory.mktemp("nginx")) as n:
         yield n
 

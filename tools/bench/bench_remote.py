@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -31,22 +30,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from nginxserver import Nginx  # noqa: E402
 
+from bench_http import make_plain  # noqa: E402  (same folder)
+
 import qeltrix  # noqa: E402
 
 MiB = 1 << 20
 
 
 def make_container(d: Path, size: int, block_size: int, key: bytes) -> Path:
-    base = os.urandom(MiB)
     src = d / "www" / "plain.bin"
     src.parent.mkdir(parents=True)
-    with open(src, "wb") as f:
-        left, i = size, 0
-        while left:
-            chunk = (i.to_bytes(8, "big") + base[8:])[:min(left, MiB)]
-            f.write(chunk)
-            left -= len(chunk)
-            i += 1
+    make_plain(src, size)
     dst = d / "www" / "c.qltx"
     qeltrix.pack(src, dst, key, block_size=block_size, workers=2)
     src.unlink()  # nginx serves the container only

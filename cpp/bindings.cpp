@@ -15,13 +15,13 @@
 #include "errors.hpp"
 #include "format.hpp"
 #include "gateway.hpp"
-#include "net.hpp"
 #include "http.hpp"
 #include "net.hpp"
 #include "range.hpp"
 #include "permute.hpp"
 #include "seek.hpp"
 #include "seek_server.hpp"
+#include "sha256.hpp"
 #include "stream.hpp"
 
 namespace py = pybind11;
@@ -204,6 +204,29 @@ void permute_py(const py::buffer& buf, const py::buffer& key, qltx::PermuteKerne
     qltx::unpermute(b.data(), b.size(), k.data(), k.size(), kernel);
   else
     qltx::permute(b.data(), b.size(), k.data(), k.size(), kernel);
+}
+
+// SHA-256 of each buffer of a sequence, the GIL released while hashing (see sha256.hpp).
+py::list sha256_many_py(const py::sequence& bufs, qltx::Sha256Kernel kernel) {
+  std::vector<std::unique_ptr<BufferView>> views;
+  std::vector<qltx::ByteView> msgs;
+  views.reserve(bufs.size());
+  msgs.reserve(bufs.size());
+  for (const py::handle& b : bufs) {
+    views.push_back(std::make_unique<BufferView>(b, false, "buffer"));
+    msgs.push_back(views.back()->bytes());
+  }
+  std::vector<uint8_t> out(msgs.size() * qltx::SHA256_DIGEST_SIZE);
+  {
+    py::gil_scoped_release nogil;  // the views keep every buffer exported meanwhile
+    qltx::sha256_many(msgs.data(), msgs.size(),
+                      reinterpret_cast<uint8_t(*)[qltx::SHA256_DIGEST_SIZE]>(out.data()), kernel);
+  }
+  py::list digests;
+  for (size_t i = 0; i < msgs.size(); ++i)
+    digests.append(py::bytes(reinterpret_cast<const char*>(out.data() + i * qltx::SHA256_DIGEST_SIZE),
+                             qltx::SHA256_DIGEST_SIZE));
+  return digests;
 }
 
 // ---- gateway: the crypto callbacks into Python ------------------------------------------------------
@@ -884,6 +907,23 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("buf"), py::arg("key"));
   // Private, for tests and tools/bench_permute.py: every gather kernel must give the same bytes.
+  // SHA-256 of several buffers at once (interleaved lanes where the CPU has SHA extensions).
+  m.def(
+      "sha256_many", [](const py::sequence& bufs) { return sha256_many_py(bufs, qltx::Sha256Kernel::Auto); },
+      py::arg("buffers"));
+  m.attr("SHA256_ACCELERATED") = qltx::sha256_accelerated();
+  // Private, for tests and tools/bench: every kernel must give hashlib's digests.
+  m.def("_sha256_kernels", [] {
+    py::list names;
+    for (const std::string& name : qltx::sha256_kernels()) names.append(name);
+    return names;
+  });
+  m.def(
+      "_sha256_many_with",
+      [](const py::sequence& bufs, const std::string& kernel) {
+        return sha256_many_py(bufs, qltx::sha256_kernel_by_name(kernel));
+      },
+      py::arg("buffers"), py::arg("kernel"));
   m.def("_permute_kernels", [] {
     py::list names;
     for (const std::string& name : qltx::permute_kernels()) names.append(name);

@@ -1,17 +1,19 @@
 """Sealing and opening one block (spec: "Per block i").
 
 A stored block is ``prefix (28) | meta_iv (12) | meta_sealed (164) | payload_sealed (n + 16)``.
-Both functions work on caller-provided buffers so that the pack and unpack pipelines can reuse
-memory; they hold no state and are safe to call from worker threads.
+The functions work on caller-provided buffers so that the pack and unpack pipelines can reuse
+memory; they hold no state and are safe to call from worker threads. The ``*_blocks`` forms take
+a group of blocks and compute its SHA-256 digests together (``crypto.sha256_many``: interleaved
+lanes, the hot spot of both directions); the digests and the bytes are those of one at a time.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import os
 
 from . import _core
-from .crypto import IV_SIZE, SALT_SIZE, FileKeys
+from .crypto import IV_SIZE, SALT_SIZE, FileKeys, sha256_many
 from .errors import DamagedError
 
 PREFIX = _core.PREFIX_SIZE
@@ -31,9 +33,22 @@ def seal_block(keys: FileKeys, index: int, plain_offset: int, data, final: bool,
     Returns the footer entry hash (SHA-256 of the stored bytes). With ``permuted``, ``data``
     must be writable: it is permuted in place.
     """
+    return seal_blocks(keys, [(index, plain_offset, data, final, out)], permuted, rand)[0]
+
+
+def seal_blocks(keys: FileKeys, group, permuted: bool, rand=os.urandom) -> list:
+    """``seal_block`` for each ``(index, plain_offset, data, final, out)`` of ``group``, in order
+    (random values are drawn block by block, as one at a time would). Returns the entry hashes."""
+    pt_hashes = sha256_many([data for _, _, data, _, _ in group])
+    for (index, plain_offset, data, final, out), pt_hash in zip(group, pt_hashes):
+        _seal_hashed(keys, index, plain_offset, data, final, permuted, out, pt_hash, rand)
+    return sha256_many([out for _, _, _, _, out in group])
+
+
+def _seal_hashed(keys: FileKeys, index: int, plain_offset: int, data, final: bool, permuted: bool,
+                 out, pt_hash: bytes, rand) -> None:
     n = len(data)
     view = memoryview(out)
-    pt_hash = hashlib.sha256(data).digest()
     block_salt = rand(SALT_SIZE)
     cdk = keys.block_key(block_salt, index, pt_hash)
     if permuted:
@@ -55,7 +70,6 @@ def seal_block(keys: FileKeys, index: int, plain_offset: int, data, final: bool,
     view[:PREFIX] = prefix
     view[PREFIX:META_IV_END] = meta_iv
     keys.seal_meta(meta_iv, _core.encode_meta(meta), prefix, view[META_IV_END:PAYLOAD_START])
-    return hashlib.sha256(out).digest()
 
 
 def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size: int,
@@ -66,6 +80,31 @@ def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size
     block; any disagreement with the block itself is damage. Raises DamagedError; never leaves
     unauthenticated bytes in ``out`` for the caller to use (the caller discards ``out`` on error).
     """
+    expected = _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out)
+    if verify:
+        check_plaintext_hashes([(index, out, expected)])
+
+
+def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> None:
+    """``open_block`` for each ``(index, stored, plain_offset, plain_size, final, out)`` of
+    ``group``; with ``verify``, the plaintext hashes are checked together once all decrypted."""
+    checks = [(index, out, _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out))
+              for index, stored, plain_offset, plain_size, final, out in group]
+    if verify:
+        check_plaintext_hashes(checks)
+
+
+def check_plaintext_hashes(checks) -> None:
+    """``checks``: (index, plaintext, the SHA-256 its sealed metadata holds). DamagedError for
+    the first block whose plaintext does not hash to it."""
+    for (index, _, expected), got in zip(checks, sha256_many([pt for _, pt, _ in checks])):
+        if not hmac.compare_digest(got, expected):
+            raise DamagedError(f"block {index}: plaintext hash mismatch", index)
+
+
+def _open_unverified(keys: FileKeys, index: int, stored, plain_offset: int, plain_size: int,
+                     final: bool, permuted: bool, out) -> bytes:
+    """Authenticate and decrypt; return the plaintext hash the sealed metadata holds."""
     stored = memoryview(stored)
     if len(stored) != plain_size + OVERHEAD:
         raise DamagedError(f"block {index}: stored size does not match the index", index)
@@ -84,5 +123,4 @@ def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size
     keys.open_payload(cdk, meta.payload_iv, stored[PAYLOAD_START:], keys.payload_aad(index, final), out, index)
     if permuted:
         _core.unpermute(out, keys.permutation_key(cdk))
-    if verify and hashlib.sha256(out).digest() != meta.plaintext_sha256:
-        raise DamagedError(f"block {index}: plaintext hash mismatch", index)
+    return meta.plaintext_sha256

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from .crypto import CIPHER_NAMES, KDF_NAMES
 from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
-from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
+from .pipeline import BufferPool, cpu_threads, group_size, grouped, ordered_map, window_for
 from .reader import Container, StreamOpener, read_header, read_index, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
@@ -85,23 +86,24 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
                 bs = container.header.block_size
                 positional = getattr(container.ra, "positional", False)
                 threads = cpu_threads(workers) if positional else workers  # remote: I/O-bound too
-                window = window_for(threads, bs)
-                plain_pool = BufferPool(bs, keep=window + 2)
+                lanes = group_size(bs)
+                window = window_for(threads, bs * lanes)
+                plain_pool = BufferPool(bs, keep=(window + 2) * lanes)
                 if positional:
-                    # Local: each worker reads its block into a reused buffer, then decrypts it
-                    # into another; nothing is allocated per block.
-                    stored_pool = BufferPool(bs + OVERHEAD, keep=threads + 1)
-                    items = range(n)
+                    # Local: each worker reads its blocks into reused buffers, then decrypts them
+                    # into others; nothing is allocated per block.
+                    stored_pool = BufferPool(bs + OVERHEAD, keep=(threads + 1) * lanes)
+                    groups = grouped(range(n), lanes)
 
-                    def job(i):
-                        return container.decrypt_block(i, None, stored_pool, plain_pool)
+                    def job(group):
+                        return container.decrypt_blocks(group, stored_pool, plain_pool)
                 else:  # remote: runs of adjacent blocks, fetched ahead in parallel
-                    items = _runs(container, n)
+                    groups = grouped(_runs(container, n), lanes)
 
-                    def job(item):
-                        return container.decrypt_block(item[0], item[1], None, plain_pool)
+                    def job(group):
+                        return container.decrypt_blocks(group, None, plain_pool)
 
-                for pt, buf in ordered_map(job, items, threads, window):
+                for pt, buf in itertools.chain.from_iterable(ordered_map(job, groups, threads, window)):
                     out.write(pt)
                     if progress is not None:
                         progress(len(pt))

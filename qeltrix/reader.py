@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import _core
-from .blocks import OVERHEAD, open_block
+from .blocks import OVERHEAD, open_block, open_blocks
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
@@ -165,6 +165,37 @@ class Container:
         finally:
             stored_pool.put(sbuf)
         return pt, buf
+
+    def decrypt_blocks(self, group, stored_pool: BufferPool | None = None,
+                       plain_pool: BufferPool | None = None) -> list:
+        """``decrypt_block`` for a group of block numbers (or ``(i, stored)`` pairs), their
+        plaintext hashes checked together; returns [(plaintext view, buffer)]."""
+        plain_pool = plain_pool or self.plain_pool
+        stored_pool = stored_pool or self.stored_pool
+        last = len(self.index) - 1
+        results, jobs, sbufs = [], [], []
+        try:
+            for item in group:
+                i, stored = item if isinstance(item, tuple) else (item, None)
+                e = self.index[i]
+                buf = plain_pool.get()
+                pt = memoryview(buf)[:e.plain_size]
+                results.append((pt, buf))
+                if stored is None:
+                    sbuf = stored_pool.get()
+                    sbufs.append(sbuf)
+                    stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size])
+                jobs.append((i, stored, e.plain_offset, e.plain_size, i == last, pt))
+            open_blocks(self.keys, jobs, self.header.permuted, self.verify)
+        except BaseException:
+            for _, buf in results:
+                plain_pool.put(buf)
+            raise
+        finally:
+            jobs.clear()
+            for sbuf in sbufs:
+                stored_pool.put(sbuf)
+        return results
 
     def read_block(self, i: int) -> bytearray:
         e = self.index[i]

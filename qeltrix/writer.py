@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import time
 from dataclasses import dataclass, field
 
 from . import _core
-from .blocks import seal_block, stored_size
+from .blocks import seal_block, seal_blocks, stored_size
 from .crypto import (CIPHER_AES256_GCM, CIPHERS, CONTAINER_ID_SIZE, IV_SIZE, FileKeys, KdfParams, check_master_key,
                      derive_master_key, new_kdf_params)
 from .io import SequentialReader, open_output
-from .pipeline import BufferPool, cpu_threads, ordered_map, window_for
+from .pipeline import BufferPool, cpu_threads, group_size, grouped, ordered_map, window_for
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "Sealer", "PackResult", "pack", "StreamPacker", "encode_file_info"]
 
@@ -120,12 +121,14 @@ class Sealer:
     def container_id(self) -> bytes:
         return self.keys.container_id
 
-    def _job(self, item):
-        index, plain_offset, data, final, inbuf = item
-        out = self._out_pool.get()
-        view = memoryview(out)[:stored_size(len(data))]
-        digest = seal_block(self.keys, index, plain_offset, data, final, self.permuted, view, self._rand)
-        return index, plain_offset, len(data), view, digest, out, inbuf
+    def _job(self, group):
+        outs = [self._out_pool.get() for _ in group]
+        views = [memoryview(out)[:stored_size(len(item[2]))] for item, out in zip(group, outs)]
+        digests = seal_blocks(self.keys, [(index, plain_offset, data, final, view)
+                                          for (index, plain_offset, data, final, _), view in zip(group, views)],
+                              self.permuted, self._rand)
+        return [(index, plain_offset, len(data), view, digest, out, inbuf)
+                for (index, plain_offset, data, final, inbuf), view, digest, out in zip(group, views, digests, outs)]
 
     def _items(self, chunks, recycle):
         index = len(self.entries)
@@ -146,9 +149,10 @@ class Sealer:
         """Yield each sealed block's stored bytes, in order (valid until the next iteration)."""
         recycle = in_pool or _Pool(self.block_size)
         threads = cpu_threads(self.workers)
-        window = window_for(threads, self.block_size)
-        for index, plain_offset, n, view, digest, out, inbuf in ordered_map(
-                self._job, self._items(chunks, recycle), threads, window):
+        lanes = group_size(self.block_size)
+        window = window_for(threads, self.block_size * lanes)
+        for index, plain_offset, n, view, digest, out, inbuf in itertools.chain.from_iterable(ordered_map(
+                self._job, grouped(self._items(chunks, recycle), lanes), threads, window)):
             yield view
             self.entries.append((plain_offset, self.offset, n, len(view), digest))
             self.offset += len(view)

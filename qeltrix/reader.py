@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import _core
-from .blocks import OVERHEAD, open_block, open_blocks
+from .blocks import OVERHEAD, PAYLOAD_START, open_block, open_blocks
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
 from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
 from .io import RandomAccess, SequentialReader
@@ -21,6 +21,13 @@ __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 _INFO = struct.Struct(">QQH")
 #: Decrypted blocks a Container keeps for repeated small reads (at least one block).
 CACHE_BYTES = 4 << 20
+#: Blocks a Container remembers as hash-checked (32 bytes of tags each; see _open_group).
+VERIFIED_MAX = 1 << 16
+
+
+def _tags(stored) -> bytes:
+    """The AEAD tags of a stored block: its sealed metadata's and its payload's."""
+    return bytes(stored[PAYLOAD_START - _core.TAG_SIZE:PAYLOAD_START]) + bytes(stored[-_core.TAG_SIZE:])
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,9 @@ class Container:
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self._cache_max = max(1, CACHE_BYTES // bs)
         self._cache_lock = threading.Lock()
+        # Blocks whose plaintext hash was checked, with their AEAD tags (see _open_group).
+        self._verified: OrderedDict[int, bytes] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -138,12 +148,42 @@ class Container:
 
     def open_stored(self, i: int, stored, out=None) -> bytearray:
         """Decrypt block ``i`` from its stored bytes into ``out`` (or a new bytearray)."""
-        e = self.index[i]
         if out is None:
-            out = bytearray(e.plain_size)
-        open_block(self.keys, i, stored, e.plain_offset, e.plain_size, i == len(self.index) - 1,
-                   self.header.permuted, self.verify, out)
+            out = bytearray(self.index[i].plain_size)
+        self._open_group([(i, stored, out)])
         return out
+
+    def _open_group(self, items) -> None:
+        """Authenticate and decrypt each ``(i, stored, out)``; plaintext hashes checked together.
+
+        A block whose plaintext hash this Container has checked before is not hashed again when
+        it comes back with the same two AEAD tags (sealed metadata and payload), both
+        authenticated again: under keys only the writer holds, equal tags on authentic data
+        mean the same plaintext. A server answering random ranges decrypts the same block again
+        and again; the hash, 5x the cost of the AEAD, is then paid once per block."""
+        last = len(self.index) - 1
+        jobs = []
+        for i, stored, out in items:
+            e = self.index[i]
+            jobs.append((i, stored, e.plain_offset, e.plain_size, i == last, out))
+        permuted = self.header.permuted
+        if not self.verify:
+            open_blocks(self.keys, jobs, permuted, False)
+            return
+        tags = [_tags(job[1]) for job in jobs]
+        with self._verified_lock:
+            known = [self._verified.get(job[0]) == t for job, t in zip(jobs, tags)]
+        if any(known):
+            open_blocks(self.keys, [j for j, k in zip(jobs, known) if k], permuted, False)
+        checked = [(j[0], t) for j, t, k in zip(jobs, tags, known) if not k]
+        if checked:
+            open_blocks(self.keys, [j for j, k in zip(jobs, known) if not k], permuted, True)
+            with self._verified_lock:
+                for i, t in checked:
+                    self._verified[i] = t
+                    self._verified.move_to_end(i)
+                while len(self._verified) > VERIFIED_MAX:
+                    self._verified.popitem(last=False)
 
     def decrypt_block(self, i: int, stored=None, stored_pool: BufferPool | None = None,
                       plain_pool: BufferPool | None = None):
@@ -151,20 +191,7 @@ class Container:
         hand the buffer back with ``plain_pool.put`` once done with the view. ``stored`` are the
         block's stored bytes; without them they are read from ``ra`` into a buffer from
         ``stored_pool`` (given back before returning). Pools default to the Container's own."""
-        e = self.index[i]
-        plain_pool = plain_pool or self.plain_pool
-        buf = plain_pool.get()
-        pt = memoryview(buf)[:e.plain_size]
-        if stored is not None:
-            self.open_stored(i, stored, pt)
-            return pt, buf
-        stored_pool = stored_pool or self.stored_pool
-        sbuf = stored_pool.get()
-        try:
-            self.open_stored(i, self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size]), pt)
-        finally:
-            stored_pool.put(sbuf)
-        return pt, buf
+        return self.decrypt_blocks([i if stored is None else (i, stored)], stored_pool, plain_pool)[0]
 
     def decrypt_blocks(self, group, stored_pool: BufferPool | None = None,
                        plain_pool: BufferPool | None = None) -> list:
@@ -172,8 +199,7 @@ class Container:
         plaintext hashes checked together; returns [(plaintext view, buffer)]."""
         plain_pool = plain_pool or self.plain_pool
         stored_pool = stored_pool or self.stored_pool
-        last = len(self.index) - 1
-        results, jobs, sbufs = [], [], []
+        results, items, sbufs = [], [], []
         try:
             for item in group:
                 i, stored = item if isinstance(item, tuple) else (item, None)
@@ -185,17 +211,24 @@ class Container:
                     sbuf = stored_pool.get()
                     sbufs.append(sbuf)
                     stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size])
-                jobs.append((i, stored, e.plain_offset, e.plain_size, i == last, pt))
-            open_blocks(self.keys, jobs, self.header.permuted, self.verify)
+                items.append((i, stored, pt))
+            self._open_group(items)
         except BaseException:
             for _, buf in results:
                 plain_pool.put(buf)
             raise
         finally:
-            jobs.clear()
+            items.clear()
             for sbuf in sbufs:
                 stored_pool.put(sbuf)
         return results
+
+    def read_blocks(self, group) -> list:
+        """Plaintexts (new bytearrays) of the blocks numbered in ``group``, hashes checked together."""
+        outs = [bytearray(self.index[i].plain_size) for i in group]
+        self._open_group([(i, self.ra.read_exact(self.index[i].block_offset, self.index[i].block_size), out)
+                          for i, out in zip(group, outs)])
+        return outs
 
     def read_block(self, i: int) -> bytearray:
         e = self.index[i]

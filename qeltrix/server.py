@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from . import _core
 from .errors import NotAContainerError
 from .io import open_random_access
+from .pipeline import group_size
 from .reader import Container
 from .remote import is_url
 
@@ -94,6 +95,30 @@ class _BlockCache:
         """Cached or being loaded."""
         with self._lock:
             return key in self._d or key in self._loading
+
+    def load_many(self, keys, load) -> None:
+        """Load those of ``keys`` that are neither cached nor being loaded, together:
+        ``load(missing_keys)`` returns their values in order (read-ahead: errors are dropped;
+        the request that needs a block loads it again and reports)."""
+        with self._lock:
+            mine = [k for k in keys if k not in self._d and k not in self._loading]
+            pending = [self._loading.setdefault(k, _Loading()) for k in mine]
+        if not mine:
+            return
+        try:
+            values = load(mine)
+            with self._lock:
+                for k, p, v in zip(mine, pending, values):
+                    p.value = v
+                    self._put_locked(k, v)
+        except Exception:
+            pass
+        finally:
+            with self._lock:
+                for k in mine:
+                    del self._loading[k]
+            for p in pending:
+                p.done.set()
 
     def get_or_load(self, key, load):
         with self._lock:
@@ -188,8 +213,8 @@ class SeekServer:
     ``path_or_dir`` may be a URL (http(s) or fsspec): only the blocks responses need are fetched.
     ``cache_bytes`` bounds the cache of decrypted blocks (shared by all clients; a block several
     clients want at once is decrypted once). ``readahead_blocks``: a response streaming through
-    a block's end has that many following blocks decrypted (or fetched) in the background while
-    it is sent (0: off).
+    a block's end has up to that many following blocks decrypted (or fetched) in the background
+    while it is sent, in groups of up to four whose hashes are computed together (0: off).
 
     ``start()`` returns at once; ``stop()`` finishes in-flight responses (up to ``stop_timeout``
     seconds) and closes the containers. Also a context manager (starts on enter).
@@ -199,7 +224,7 @@ class SeekServer:
                  workers: int = 4, *, passphrase=None, token: str | None = None,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
-                 readahead_blocks: int = 2, max_ranges: int = 16, logger: logging.Logger | None = None):
+                 readahead_blocks: int = 8, max_ranges: int = 16, logger: logging.Logger | None = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if readahead_blocks < 0:
@@ -308,22 +333,26 @@ class SeekServer:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_ahead(self, n: int, first: int, last: int) -> None:
+        # In groups (hashed side by side, see crypto.sha256_many): nothing is started until a
+        # whole group of the window is missing, or the window reaches the end of the file.
+        c = self._served[n].container
+        group = min(group_size(c.header.block_size), self._readahead)
+        missing = [i for i in range(first, last) if not self._cache.has((n, i))]
+        if not missing or (len(missing) < group and last < c.num_blocks):
+            return
         with self._ahead_lock:
             if self._closed:
                 return
             if self._ahead_pool is None:
                 self._ahead_pool = ThreadPoolExecutor(self._ahead_workers, thread_name_prefix="qeltrix-readahead")
-            for i in range(first, last):
-                if not self._cache.has((n, i)):
-                    self._ahead_pool.submit(self._load_ahead, n, i)
+            for k in range(0, len(missing), group):
+                self._ahead_pool.submit(self._load_ahead, n, missing[k:k + group])
 
-    def _load_ahead(self, n: int, i: int) -> None:
+    def _load_ahead(self, n: int, blocks: list) -> None:
         if self._closed:
             return
-        try:
-            self._block(n, i)
-        except Exception:  # the response that needs this block loads it again and reports
-            pass
+        c = self._served[n].container
+        self._cache.load_many([(n, i) for i in blocks], lambda keys: c.read_blocks([i for _, i in keys]))
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)

@@ -47,13 +47,13 @@ def test_negative_is_misuse():
 
 def test_only_needed_blocks_are_decrypted(monkeypatch):
     opened = []
-    real = reader_mod.open_block
+    real = reader_mod.open_blocks
 
-    def counting(keys, index, *a, **k):
-        opened.append(index)
-        return real(keys, index, *a, **k)
+    def counting(keys, group, *a, **k):
+        opened.extend(job[0] for job in group)
+        return real(keys, group, *a, **k)
 
-    monkeypatch.setattr(reader_mod, "open_block", counting)
+    monkeypatch.setattr(reader_mod, "open_blocks", counting)
     assert qltx.seek_extract(BLOB, 5 * BS + 10, 4096, MK) == DATA[5 * BS + 10:6 * BS + 10]
     assert opened == [5, 6]
     opened.clear()
@@ -93,13 +93,13 @@ def test_container_reads_and_block_cache(tmp_path):
 
     for src in (str(path), BLOB):
         opened = []
-        real = reader_mod.open_block
+        real = reader_mod.open_blocks
 
-        def counting(keys, index, *a, **kw):
-            opened.append(index)
-            return real(keys, index, *a, **kw)
+        def counting(keys, group, *a, **kw):
+            opened.extend(job[0] for job in group)
+            return real(keys, group, *a, **kw)
 
-        reader_mod.open_block = counting
+        reader_mod.open_blocks = counting
         try:
             with reader_mod.Container(open_random_access(src), MK) as c:
                 c._cache_max = 3
@@ -113,4 +113,71 @@ def test_container_reads_and_block_cache(tmp_path):
                         assert c.read_range(off, n) == DATA[off:off + n]
                 assert len(c._cache) <= 3
         finally:
-            reader_mod.open_block = real
+            reader_mod.open_blocks = real
+
+
+def _container_with_bad_hash(bad: int):
+    """A container whose block ``bad`` is authentic (sealed under the file's keys) but carries a
+    wrong plaintext hash: what a writer bug would leave. Only the plaintext check finds it."""
+    from qeltrix.blocks import _seal_hashed, stored_size
+    from qeltrix.writer import Sealer
+
+    s = Sealer(MK, block_size=BS, workers=1)
+    out = io.BytesIO()
+    out.write(s.header_bytes)
+    chunks = [(memoryview(DATA)[o:o + BS], o + BS >= len(DATA), None) for o in range(0, len(DATA), BS)]
+    for view in s.seal(iter(chunks)):
+        out.write(view)
+    out.write(s.finish())
+    blob = bytearray(out.getvalue())
+    plain_offset, block_offset, n, stored, _ = s.entries[bad]
+    forged = bytearray(stored_size(n))
+    _seal_hashed(s.keys, bad, plain_offset, bytearray(DATA[plain_offset:plain_offset + n]), False, False,
+                 forged, bytes(32), os.urandom)
+    blob[block_offset:block_offset + stored] = forged
+    return bytes(blob)
+
+
+def test_plaintext_hash_checked_once_per_block(monkeypatch):
+    """A Container hashes a block's plaintext the first time it decrypts it; again with the
+    same two AEAD tags (authenticated again) it skips the hash, never the AEAD."""
+    from qeltrix.io import open_random_access
+
+    calls = []
+    real = reader_mod.open_blocks
+
+    def counting(keys, group, permuted, verify):
+        calls.append(([job[0] for job in group], verify))
+        return real(keys, group, permuted, verify)
+
+    monkeypatch.setattr(reader_mod, "open_blocks", counting)
+    with reader_mod.Container(open_random_access(BLOB), MK) as c:
+        for _ in range(3):
+            pt, buf = c.decrypt_block(3)
+            assert bytes(pt) == DATA[3 * BS:4 * BS]
+        assert calls == [([3], True), ([3], False), ([3], False)]
+        calls.clear()
+        c.decrypt_blocks([2, 3, 4])
+        assert calls == [([3], False), ([2, 4], True)]
+        # the same tags on different bytes: the AEAD still refuses them
+        e = c.index[3]
+        stored = bytearray(BLOB[e.block_offset:e.block_offset + e.block_size])
+        stored[300] ^= 1
+        with pytest.raises(qltx.DamagedError, match="block 3"):
+            c.open_stored(3, stored)
+        assert bytes(c.open_stored(3, BLOB[e.block_offset:e.block_offset + e.block_size])) == DATA[3 * BS:4 * BS]
+
+    bad = _container_with_bad_hash(5)
+    for _ in range(2):  # a failed check is not remembered
+        with reader_mod.Container(open_random_access(bad), MK) as c:
+            assert bytes(c.decrypt_block(4)[0]) == DATA[4 * BS:5 * BS]
+            for _ in range(2):
+                with pytest.raises(qltx.DamagedError, match="block 5: plaintext hash mismatch"):
+                    c.decrypt_block(5)
+                with pytest.raises(qltx.DamagedError, match="block 5: plaintext hash mismatch"):
+                    c.read_range(5 * BS + 1, 10)
+    with pytest.raises(qltx.DamagedError, match="block 5: plaintext hash mismatch"):
+        qltx.unpack(bad, io.BytesIO(), MK)
+    out = io.BytesIO()
+    qltx.unpack(bad, out, MK, verify=False)  # --no-verify skips only this check
+    assert out.getvalue() == DATA

@@ -323,15 +323,19 @@ def test_slow_reader_does_not_stall_others(server, files):
 
 
 def test_client_disconnect_mid_body_costs_nothing_further(files):
-    with qltx.SeekServer(files["box"], files["mk"], port=0, workers=2) as srv:
+    with qltx.SeekServer(files["box"], files["mk"], port=0, workers=2, readahead_blocks=4) as srv:
         c = srv._served[0].container
-        orig, calls = c.read_block, []
+        orig, orig_many, calls = c.read_block, c.read_blocks, []
 
         def counting(i):
             calls.append(i)
             return orig(i)
 
-        c.read_block = counting
+        def counting_many(group):
+            calls.extend(group)
+            return orig_many(group)
+
+        c.read_block, c.read_blocks = counting, counting_many
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.settimeout(10)
@@ -339,7 +343,7 @@ def test_client_disconnect_mid_body_costs_nothing_further(files):
             s.sendall(request_bytes("GET", "/"))
             assert s.recv(1000)
         time.sleep(0.5)
-        assert len(calls) < 8  # of 46 blocks: reading stopped with the client
+        assert len(calls) < 12  # of 46 blocks (4 read ahead): reading stopped with the client
         # the server keeps serving
         assert get(srv.port, "/", {"Range": "bytes=0-9"}).body == files["plain"][:10]
 
@@ -584,14 +588,20 @@ def test_concurrent_clients_decrypt_each_block_once(files, monkeypatch):
     reads = []
     with qltx.SeekServer(files["box"], files["mk"], port=0, workers=4) as srv:
         c = srv._served[0].container
-        orig = c.read_block
+        orig, orig_many = c.read_block, c.read_blocks
 
         def counting(i):
             reads.append(i)
             time.sleep(0.01)  # long enough for the other clients to ask for the same block
             return orig(i)
 
+        def counting_many(group):  # read-ahead, in groups
+            reads.extend(group)
+            time.sleep(0.01)
+            return orig_many(group)
+
         monkeypatch.setattr(c, "read_block", counting)
+        monkeypatch.setattr(c, "read_blocks", counting_many)
         results = []
         threads = [threading.Thread(target=lambda: results.append(get(srv.port, "/"))) for _ in range(6)]
         for t in threads:

@@ -139,13 +139,13 @@ def main() -> int:
     rng = random.Random(6)
     offsets = [rng.randrange(0, size - 4096) for _ in range(200)]
     opened = []
-    real = reader_mod.open_block
+    real = reader_mod.open_blocks
 
-    def counting(keys, index, *a, **kw):
-        opened.append(index)
-        return real(keys, index, *a, **kw)
+    def counting(keys, group, *a, **kw):
+        opened.extend(job[0] for job in group)
+        return real(keys, group, *a, **kw)
 
-    reader_mod.open_block = counting
+    reader_mod.open_blocks = counting
     c = reader_mod.Container(open_random_access(cont), key)
     lat = []
     for off in offsets:
@@ -160,7 +160,7 @@ def main() -> int:
         t0 = time.perf_counter()
         q.seek_extract(cont, off, 4096, key)
         lat2.append((time.perf_counter() - t0) * 1000)
-    reader_mod.open_block = real
+    reader_mod.open_blocks = real
     lat.sort()
     res["seek_open_once_ms"] = {"p50": statistics.median(lat), "p99": lat[int(len(lat) * 0.99) - 1]}
     res["seek_extract_ms_p50"] = statistics.median(lat2)

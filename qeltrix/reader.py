@@ -123,7 +123,7 @@ class Container:
         self.verify = verify
         # Reused buffers for seeks (a few kept: a long-lived Container must not pin a burst's peak).
         bs = self.header.block_size
-        self.stored_pool = BufferPool(bs + OVERHEAD, keep=2)
+        self.stored_pool = BufferPool(bs + OVERHEAD, keep=4)
         self.plain_pool = BufferPool(bs, keep=2)
         # The blocks that recent one-block reads decrypted (authenticated plaintext), so that
         # small reads that come back to a block (a file walked in 4 KiB reads) decrypt it once.
@@ -223,16 +223,16 @@ class Container:
                 stored_pool.put(sbuf)
         return results
 
-    def read_blocks(self, group) -> list:
-        """Plaintexts (new bytearrays) of the blocks numbered in ``group``, hashes checked together."""
-        outs = [bytearray(self.index[i].plain_size) for i in group]
-        self._open_group([(i, self.ra.read_exact(self.index[i].block_offset, self.index[i].block_size), out)
-                          for i, out in zip(group, outs)])
-        return outs
+    def read_blocks(self, group, plain_pool: BufferPool | None = None) -> list:
+        """Plaintexts of the blocks numbered in ``group``, hashes checked together: memoryviews
+        of each block's size over buffers from ``plain_pool`` (by default new ones, which the
+        caller owns). The stored bytes are read into the Container's reused buffers."""
+        pool = plain_pool or BufferPool(self.header.block_size)
+        return [pt for pt, _ in self.decrypt_blocks(group, self.stored_pool, pool)]
 
-    def read_block(self, i: int) -> bytearray:
-        e = self.index[i]
-        return self.open_stored(i, self.ra.read_exact(e.block_offset, e.block_size))
+    def read_block(self, i: int, plain_pool: BufferPool | None = None):
+        """``read_blocks([i])[0]``: block ``i``'s plaintext."""
+        return self.read_blocks([i], plain_pool)[0]
 
     def read_stored_run(self, first: int, last: int):
         """Stored bytes of blocks [first, last) in one read; yields (i, memoryview)."""

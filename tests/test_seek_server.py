@@ -325,17 +325,13 @@ def test_slow_reader_does_not_stall_others(server, files):
 def test_client_disconnect_mid_body_costs_nothing_further(files):
     with qltx.SeekServer(files["box"], files["mk"], port=0, workers=2, readahead_blocks=4) as srv:
         c = srv._served[0].container
-        orig, orig_many, calls = c.read_block, c.read_blocks, []
+        orig, calls = c.read_blocks, []  # every block read goes through it
 
-        def counting(i):
-            calls.append(i)
-            return orig(i)
-
-        def counting_many(group):
+        def counting(group, *a):
             calls.extend(group)
-            return orig_many(group)
+            return orig(group, *a)
 
-        c.read_block, c.read_blocks = counting, counting_many
+        c.read_blocks = counting
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.settimeout(10)
@@ -550,6 +546,33 @@ def test_cli_serve_bad_key(files, tmp_path):
 
 # ---- block cache -------------------------------------------------------------------------------
 
+def test_recycled_block_buffers_are_never_reused_while_referenced():
+    """A block dropped from the cache may still be being sent: its buffer comes back from the
+    pool only once no view of it is left."""
+    from qeltrix.server import _BlockCache, _RecyclingPool
+
+    pool = _RecyclingPool(64, keep=2)
+    evicted = []
+    cache = _BlockCache(128, lambda key, view: (evicted.append(key), pool.put(view.obj)))
+    a = pool.get()
+    a[:] = b"a" * 64
+    sending = memoryview(memoryview(a)[:64])[3:9]  # what a response holds: a view of a view
+    cache.put("a", memoryview(a)[:64])
+    id_a = id(a)
+    del a  # from here on only the cache, then the pool and `sending`, refer to it
+    cache.put("b", memoryview(pool.get())[:64])
+    cache.put("c", memoryview(pool.get())[:64])  # drops "a"
+    assert evicted == ["a"]
+    b2 = pool.get()
+    assert id(b2) != id_a and bytes(sending) == b"aaaaaa"
+    sending.release()
+    del sending
+    assert id(pool.get()) == id_a  # now unreferenced: reused
+    for _ in range(5):
+        pool.put(bytearray(64))
+    assert len(pool._free) == 2  # keeps at most `keep`
+
+
 def test_block_cache_loads_a_block_once_for_concurrent_readers():
     from qeltrix.server import _BlockCache
 
@@ -588,20 +611,14 @@ def test_concurrent_clients_decrypt_each_block_once(files, monkeypatch):
     reads = []
     with qltx.SeekServer(files["box"], files["mk"], port=0, workers=4) as srv:
         c = srv._served[0].container
-        orig, orig_many = c.read_block, c.read_blocks
+        orig = c.read_blocks  # every block read goes through it (read_block too)
 
-        def counting(i):
-            reads.append(i)
-            time.sleep(0.01)  # long enough for the other clients to ask for the same block
-            return orig(i)
-
-        def counting_many(group):  # read-ahead, in groups
+        def counting(group, *a):
             reads.extend(group)
-            time.sleep(0.01)
-            return orig_many(group)
+            time.sleep(0.01)  # long enough for the other clients to ask for the same block
+            return orig(group, *a)
 
-        monkeypatch.setattr(c, "read_block", counting)
-        monkeypatch.setattr(c, "read_blocks", counting_many)
+        monkeypatch.setattr(c, "read_blocks", counting)
         results = []
         threads = [threading.Thread(target=lambda: results.append(get(srv.port, "/"))) for _ in range(6)]
         for t in threads:

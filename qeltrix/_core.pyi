@@ -12,7 +12,7 @@ magic raises ``NotAContainerError`` (and a short header with the wrong version
 Integer arguments and fields take any ``int`` (``__index__``); negative or too large: ValueError.
 """
 
-from collections.abc import Buffer, Iterable
+from collections.abc import Buffer, Iterable, Sequence
 
 VERSION: int  # 6
 HEADER_SIZE: int  # 416
@@ -162,10 +162,18 @@ def permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (fo
 def permute(buf: Buffer, key: Buffer) -> None: ...  # in place, writable buffer; key 72 bytes; releases the GIL
 def unpermute(buf: Buffer, key: Buffer) -> None: ...
 
-# Private, for tests and tools/bench_permute.py: the gather kernels this CPU runs, best first
+# Private, for tests and tools/bench/bench_permute.py: the gather kernels this CPU runs, best first
 # ("ssse3", "portable"), and permute/unpermute with one of them ("auto" = what permute uses).
 def _permute_kernels() -> list[str]: ...
 def _permute_with(buf: Buffer, key: Buffer, kernel: str, inverse: bool = False) -> None: ...
+
+# SHA-256 of each buffer (32-byte digests, in order); up to four hashed side by side in SHA-NI
+# lanes where the CPU has the SHA extensions (SHA256_ACCELERATED); releases the GIL.
+SHA256_ACCELERATED: bool
+def sha256_many(buffers: Sequence[Buffer]) -> list[bytes]: ...
+# Private, for tests and tools/bench/bench_sha256.py: "shani" (if the CPU has it), "portable".
+def _sha256_kernels() -> list[str]: ...
+def _sha256_many_with(buffers: Sequence[Buffer], kernel: str) -> list[bytes]: ...
 
 # Private, the gateway (qeltrix.gateway is the API; cpp/stream.hpp, cpp/gateway.hpp).
 class _StreamDecoder:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import itertools
 import os
 import time
 from dataclasses import dataclass, field
 
 from . import _core
-from .crypto import CIPHER_NAMES, KDF_NAMES
+from .crypto import CIPHER_NAMES, KDF_NAMES, sha256_many
 from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
@@ -207,11 +207,9 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
         container = Container(ra, master_key, passphrase=passphrase) if keyed else None
         errors = []
 
-        def job(item):
-            i, stored = item
-            e = index[i]
+        def check(i, stored, digest, out) -> str | None:
             try:
-                if hashlib.sha256(stored).digest() != e.hash:
+                if not hmac.compare_digest(digest, index[i].hash):
                     raise DamagedError(f"block {i}: stored bytes do not match the index hash", i)
                 try:
                     p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), header.block_size)
@@ -219,16 +217,40 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
                     raise DamagedError(f"block {i}: {err}", i) from None
                 if p.index != i or p.final != (i == len(index) - 1):
                     raise DamagedError(f"block {i}: prefix does not match the index", i)
-                if container is not None:
-                    container.open_stored(i, stored)
+                if out is not None:
+                    container.open_stored(i, stored, memoryview(out)[:index[i].plain_size])
             except DamagedError as err:
                 return str(err)
             return None
 
+        bs = header.block_size
+        lanes = group_size(bs)
+        pool = BufferPool(bs, keep=2 * workers * lanes) if keyed else None
+
+        def job(group):
+            # The stored hashes of a group together; with a key, the group is opened together
+            # (plaintext hashes side by side) and block by block only to name what failed.
+            digests = sha256_many([stored for _, stored in group])
+            outs = [pool.get() for _ in group] if keyed else [None] * len(group)
+            try:
+                if keyed:
+                    try:
+                        if all(hmac.compare_digest(d, index[i].hash) for (i, _), d in zip(group, digests)):
+                            container._open_group([(i, stored, memoryview(out)[:index[i].plain_size])
+                                                   for (i, stored), out in zip(group, outs)])
+                            return [err for (i, stored), d in zip(group, digests)
+                                    if (err := check(i, stored, d, None))]
+                    except DamagedError:
+                        pass
+                return [err for (i, stored), d, out in zip(group, digests, outs) if (err := check(i, stored, d, out))]
+            finally:
+                if keyed:
+                    for out in outs:
+                        pool.put(out)
+
         holder = container or _Walker(ra, index)
-        for err in ordered_map(job, _runs(holder, len(index)), workers):
-            if err:
-                errors.append(err)
+        for errs in ordered_map(job, grouped(_runs(holder, len(index)), lanes), workers):
+            errors.extend(errs)
         return VerifyResult(not errors, keyed, len(index), index.plaintext_size, errors)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 
@@ -128,14 +129,16 @@ def _container_with_bad_hash(bad: int):
     chunks = [(memoryview(DATA)[o:o + BS], o + BS >= len(DATA), None) for o in range(0, len(DATA), BS)]
     for view in s.seal(iter(chunks)):
         out.write(view)
-    out.write(s.finish())
-    blob = bytearray(out.getvalue())
     plain_offset, block_offset, n, stored, _ = s.entries[bad]
     forged = bytearray(stored_size(n))
     _seal_hashed(s.keys, bad, plain_offset, bytearray(DATA[plain_offset:plain_offset + n]), False, False,
                  forged, bytes(32), os.urandom)
-    blob[block_offset:block_offset + stored] = forged
-    return bytes(blob)
+    out.seek(block_offset)
+    out.write(forged)
+    out.seek(0, io.SEEK_END)
+    s.entries[bad] = (plain_offset, block_offset, n, stored, hashlib.sha256(forged).digest())  # index agrees
+    out.write(s.finish())
+    return out.getvalue()
 
 
 def test_plaintext_hash_checked_once_per_block(monkeypatch):
@@ -181,3 +184,19 @@ def test_plaintext_hash_checked_once_per_block(monkeypatch):
     out = io.BytesIO()
     qltx.unpack(bad, out, MK, verify=False)  # --no-verify skips only this check
     assert out.getvalue() == DATA
+    assert qltx.verify(bad).ok  # the stored bytes are what the index says
+    r = qltx.verify(bad, MK)
+    assert not r.ok and r.errors == ["block 5: plaintext hash mismatch"]
+
+
+def test_verify_names_every_damaged_block():
+    blob = bytearray(BLOB)
+    from qeltrix.io import open_random_access
+
+    with reader_mod.Container(open_random_access(bytes(BLOB)), MK) as c:
+        for i in (2, 7, 13):
+            e = c.index[i]
+            blob[e.block_offset + e.block_size - 40] ^= 0x10  # in the payload
+    for key in (None, MK):
+        r = qltx.verify(bytes(blob), key)
+        assert not r.ok and [e.split(":")[0] for e in r.errors] == ["block 2", "block 7", "block 13"], r.errors

@@ -244,6 +244,54 @@ std::string describe(py::error_already_set& e) {
   return s;
 }
 
+// ---- calls into Python from native threads ------------------------------------------------------
+// pybind11 gives a thread without a Python thread state a new one in each outermost
+// gil_scoped_acquire and deletes it at the end of it: per call a PyThreadState, and the mmap and
+// munmap of its frame stack (a munmap interrupts every other core to flush its TLB). The servers'
+// native threads call into Python block after block (measured: two mmap/munmap pairs per 4 KiB
+// range served), so each keeps one thread state for its whole life (pybind11's inc_ref) and
+// deletes it when it ends; during interpreter finalization it is left to the interpreter.
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
+class KeptThreadState {
+ public:
+  KeptThreadState() {
+    if (PyGILState_GetThisThreadState() != nullptr) return;  // a Python thread: Python owns its state
+    py::gil_scoped_acquire gil;
+    gil.inc_ref();
+    kept_ = true;
+  }
+  ~KeptThreadState() {
+    if (!kept_ || !Py_IsInitialized() || interpreter_finalizing()) return;
+    py::gil_scoped_acquire gil;
+    gil.dec_ref();  // and gil's own dec_ref deletes it
+  }
+  KeptThreadState(const KeptThreadState&) = delete;
+  KeptThreadState& operator=(const KeptThreadState&) = delete;
+
+ private:
+  bool kept_ = false;
+};
+
+struct KeepThreadState {
+  KeepThreadState() {
+    thread_local KeptThreadState kept;
+    (void)kept;
+  }
+};
+
+// The GIL, for a callback from a native thread (base class first: the state is kept before the
+// GIL is taken).
+class NativeGil : private KeepThreadState {
+  py::gil_scoped_acquire gil_;
+};
+
 class PyCodec : public qltx::Codec {
  public:
   explicit PyCodec(py::object session) : s_(std::move(session)) {}
@@ -302,7 +350,7 @@ class PyCodec : public qltx::Codec {
   }
   template <class F>
   auto call(F f) -> decltype(f()) {
-    py::gil_scoped_acquire gil;
+    NativeGil gil;
     try {
       return f();
     } catch (py::error_already_set& e) {
@@ -321,7 +369,7 @@ class PyCodecFactory : public qltx::CodecFactory {
     make_sealer_ = make_opener_ = log_ = py::object();
   }
   std::unique_ptr<qltx::Codec> sealer() override {
-    py::gil_scoped_acquire gil;
+    NativeGil gil;
     try {
       return std::make_unique<PyCodec>(make_sealer_());
     } catch (py::error_already_set& e) {
@@ -329,7 +377,7 @@ class PyCodecFactory : public qltx::CodecFactory {
     }
   }
   std::unique_ptr<qltx::Codec> opener(qltx::ByteView header) override {
-    py::gil_scoped_acquire gil;
+    NativeGil gil;
     try {
       return std::make_unique<PyCodec>(make_opener_(to_bytes(header.data, header.size)));
     } catch (py::error_already_set& e) {
@@ -337,7 +385,7 @@ class PyCodecFactory : public qltx::CodecFactory {
     }
   }
   void log(int level, const std::string& msg) override {
-    py::gil_scoped_acquire gil;
+    NativeGil gil;
     try {
       log_(level, msg);
     } catch (...) {  // logging must not fail the connection
@@ -498,7 +546,7 @@ class PySeekServer {
  public:
   PySeekServer(qltx::seek::Config cfg, py::object read, py::object log) {
     auto read_fn = [read](uint32_t id, uint64_t offset, uint64_t length, std::string& out) {
-      py::gil_scoped_acquire gil;
+      NativeGil gil;
       std::string error;
       try {
         py::object r = read(id, offset, length);
@@ -513,7 +561,7 @@ class PySeekServer {
       throw std::runtime_error(error);
     };
     auto log_fn = [log](int level, const std::string& line) {
-      py::gil_scoped_acquire gil;
+      NativeGil gil;
       try {
         log(level, line);
       } catch (py::error_already_set& e) {

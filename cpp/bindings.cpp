@@ -551,7 +551,10 @@ class PySeekServer {
       try {
         py::object r = read(id, offset, length);
         BufferView b(r, false, "read() result");
-        out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+        {
+          py::gil_scoped_release nogil;  // a whole block: other threads decrypt meanwhile
+          out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+        }
         return;
       } catch (py::error_already_set& e) {
         error = e.what();

@@ -384,7 +384,9 @@ class SeekServer:
                 return
             if self._ahead_pool is None:
                 self._ahead_pool = ThreadPoolExecutor(self._ahead_workers, thread_name_prefix="qeltrix-readahead")
-            for k in range(0, len(missing), group):
+            # whole groups only (the rest waits for the next call), but all of it at the end
+            usable = len(missing) if last >= c.num_blocks else len(missing) - len(missing) % group
+            for k in range(0, usable, group):
                 self._ahead_pool.submit(self._load_ahead, n, missing[k:k + group])
 
     def _load_ahead(self, n: int, blocks: list) -> None:

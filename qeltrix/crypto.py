@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -129,8 +129,7 @@ def load_key_file(path) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class KdfParams:
+class KdfParams(NamedTuple):
     """Passphrase KDF parameters as stored in the header."""
 
     kdf_id: int = KDF_NONE

@@ -7,7 +7,7 @@ import itertools
 import struct
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _core
 from .blocks import OVERHEAD, PAYLOAD_START, open_block, open_blocks
@@ -21,8 +21,9 @@ __all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
 _INFO = struct.Struct(">QQH")
 #: Decrypted blocks a Container keeps for repeated small reads (at least one block).
 CACHE_BYTES = 4 << 20
-#: Blocks a Container remembers as hash-checked (32 bytes of tags each; see _open_group).
-VERIFIED_MAX = 1 << 16
+#: Blocks a Container remembers as hash-checked (32 bytes of tags each, ~2 MiB in all; 16 GiB
+#: of 1 MiB blocks; see _open_group).
+VERIFIED_MAX = 1 << 14
 
 
 def _tags(stored) -> bytes:
@@ -30,8 +31,7 @@ def _tags(stored) -> bytes:
     return bytes(stored[PAYLOAD_START - _core.TAG_SIZE:PAYLOAD_START]) + bytes(stored[-_core.TAG_SIZE:])
 
 
-@dataclass(frozen=True)
-class FileInfo:
+class FileInfo(NamedTuple):
     """What the encrypted file info holds."""
 
     plaintext_size: int
@@ -130,7 +130,9 @@ class Container:
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self._cache_max = max(1, CACHE_BYTES // bs)
         self._cache_lock = threading.Lock()
-        # Blocks whose plaintext hash was checked, with their AEAD tags (see _open_group).
+        # Blocks whose plaintext hash was checked, with their AEAD tags (see _open_group); off
+        # for one pass over the blocks (unpack, verify), where no block comes back.
+        self.remember_checked = True
         self._verified: OrderedDict[int, bytes] = OrderedDict()
         self._verified_lock = threading.Lock()
 
@@ -178,6 +180,8 @@ class Container:
         checked = [(j[0], t) for j, t, k in zip(jobs, tags, known) if not k]
         if checked:
             open_blocks(self.keys, [j for j, k in zip(jobs, known) if not k], permuted, True)
+            if not self.remember_checked:
+                return
             with self._verified_lock:
                 for i, t in checked:
                     self._verified[i] = t

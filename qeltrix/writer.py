@@ -6,7 +6,7 @@ import itertools
 import os
 import struct
 import time
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import _core
 from .blocks import seal_block, seal_blocks, stored_size
@@ -29,8 +29,7 @@ def encode_file_info(plaintext_size: int, mtime: int, name: str | None) -> bytes
     return _INFO.pack(plaintext_size, max(0, int(mtime)), len(raw)) + raw
 
 
-@dataclass
-class PackResult:
+class PackResult(NamedTuple):
     """What a pack wrote. ``entries`` are the footer's index entries, as written:
     (plain_offset, block_offset, plain_size, stored_size, sha256 of the stored block)."""
 
@@ -46,11 +45,16 @@ class PackResult:
     container_id: bytes
     header_patched: bool = False
     integrity_ok: bool = True
-    entries: list = field(default_factory=list, repr=False)
+    entries: list = []  # always given by the writer
 
     @property
     def total_size(self) -> int:  # seed name for the plaintext size
         return self.bytes_in
+
+    def __repr__(self) -> str:  # without the entries (one per block)
+        return (f"PackResult(total_blocks={self.total_blocks}, bytes_in={self.bytes_in}, "
+                f"bytes_out={self.bytes_out}, elapsed_s={self.elapsed_s:.3f}, cipher_id={self.cipher_id}, "
+                f"block_size={self.block_size}, permuted={self.permuted}, header_patched={self.header_patched})")
 
 
 def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[bytes, KdfParams]:
@@ -372,7 +376,7 @@ class StreamPacker:
             raise ValueError(f"total_size={total_size} but the stream held {self.sealer.plain_offset} bytes")
         ok = _patch(out, start, self.sealer.patched_header())
         if ok and self.last_result is not None:
-            self.last_result.header_patched = True
+            self.last_result = self.last_result._replace(header_patched=True)
         return ok
 
 

@@ -169,6 +169,12 @@ def test_plaintext_hash_checked_once_per_block(monkeypatch):
         with pytest.raises(qltx.DamagedError, match="block 3"):
             c.open_stored(3, stored)
         assert bytes(c.open_stored(3, BLOB[e.block_offset:e.block_offset + e.block_size])) == DATA[3 * BS:4 * BS]
+    calls.clear()
+    with reader_mod.Container(open_random_access(BLOB), MK) as c:
+        c.remember_checked = False  # what unpack and verify do: one pass
+        c.decrypt_block(3)
+        c.decrypt_block(3)
+        assert calls == [([3], True), ([3], True)] and not c._verified
 
     bad = _container_with_bad_hash(5)
     for _ in range(2):  # a failed check is not remembered

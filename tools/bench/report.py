@@ -294,7 +294,8 @@ def write(res, md_path: str, img_dir: str) -> None:
                      f"{'yes' if r['correct'] else 'no'} | `{r['cmd']}` |")
         L.append("\ncrypt4gh 1.8.6's `--range` gives wrong bytes for offsets of 64 KiB and more (a known bug, see "
                  "the peer notes); it is timed as it is.\n")
-    L.append("HTTP (SeekServer vs nginx): not measured, `qeltrix serve` is not in this branch.\n")
+    L.append("HTTP (SeekServer and the gateway next to nginx): `python tools/bench/bench_http.py`, figures in "
+             "the README's \"Performance: servers\".\n")
     os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
     with open(md_path, "w") as f:
         f.write("\n".join(L))

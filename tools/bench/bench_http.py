@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """HTTP servers side by side on loopback: SeekServer (``qeltrix serve``, decrypting a container,
-default settings) next to nginx serving the plaintext, in the same run; then the gateway.
+default settings) next to nginx serving the plaintext and ``rclone serve http`` of an rclone
+crypt remote holding the same plaintext (the issue's two peers; --no-rclone leaves it out), in
+the same run, alternating; then the gateway.
 
     python tools/bench/bench_http.py                       # 1 GiB, as the README's figures
     python tools/bench/bench_http.py --size-mib 256 --duration 5 --json out.json
@@ -72,7 +74,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen) -> None:
+def wait_port(port: int, proc: subprocess.Popen, name: str = "qeltrix serve") -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -80,8 +82,33 @@ def wait_port(port: int, proc: subprocess.Popen) -> None:
             return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"qeltrix serve did not start: {proc.stderr.read().decode()}")
+                sys.exit(f"{name} did not start: {proc.stderr.read().decode()}")
             time.sleep(0.05)
+
+
+RCLONE_PASSPHRASE = "bench-passphrase"  # the crypt remote's (a benchmark, not a secret)
+
+
+def start_rclone(d: Path, plain: Path):
+    """``rclone serve http`` of a crypt remote (over a local folder) holding the same plaintext:
+    the issue's second peer. Returns (process, URL of the file)."""
+    rd = d / "rclone"
+    conf, store = rd / "rclone.conf", rd / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    if not conf.exists():
+        pw = subprocess.run(["rclone", "obscure", RCLONE_PASSPHRASE], check=True, capture_output=True,
+                            text=True).stdout.strip()
+        conf.write_text(f"[pcrypt]\ntype = crypt\nremote = {store}\npassword = {pw}\n")
+    base = ["rclone", "--config", str(conf)]
+    listing = subprocess.run(base + ["lsl", "pcrypt:"], capture_output=True, text=True).stdout.split()
+    if str(plain.stat().st_size) not in listing[:1]:
+        print("copying the plaintext into an rclone crypt remote ...", flush=True)
+        subprocess.run(base + ["copyto", str(plain), "pcrypt:plain.bin"], check=True)
+    port = free_port()
+    proc = subprocess.Popen(base + ["serve", "http", "pcrypt:", "--addr", f"127.0.0.1:{port}", "--read-only"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(port, proc, "rclone serve http")
+    return proc, f"http://127.0.0.1:{port}/plain.bin"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -168,6 +195,7 @@ def main() -> None:
                     help="pack the container in blocks of this size (default: qeltrix's default, 1024)")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--keep", help="folder to keep the files in (made once, reused)")
+    ap.add_argument("--no-rclone", action="store_true", help="leave out rclone serve http (a crypt remote)")
     a = ap.parse_args()
     only = set(a.only.split(","))
     for tool in ("curl", "wrk"):
@@ -196,6 +224,7 @@ def main() -> None:
               f"{info['block_size']} bytes", flush=True)
         with Nginx(www, d / "nginx") as ng:
             port = free_port()
+            rclone = None
             # -q: no access log (WARNING level), as nginx's is cheap and a busy server's is off
             srv = subprocess.Popen([sys.executable, "-m", "qeltrix", "serve", str(box), "--key-file", str(key),
                                     "--port", str(port), "-q"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -203,10 +232,14 @@ def main() -> None:
                 wait_port(port, srv)
                 urls = {"seekserver": f"http://127.0.0.1:{port}/plain.bin", "nginx": f"{ng.url}/plain.bin"}
                 pids = {"seekserver": [srv.pid], "nginx": nginx_pids(ng.proc.pid)}
+                if not a.no_rclone and shutil.which("rclone"):
+                    rclone, urls["rclone"] = start_rclone(d, plain)
+                    pids["rclone"] = [rclone.pid]
+                    results["rclone"] = {}
                 results["seekserver_pid"] = srv.pid
                 for who, url in urls.items():
                     check_ranges(url, plain, size)
-                print("ranges checked byte for byte on both servers", flush=True)
+                print(f"ranges checked byte for byte on {', '.join(urls)}", flush=True)
                 ng.mark()
                 script = d / "range.lua"
                 for who, url in urls.items():
@@ -253,6 +286,10 @@ def main() -> None:
                               f"{sum(r['non2xx'] for r in rs)}; server CPU {med['server_cpu_s']:.1f} s per run)",
                               flush=True)
             finally:
+                if rclone is not None:
+                    rclone.terminate()
+                    rclone.wait()
+                    rclone.stderr.close()
                 srv.send_signal(signal.SIGTERM)
                 try:
                     srv.wait(timeout=30)

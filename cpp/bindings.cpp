@@ -286,9 +286,17 @@ struct KeepThreadState {
   }
 };
 
-// The GIL, for a callback from a native thread (base class first: the state is kept before the
-// GIL is taken).
-class NativeGil : private KeepThreadState {
+// Refuses a callback once the interpreter is shutting down: asking for the GIL then would end
+// the thread from inside (pthread_exit); an error instead ends the request or connection.
+struct NotFinalizing {
+  NotFinalizing() {
+    if (interpreter_finalizing()) throw std::runtime_error("the Python interpreter is shutting down");
+  }
+};
+
+// The GIL, for a callback from a native thread (base classes first: the check, then the state
+// is kept, then the GIL is taken).
+class NativeGil : private NotFinalizing, private KeepThreadState {
   py::gil_scoped_acquire gil_;
 };
 
@@ -388,7 +396,7 @@ class PyCodecFactory : public qltx::CodecFactory {
     NativeGil gil;
     try {
       log_(level, msg);
-    } catch (...) {  // logging must not fail the connection
+    } QLTX_RETHROW_FORCED_UNWIND catch (...) {  // logging must not fail the connection
     }
   }
 

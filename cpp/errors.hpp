@@ -12,6 +12,20 @@
 #include <stdexcept>
 #include <string>
 
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+// A thread ended by pthread_exit unwinds with abi::__forced_unwind, which a catch (...) must
+// rethrow, or the process aborts ("FATAL: exception not rethrown"). Python ends a native thread
+// that way when the thread asks for the GIL while the interpreter shuts down. Put this before
+// every catch (...) around a callback: try { ... } QLTX_RETHROW_FORCED_UNWIND catch (...) { ... }
+#define QLTX_RETHROW_FORCED_UNWIND \
+  catch (abi::__forced_unwind&) {  \
+    throw;                         \
+  }
+#else
+#define QLTX_RETHROW_FORCED_UNWIND
+#endif
+
 namespace qltx {
 
 // Base of every data error (bad input bytes, as opposed to a bad argument).

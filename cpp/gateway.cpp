@@ -1,5 +1,7 @@
 #include "gateway.hpp"
 
+#include "errors.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -190,7 +192,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
             self->codec->open(it->blk, {it->in.data(), it->in.size()}, it->out.data());
         } catch (const std::exception& e) {
           err = e.what();
-        } catch (...) {
+        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
           err = "unknown error";
         }
       }

@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "errors.hpp"
 #include "net.hpp"
 
 namespace qltx {
@@ -244,13 +245,13 @@ struct Server::Impl {
       for (auto& l : batch) {
         try {
           if (log_fn) log_fn(l.first, l.second);
-        } catch (...) {
+        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
         }
       }
       if (dropped) {
         try {
           if (log_fn) log_fn(30, std::to_string(dropped) + " log lines dropped (log queue full)");
-        } catch (...) {
+        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
         }
       }
       g.lock();
@@ -288,7 +289,7 @@ struct Server::Impl {
         d.ok = false;
         d.error = e.what();
         d.data.clear();
-      } catch (...) {
+      } QLTX_RETHROW_FORCED_UNWIND catch (...) {
         d.ok = false;
         d.error = "unknown error";
         d.data.clear();

@@ -27,6 +27,7 @@ import secrets
 import sys
 import threading
 import urllib.parse
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -425,6 +426,9 @@ class SeekServer:
         if self._closed:
             raise ValueError("this SeekServer was stopped")
         self._native.start()
+        # At interpreter exit (atexit, before finalization) a server still running is stopped:
+        # its native threads must not ask for the GIL of an interpreter being torn down.
+        self._finalizer = weakref.finalize(self, self._native.stop)
         self._port = self._native.port
         self._log.info("serving %d container(s) at %s", len(self._served), self.url)
         return self
@@ -433,6 +437,9 @@ class SeekServer:
         if self._closed:
             return
         self._native.stop()
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin.detach()
         with self._ahead_lock:
             pool, self._ahead_pool = self._ahead_pool, None
             self._closed = True  # no more read-ahead

@@ -474,6 +474,49 @@ def test_folder(files, tmp_path):
         assert get(srv.port, "/notes.txt").status == 404
 
 
+EXIT_MID_TRAFFIC = r"""
+import os, sys, threading, time, urllib.request
+import qeltrix as q
+key = q.random_master_key()
+q.pack(os.urandom(3 << 20), sys.argv[1], key, block_size=64 << 10)
+srv = q.SeekServer(sys.argv[1], key, port=0).start()
+gw = q.GatewayServer(key, listen_port=0).start()  # reflect mode
+
+def http():
+    while True:
+        try:
+            urllib.request.urlopen(srv.url, timeout=5).read()
+        except Exception:
+            return
+
+def tcp():
+    import socket
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+                s.sendall(os.urandom(1 << 20))
+                s.recv(65536)
+        except Exception:
+            return
+
+for f in (http, http, http, tcp, tcp):
+    threading.Thread(target=f, daemon=True).start()
+time.sleep(0.4)
+print("exiting mid-traffic", flush=True)
+"""
+
+
+def test_interpreter_exit_mid_traffic_is_clean(tmp_path):
+    """A script that ends while its servers are busy (never calling stop()) exits with 0: the
+    servers are stopped at exit, before the interpreter is torn down; native threads never ask
+    for the GIL of a finalizing interpreter (that ended in "FATAL: exception not rethrown")."""
+    for k in range(4):
+        r = subprocess.run([sys.executable, "-c", EXIT_MID_TRAFFIC, str(tmp_path / f"c{k}.qltx")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "exiting mid-traffic" in r.stdout, (r.returncode, r.stderr[-2000:])
+        assert "FATAL" not in r.stderr and "terminate" not in r.stderr, r.stderr[-2000:]
+
+
 def test_stop_is_graceful_and_final(files):
     srv = qltx.SeekServer(files["box"], files["mk"], port=0).start()
     port = srv.port

@@ -130,7 +130,11 @@ def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite,
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            for pt in ordered_map(opener.open_stored, opener.blocks(), workers):
+            bs = opener.header.block_size
+            lanes = group_size(bs)
+            groups = grouped(opener.blocks(), lanes)
+            for pt in itertools.chain.from_iterable(
+                    ordered_map(opener.open_group, groups, workers, window_for(workers, bs * lanes))):
                 out.write(pt)
                 total += len(pt)
                 if progress is not None:

@@ -401,6 +401,14 @@ class StreamOpener:
         open_block(self.keys, i, stored, plain_offset, n, final, self.header.permuted, self.verify, out)
         return out
 
+    def open_group(self, items) -> list:
+        """``open_stored`` for a group of items, their plaintext hashes checked together."""
+        outs = [bytearray(n) for _, _, n, _, _ in items]
+        open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
+                                for (i, plain_offset, n, final, stored), out in zip(items, outs)],
+                    self.header.permuted, self.verify)
+        return outs
+
     def finish(self) -> FileInfo:
         """Read and authenticate footer and trailer, compare with the blocks seen, expect EOF."""
         head = self._footer_head

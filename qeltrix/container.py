@@ -214,46 +214,45 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
             container.remember_checked = False  # one pass: no block comes back
         errors = []
 
-        def check(i, stored, digest, out) -> str | None:
+        def structure(i, stored, digest) -> str | None:
+            """What is wrong with block i's stored bytes without a key (None: nothing)."""
+            if not hmac.compare_digest(digest, index[i].hash):
+                return f"block {i}: stored bytes do not match the index hash"
             try:
-                if not hmac.compare_digest(digest, index[i].hash):
-                    raise DamagedError(f"block {i}: stored bytes do not match the index hash", i)
-                try:
-                    p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), header.block_size)
-                except QeltrixError as err:
-                    raise DamagedError(f"block {i}: {err}", i) from None
-                if p.index != i or p.final != (i == len(index) - 1):
-                    raise DamagedError(f"block {i}: prefix does not match the index", i)
-                if out is not None:
-                    container.open_stored(i, stored, memoryview(out)[:index[i].plain_size])
-            except DamagedError as err:
-                return str(err)
+                p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), header.block_size)
+            except QeltrixError as err:
+                return f"block {i}: {err}"
+            if p.index != i or p.final != (i == len(index) - 1):
+                return f"block {i}: prefix does not match the index"
             return None
 
         bs = header.block_size
         lanes = group_size(bs)
         pool = BufferPool(bs, keep=2 * workers * lanes) if keyed else None
 
-        def job(group):
-            # The stored hashes of a group together; with a key, the group is opened together
-            # (plaintext hashes side by side) and block by block only to name what failed.
+        def job(group) -> list:
+            """The errors of a group of (i, stored bytes): their stored hashes computed side by
+            side; with a key, the sound ones opened together (plaintext hashes side by side), and
+            one by one only when that fails, to name each failing block."""
             digests = sha256_many([stored for _, stored in group])
-            outs = [pool.get() for _ in group] if keyed else [None] * len(group)
-            try:
-                if keyed:
+            errs = {i: structure(i, stored, d) for (i, stored), d in zip(group, digests)}
+            if keyed:
+                sound = [(i, stored) for i, stored in group if errs[i] is None]
+                outs = [pool.get() for _ in sound]
+                try:
+                    items = [(i, stored, memoryview(out)[:index[i].plain_size]) for (i, stored), out in zip(sound, outs)]
                     try:
-                        if all(hmac.compare_digest(d, index[i].hash) for (i, _), d in zip(group, digests)):
-                            container._open_group([(i, stored, memoryview(out)[:index[i].plain_size])
-                                                   for (i, stored), out in zip(group, outs)])
-                            return [err for (i, stored), d in zip(group, digests)
-                                    if (err := check(i, stored, d, None))]
+                        container._open_group(items)
                     except DamagedError:
-                        pass
-                return [err for (i, stored), d, out in zip(group, digests, outs) if (err := check(i, stored, d, out))]
-            finally:
-                if keyed:
+                        for item in items:
+                            try:
+                                container._open_group([item])
+                            except DamagedError as err:
+                                errs[item[0]] = str(err)
+                finally:
                     for out in outs:
                         pool.put(out)
+            return [e for e in errs.values() if e]
 
         holder = container or _Walker(ra, index)
         for errs in ordered_map(job, grouped(_runs(holder, len(index)), lanes), workers):

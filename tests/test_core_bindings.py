@@ -12,14 +12,13 @@ import math
 import mmap
 import os
 import struct
-import threading
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qeltrix import _core
+from gil import python_keeps_running
 from qeltrix.errors import DamagedError, NotAContainerError, TruncatedError, UnsupportedVersionError
 
 MIB = 1 << 20
@@ -1015,20 +1014,11 @@ def test_permute_releases_the_gil():
     """While one thread permutes big buffers, another keeps running Python code."""
     buf = bytearray(64 * MIB)
     K = os.urandom(72)
-    ticks = 0
-    done = threading.Event()
 
     def work():
         for _ in range(4):
             _core._permute_with(buf, K, "portable")
-        done.set()
 
-    t = threading.Thread(target=work)
-    t.start()
-    while not done.is_set():
-        ticks += 1
-        time.sleep(0)
-    t.join()
-    assert ticks > 50, ticks
+    python_keeps_running(work)
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qeltrix import _core
 from qeltrix import crypto
+from gil import python_keeps_running
 
 KERNELS = _core._sha256_kernels()
 EDGES = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 65536 + 7]
@@ -85,18 +83,9 @@ def test_crypto_sha256_many_matches():
 def test_releases_the_gil():
     """While one thread hashes big buffers, another keeps running Python code."""
     bufs = [bytearray(16 << 20) for _ in range(4)]
-    done = threading.Event()
-    ticks = 0
 
     def work():
         for _ in range(3):
             _core._sha256_many_with(bufs, "portable")
-        done.set()
 
-    t = threading.Thread(target=work)
-    t.start()
-    while not done.is_set():
-        ticks += 1
-        time.sleep(0)
-    t.join()
-    assert ticks > 50, ticks
+    python_keeps_running(work)

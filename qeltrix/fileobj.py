@@ -9,11 +9,12 @@ reads that continue where the previous one ended fetch a few blocks ahead in one
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from collections import OrderedDict
 
 from .container import _open_container
-from .pipeline import ordered_map
+from .pipeline import cpu_threads, group_size, grouped, ordered_map
 from .reader import Container
 
 __all__ = ["ContainerFile", "open_container"]
@@ -140,13 +141,20 @@ class ContainerFile(io.RawIOBase):
             i = j
 
     def _decrypt(self, first: int, stop: int):
+        """(k, plaintext) of blocks [first, stop), in order: in groups whose hashes are computed
+        side by side, as many groups as there are CPUs to run them."""
         c = self._c
+        n = stop - first
+        threads = cpu_threads(self._workers)
+        lanes = max(1, min(group_size(c.header.block_size), -(-n // threads)))
 
-        def job(item):
-            k, stored = item
-            return k, c.open_stored(k, stored)
+        def job(group):
+            outs = [bytearray(c.index[k].plain_size) for k, _ in group]
+            c._open_group([(k, stored, out) for (k, stored), out in zip(group, outs)])
+            return [(k, out) for (k, _), out in zip(group, outs)]
 
-        yield from ordered_map(job, c.iter_stored(first, stop), min(self._workers, stop - first))
+        groups = grouped(c.iter_stored(first, stop), lanes)
+        yield from itertools.chain.from_iterable(ordered_map(job, groups, min(self._workers, -(-n // lanes))))
 
     def _copy(self, i: int, block, offset: int, end: int, view: memoryview) -> None:
         e = self._c.index[i]

@@ -232,6 +232,10 @@ class Container:
         of each block's size over buffers from ``plain_pool`` (by default new ones, which the
         caller owns). The stored bytes are read into the Container's reused buffers."""
         pool = plain_pool or BufferPool(self.header.block_size)
+        group = list(group)
+        if group and not getattr(self.ra, "positional", False) and group == list(range(group[0], group[-1] + 1)):
+            # remote: adjacent blocks in one ranged request, not one request each
+            return [pt for pt, _ in self.decrypt_blocks(list(self.iter_stored(group[0], group[-1] + 1)), None, pool)]
         return [pt for pt, _ in self.decrypt_blocks(group, self.stored_pool, pool)]
 
     def read_block(self, i: int, plain_pool: BufferPool | None = None):

@@ -200,7 +200,7 @@ def _fmt(v, digits=0):
 
 
 def write(res, md_path: str, img_dir: str) -> None:
-    files = charts(res, img_dir)
+    charts(res, img_dir)
     rel = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(md_path)))
     ceil = _ceilings(res)
     m, cfg = res["machine"], res["config"]

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import struct
+import threading
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
@@ -144,8 +145,18 @@ def new_kdf_params() -> KdfParams:
     return KdfParams(KDF_ARGON2ID, os.urandom(KDF_SALT_SIZE), t, m, p)
 
 
+#: One process-wide gate around every passphrase KDF. OpenSSL's Argon2 runs its lanes in a thread
+#: pool that ``cryptography`` sizes to the number of cores; two Argon2id derivations with 4 lanes
+#: started at once on a 2-core machine each wait for pool threads the other holds, forever
+#: (seen with cryptography 50.0.2 / OpenSSL 3.5). One KDF at a time also bounds the memory and CPU
+#: that passphrase work can take in a server, whoever asks for it.
+_KDF_GATE = threading.Lock()
+
+
 def derive_master_key(passphrase, params: KdfParams) -> bytes:
-    """MK from a passphrase, with the header's KDF parameters; refuses costs above the caps."""
+    """MK from a passphrase, with the header's KDF parameters; refuses costs above the caps.
+
+    Thread-safe: derivations run one at a time in the process (see ``_KDF_GATE``)."""
     if isinstance(passphrase, str):
         passphrase = passphrase.encode("utf-8")
     if not isinstance(passphrase, (bytes, bytearray)):
@@ -163,7 +174,8 @@ def derive_master_key(passphrase, params: KdfParams) -> bytes:
         kdf = Scrypt(salt=params.salt, length=KEY_SIZE, n=1 << t, r=m, p=p)
     else:
         raise ValueError("this container was made with a raw key, not a passphrase")
-    return kdf.derive(bytes(passphrase))
+    with _KDF_GATE:
+        return kdf.derive(bytes(passphrase))
 
 
 def _expand(prk: bytes, label: bytes, length: int = KEY_SIZE) -> bytes:

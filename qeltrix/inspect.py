@@ -55,14 +55,24 @@ _MIN_SIZE = HEADER_SIZE + FOOTER_HEAD_SIZE + MIN_INFO_SIZE + TRAILER_SIZE
 # Field ids of each type's seq, in order, to name the field in a Kaitai error's src_path
 # ("/types/<type>/seq/<n>"). tests/test_spec_parser.py checks them against the generated parser.
 SEQ_IDS: dict[str, tuple[str, ...]] = {
-    "header": ("magic", "version", "cipher", "kdf", "reserved_flags", "permuted", "block_size",
-               "container_id", "kdf_salt", "kdf_t", "kdf_m", "kdf_p", "key_commitment",
-               "header_mac", "num_blocks", "len_plaintext", "ofs_footer", "len_footer",
-               "reserved", "reserved_tail"),
+    "qeltrix_v6": ("magic", "version", "header", "keyring"),
+    "header_v6_0": ("cipher", "kdf", "reserved_flags", "permuted", "block_size",
+                    "container_id", "kdf_salt", "kdf_t", "kdf_m", "kdf_p", "key_commitment",
+                    "header_mac", "num_blocks", "len_plaintext", "ofs_footer", "len_footer",
+                    "reserved", "reserved_tail"),
+    "header_v6_1": ("cipher", "index_hash", "block_hash", "page_shift", "reserved_flags", "permuted",
+                    "block_size", "container_id", "keyring_slots", "reserved_a", "key_commitment",
+                    "num_blocks", "len_plaintext", "ofs_footer", "len_footer", "reserved", "header_mac"),
+    "keyring_copy": ("magic", "num_slots", "generation", "reserved", "slots", "keyring_mac"),
+    "key_slot": ("slot_type", "reserved", "len_body", "body", "padding"),
     "block": ("prefix", "meta_iv", "meta_sealed", "payload_sealed"),
     "block_prefix": ("magic", "index", "len_meta", "len_payload", "reserved_flags", "is_final"),
-    "footer": ("magic", "num_entries", "len_plaintext", "len_info", "reserved", "footer_mac",
-               "entries", "info_iv", "info_sealed"),
+    "footer_v6_0": ("magic", "num_entries", "len_plaintext", "len_info", "reserved", "footer_mac",
+                    "entries", "info_iv", "info_sealed"),
+    "footer_v6_1": ("magic", "num_blocks", "len_plaintext", "len_info", "num_pages", "footer_mac",
+                    "pages", "info_iv", "info_sealed"),
+    "top_entry": ("ofs_page", "ofs_plaintext", "hash"),
+    "index_page": ("magic", "num_entries", "first_block", "entries"),
     "index_entry": ("ofs_plaintext", "ofs_block", "len_plaintext", "len_block", "hash"),
     "trailer": ("ofs_footer", "len_footer", "magic"),
 }
@@ -74,11 +84,14 @@ def _field(exc: BaseException) -> str:
     """The name of the field a Kaitai error is about, from its src_path."""
     path = getattr(exc, "src_path", None) or ""
     parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "seq" and parts[1].isdigit():
+        parts = ["types", "qeltrix_v6", *parts]
     if len(parts) == 4 and parts[0] == "types" and parts[2] == "seq" and parts[3].isdigit():
         ids = SEQ_IDS.get(parts[1], ())
         n = int(parts[3])
         if n < len(ids):
-            return f"{parts[1]}.{ids[n]}"
+            # users read "header.cipher", not the spec's per-version type name
+            return f"{parts[1].removesuffix('_v6_0').removesuffix('_v6_1')}.{ids[n]}"
     return path or "?"
 
 
@@ -154,6 +167,36 @@ def parse_container(src: Source) -> QeltrixV6:
         raise
 
 
+V6_0, V6_1 = 6, 0x0601
+HEADER61_SIZE = 256
+TOP_ENTRY_SIZE = 48
+PAGE_HEAD_SIZE = 16
+
+
+def version_name(version: int) -> str:
+    """"6.0" or "6.1" for the header's u16 version."""
+    return "6.0" if version == V6_0 else f"{version >> 8}.{version & 0xFF}"
+
+
+def data_offset(parsed: QeltrixV6) -> int:
+    """Where block 0 (or the footer of an empty stream) starts: after the header (and keyring)."""
+    if parsed.version == V6_0:
+        return HEADER_SIZE
+    return parsed.header.ofs_first_block
+
+
+def footer_size_formula(parsed: QeltrixV6) -> int:
+    f = parsed.footer
+    if parsed.version == V6_0:
+        return FOOTER_HEAD_SIZE + ENTRY_SIZE * f.num_entries + f.len_info
+    return FOOTER_HEAD_SIZE + TOP_ENTRY_SIZE * f.num_pages + f.len_info
+
+
+def num_blocks(parsed: QeltrixV6) -> int:
+    f = parsed.footer
+    return f.num_entries if parsed.version == V6_0 else f.num_blocks
+
+
 def _parse(stream: KaitaiStream) -> QeltrixV6:
     size = stream.size()
     stream.seek(0)
@@ -165,20 +208,22 @@ def _parse(stream: KaitaiStream) -> QeltrixV6:
     try:
         parsed = QeltrixV6(stream)
     except _KAITAI_ERRORS as exc:
+        if getattr(exc, "src_path", None) == "/seq/1":
+            raise UnsupportedVersionError(
+                f"unsupported container version {exc.actual} (this reader reads 6 = 6.0 and 0x0601 = 6.1)"
+            ) from exc
         if isinstance(exc, EOFError):
             raise TruncatedError(
-                f"truncated container: {size} bytes, shorter than the {HEADER_SIZE}-byte header"
-            ) from exc
-        if getattr(exc, "src_path", None) == "/types/header/seq/1":
-            raise UnsupportedVersionError(
-                f"unsupported container version {exc.actual} (this reader reads version 6)"
+                f"truncated container: {size} bytes, shorter than its header"
             ) from exc
         raise DamagedError(f"damaged container header: {_detail(exc)}") from exc
 
-    if size < _MIN_SIZE:
+    start = data_offset(parsed)
+    minimum = start + FOOTER_HEAD_SIZE + MIN_INFO_SIZE + TRAILER_SIZE
+    if size < minimum:
         raise TruncatedError(
             f"truncated container: {size} bytes, less than header, footer and trailer "
-            f"({_MIN_SIZE} bytes)"
+            f"({minimum} bytes)"
         )
     try:
         trailer = parsed.trailer
@@ -186,9 +231,7 @@ def _parse(stream: KaitaiStream) -> QeltrixV6:
         raise TruncatedError(
             "truncated container: no trailer at its end (unfinished or cut short)"
         ) from exc
-    if trailer.ofs_footer + trailer.len_footer != size - TRAILER_SIZE or (
-        trailer.ofs_footer < HEADER_SIZE
-    ):
+    if trailer.ofs_footer + trailer.len_footer != size - TRAILER_SIZE or trailer.ofs_footer < start:
         raise DamagedError(
             f"damaged container: the trailer puts the footer at {trailer.ofs_footer} "
             f"({trailer.len_footer} bytes), not right before the trailer at {size - TRAILER_SIZE}"
@@ -197,24 +240,69 @@ def _parse(stream: KaitaiStream) -> QeltrixV6:
         footer = parsed.footer
     except _KAITAI_ERRORS as exc:
         raise DamagedError(f"damaged container footer: {_detail(exc)}") from exc
-    expected = FOOTER_HEAD_SIZE + ENTRY_SIZE * footer.num_entries + footer.len_info
+    expected = footer_size_formula(parsed)
     if trailer.len_footer != expected:
+        counts = (f"{footer.num_entries} entries" if parsed.version == V6_0
+                  else f"{footer.num_pages} index pages")
         raise DamagedError(
             f"damaged container footer: {trailer.len_footer} bytes for "
-            f"{footer.num_entries} entries and {footer.len_info} bytes of file info "
+            f"{counts} and {footer.len_info} bytes of file info "
             f"(expected {expected})"
         )
+    if parsed.version != V6_0:
+        e = 1 << parsed.header.page_shift
+        if footer.num_pages != -(-footer.num_blocks // e):
+            raise DamagedError(
+                f"damaged container footer: {footer.num_pages} index pages for "
+                f"{footer.num_blocks} blocks of {e} per page")
     return parsed
 
 
-def _block(parsed: QeltrixV6, i: int) -> QeltrixV6.Block:
+def _page(parsed: QeltrixV6, k: int):
+    """Index page ``k`` of a 6.1 container through its top entry, bounds checked first."""
+    top = parsed.footer.pages[k]
+    e = 1 << parsed.header.page_shift
+    n = min(e, parsed.footer.num_blocks - k * e)
+    end = top.ofs_page + PAGE_HEAD_SIZE + ENTRY_SIZE * n
+    if top.ofs_page < data_offset(parsed) or end > parsed.trailer.ofs_footer:
+        raise DamagedError(
+            f"damaged container: index page {k} at {top.ofs_page} lies outside the block area")
+    try:
+        page = top.page
+    except _KAITAI_ERRORS as exc:
+        raise DamagedError(f"damaged container: index page {k}: {_detail(exc)}") from exc
+    if page.num_entries != n or page.first_block != k * e:
+        raise DamagedError(
+            f"damaged container: index page {k} lists blocks {page.first_block}.."
+            f"{page.first_block + page.num_entries - 1}, expected {k * e}..{k * e + n - 1}")
+    return page
+
+
+def index_entries(parsed: QeltrixV6):
+    """Every index entry in block order: the 6.0 footer's, or the 6.1 pages' (read one by one)."""
+    if parsed.version == V6_0:
+        yield from parsed.footer.entries
+        return
+    for k in range(parsed.footer.num_pages):
+        yield from _page(parsed, k).entries
+
+
+def _entry(parsed: QeltrixV6, i: int):
+    if parsed.version == V6_0:
+        return parsed.footer.entries[i]
+    e = 1 << parsed.header.page_shift
+    return _page(parsed, i // e).entries[i % e]
+
+
+def _block(parsed: QeltrixV6, i: int, entry=None) -> QeltrixV6.Block:
     """Block ``i`` through its index entry, with its bounds checked first."""
-    entry = parsed.footer.entries[i]
+    entry = entry if entry is not None else _entry(parsed, i)
     end = entry.ofs_block + entry.len_block
-    if entry.ofs_block < HEADER_SIZE or end > parsed.trailer.ofs_footer:
+    start = data_offset(parsed)
+    if entry.ofs_block < start or end > parsed.trailer.ofs_footer:
         raise DamagedError(
             f"damaged container: block {i}: index entry puts it at {entry.ofs_block} "
-            f"({entry.len_block} bytes), outside the block area {HEADER_SIZE}.."
+            f"({entry.len_block} bytes), outside the block area {start}.."
             f"{parsed.trailer.ofs_footer}",
             block=i,
         )
@@ -224,20 +312,53 @@ def _block(parsed: QeltrixV6, i: int) -> QeltrixV6.Block:
         raise DamagedError(f"damaged container: block {i}: {_detail(exc)}", block=i) from exc
 
 
+def _header_dict(parsed: QeltrixV6) -> dict[str, Any]:
+    h = parsed.header
+    streamed = not (h.num_blocks or h.len_plaintext or h.ofs_footer or h.len_footer)
+    d: dict[str, Any] = {"version": parsed.version, "format": version_name(parsed.version),
+                         "cipher": h.cipher.name}
+    if parsed.version == V6_0:
+        d.update({"kdf": h.kdf.name})
+    else:
+        d.update({"index_hash": h.index_hash.name, "block_hash": h.block_hash.name,
+                  "page_entries": 1 << h.page_shift, "keyring_slots": h.keyring_slots})
+    d.update({"flags": {"permuted": bool(h.permuted)}, "block_size": h.block_size,
+              "container_id": h.container_id.hex()})
+    if parsed.version == V6_0:
+        d.update({"kdf_salt": h.kdf_salt.hex(), "kdf_t": h.kdf_t, "kdf_m": h.kdf_m, "kdf_p": h.kdf_p})
+    d.update({"key_commitment": h.key_commitment.hex(), "header_mac": h.header_mac.hex(),
+              "streamed": streamed, "num_blocks": h.num_blocks, "len_plaintext": h.len_plaintext,
+              "ofs_footer": h.ofs_footer, "len_footer": h.len_footer})
+    return d
+
+
+def _slot_type(slot) -> str:
+    t = slot.slot_type
+    return t.name if hasattr(t, "name") else f"unknown({int(t)})"
+
+
+def _keyring_dict(parsed: QeltrixV6) -> list[dict[str, Any]]:
+    copies = []
+    for name, copy in zip("AB", parsed.keyring):
+        used = [s for s in copy.slots if _slot_type(s) != "empty"]
+        copies.append({"copy": name, "generation": copy.generation, "slots": len(copy.slots),
+                       "used": [_slot_type(s) for s in used], "free": len(copy.slots) - len(used),
+                       "keyring_mac": copy.keyring_mac.hex()})
+    return copies
+
+
 def describe(parsed: QeltrixV6) -> dict[str, Any]:
     """A JSON-able dict of a parsed container: byte strings as hex, enums by name.
 
     Every block is read (through its index entry) to report its prefix; a block that does not
     parse raises :class:`~qeltrix.errors.DamagedError` with its index. The sealed file info is
-    reported by its IV and size only (it needs the key to open).
+    reported by its IV and size only (it needs the key to open); key slots by their types only.
     """
-    h = parsed.header
     t = parsed.trailer
     f = parsed.footer
-    streamed = not (h.num_blocks or h.len_plaintext or h.ofs_footer or h.len_footer)
     entries = []
-    for i, e in enumerate(f.entries):
-        block = _block(parsed, i)
+    for i, e in enumerate(index_entries(parsed)):
+        block = _block(parsed, i, e)
         p = block.prefix
         entries.append({
             "index": i,
@@ -254,36 +375,20 @@ def describe(parsed: QeltrixV6) -> dict[str, Any]:
                 "meta_iv": block.meta_iv.hex(),
             },
         })
-    return {
-        "size": parsed._io.size(),
-        "header": {
-            "version": h.version,
-            "cipher": h.cipher.name,
-            "kdf": h.kdf.name,
-            "flags": {"permuted": bool(h.permuted)},
-            "block_size": h.block_size,
-            "container_id": h.container_id.hex(),
-            "kdf_salt": h.kdf_salt.hex(),
-            "kdf_t": h.kdf_t,
-            "kdf_m": h.kdf_m,
-            "kdf_p": h.kdf_p,
-            "key_commitment": h.key_commitment.hex(),
-            "header_mac": h.header_mac.hex(),
-            "streamed": streamed,
-            "num_blocks": h.num_blocks,
-            "len_plaintext": h.len_plaintext,
-            "ofs_footer": h.ofs_footer,
-            "len_footer": h.len_footer,
-        },
-        "footer": {
-            "ofs": t.ofs_footer,
-            "len": t.len_footer,
-            "num_entries": f.num_entries,
-            "len_plaintext": f.len_plaintext,
-            "len_info": f.len_info,
-            "footer_mac": f.footer_mac.hex(),
-            "info_iv": f.info_iv.hex(),
-            "len_info_sealed": len(f.info_sealed),
-        },
-        "entries": entries,
-    }
+    footer: dict[str, Any] = {"ofs": t.ofs_footer, "len": t.len_footer}
+    if parsed.version == V6_0:
+        footer["num_entries"] = f.num_entries
+    else:
+        footer["num_blocks"] = f.num_blocks
+        footer["num_pages"] = f.num_pages
+    footer.update({"len_plaintext": f.len_plaintext, "len_info": f.len_info,
+                   "footer_mac": f.footer_mac.hex(), "info_iv": f.info_iv.hex(),
+                   "len_info_sealed": len(f.info_sealed)})
+    out: dict[str, Any] = {"size": parsed._io.size(), "header": _header_dict(parsed)}
+    if parsed.version != V6_0:
+        out["keyring"] = _keyring_dict(parsed)
+        out["pages"] = [{"index": k, "ofs_page": p.ofs_page, "ofs_plaintext": p.ofs_plaintext,
+                         "hash": p.hash.hex()} for k, p in enumerate(f.pages)]
+    out["footer"] = footer
+    out["entries"] = entries
+    return out

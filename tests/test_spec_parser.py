@@ -77,13 +77,18 @@ def test_generated_parser_is_current():
 
 def _read_order(cls: type) -> tuple[str, ...]:
     src = pyinspect.getsource(cls._read)
-    return tuple(dict.fromkeys(re.findall(r"^\s+self\.(\w+) = ", src, re.M)))
+    names = re.findall(r"^\s+self\.(\w+) = ", src, re.M)
+    return tuple(dict.fromkeys(n.removeprefix("_raw_") for n in names))
 
 
 def test_inspect_field_table_matches_parser():
-    classes = {"header": QeltrixV6.Header, "block": QeltrixV6.Block,
-               "block_prefix": QeltrixV6.BlockPrefix, "footer": QeltrixV6.Footer,
-               "index_entry": QeltrixV6.IndexEntry, "trailer": QeltrixV6.Trailer}
+    classes = {"qeltrix_v6": QeltrixV6, "header_v6_0": QeltrixV6.HeaderV60,
+               "header_v6_1": QeltrixV6.HeaderV61, "keyring_copy": QeltrixV6.KeyringCopy,
+               "key_slot": QeltrixV6.KeySlot, "block": QeltrixV6.Block,
+               "block_prefix": QeltrixV6.BlockPrefix, "footer_v6_0": QeltrixV6.FooterV60,
+               "footer_v6_1": QeltrixV6.FooterV61, "top_entry": QeltrixV6.TopEntry,
+               "index_page": QeltrixV6.IndexPage, "index_entry": QeltrixV6.IndexEntry,
+               "trailer": QeltrixV6.Trailer}
     assert set(classes) == set(qinspect.SEQ_IDS)
     for name, cls in classes.items():
         assert _read_order(cls) == qinspect.SEQ_IDS[name], name
@@ -198,8 +203,8 @@ def test_parse_every_field(container: Container):
     image, entries, ofs_footer = container.layout()
     p = QeltrixV6.from_bytes(image)
     h = p.header
-    assert h.magic == b"QLTX"
-    assert h.version == 6
+    assert p.magic == b"QLTX"
+    assert p.version == 6
     assert h.cipher == QeltrixV6.Cipher.chacha20_poly1305
     assert h.kdf == QeltrixV6.Kdf.argon2id
     assert h.reserved_flags == 0
@@ -317,25 +322,25 @@ def _foot(image: bytes) -> int:
 
 @pytest.mark.parametrize("name, mutate, exc, src_path", [
     ("bad magic", lambda im: _corrupt(im, 0, b"QLTY"),
-     kaitaistruct.ValidationNotEqualError, "/types/header/seq/0"),
+     kaitaistruct.ValidationNotEqualError, "/seq/0"),
     ("bad version", lambda im: _corrupt(im, 4, b"\x00\x05"),
-     kaitaistruct.ValidationNotEqualError, "/types/header/seq/1"),
+     kaitaistruct.ValidationNotAnyOfError, "/seq/1"),
     ("unknown cipher", lambda im: _corrupt(im, 6, b"\x03"),
-     kaitaistruct.ValidationNotInEnumError, "/types/header/seq/2"),
+     kaitaistruct.ValidationNotInEnumError, "/types/header_v6_0/seq/0"),
     ("unknown kdf", lambda im: _corrupt(im, 7, b"\x07"),
-     kaitaistruct.ValidationNotInEnumError, "/types/header/seq/3"),
+     kaitaistruct.ValidationNotInEnumError, "/types/header_v6_0/seq/1"),
     ("reserved header flag", lambda im: _corrupt(im, 8, b"\x80\x00\x00\x01"),
-     kaitaistruct.ValidationNotEqualError, "/types/header/seq/4"),
+     kaitaistruct.ValidationNotEqualError, "/types/header_v6_0/seq/2"),
     ("block_size too small", lambda im: _corrupt(im, 12, struct.pack(">I", 4095)),
-     kaitaistruct.ValidationLessThanError, "/types/header/seq/6"),
+     kaitaistruct.ValidationLessThanError, "/types/header_v6_0/seq/4"),
     ("block_size too large", lambda im: _corrupt(im, 12, struct.pack(">I", 64 * 2**20 + 1)),
-     kaitaistruct.ValidationGreaterThanError, "/types/header/seq/6"),
+     kaitaistruct.ValidationGreaterThanError, "/types/header_v6_0/seq/4"),
     ("num_blocks over 2^31", lambda im: _corrupt(im, 140, struct.pack(">Q", 2**31 + 1)),
-     kaitaistruct.ValidationGreaterThanError, "/types/header/seq/14"),
+     kaitaistruct.ValidationGreaterThanError, "/types/header_v6_0/seq/12"),
     ("nonzero reserved", lambda im: _corrupt(im, 172 + 239, b"\x01"),
-     kaitaistruct.ValidationExprError, "/types/header/seq/18"),
+     kaitaistruct.ValidationExprError, "/types/header_v6_0/seq/16"),
     ("nonzero reserved_tail", lambda im: _corrupt(im, 412, b"\x00\x00\x00\x01"),
-     kaitaistruct.ValidationNotEqualError, "/types/header/seq/19"),
+     kaitaistruct.ValidationNotEqualError, "/types/header_v6_0/seq/17"),
     ("bad block magic", lambda im: _corrupt(im, BLOCK0, b"QBLX"),
      kaitaistruct.ValidationNotEqualError, "/types/block_prefix/seq/0"),
     ("len_meta != 164", lambda im: _corrupt(im, BLOCK0 + 12, struct.pack(">I", 148)),
@@ -356,17 +361,17 @@ def _foot(image: bytes) -> int:
     ("footer past the end", lambda im: _corrupt(im, len(im) - 24, struct.pack(">Q", len(im))),
      kaitaistruct.EndOfStreamError, None),
     ("len_info below 46", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 45)),
-     kaitaistruct.ValidationLessThanError, "/types/footer/seq/3"),
+     kaitaistruct.ValidationLessThanError, "/types/footer_v6_0/seq/3"),
     ("len_info zero", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 0)),
-     kaitaistruct.ValidationLessThanError, "/types/footer/seq/3"),
+     kaitaistruct.ValidationLessThanError, "/types/footer_v6_0/seq/3"),
     ("len_info above 1070", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 1071)),
-     kaitaistruct.ValidationGreaterThanError, "/types/footer/seq/3"),
+     kaitaistruct.ValidationGreaterThanError, "/types/footer_v6_0/seq/3"),
     ("len_info past the footer", lambda im: _corrupt(im, _foot(im) + 24, struct.pack(">I", 55)),
      kaitaistruct.EndOfStreamError, None),
     ("nonzero footer reserved", lambda im: _corrupt(im, _foot(im) + 28, struct.pack(">I", 1)),
-     kaitaistruct.ValidationNotEqualError, "/types/footer/seq/4"),
+     kaitaistruct.ValidationNotEqualError, "/types/footer_v6_0/seq/4"),
     ("footer reserved high bit", lambda im: _corrupt(im, _foot(im) + 28, b"\x80"),
-     kaitaistruct.ValidationNotEqualError, "/types/footer/seq/4"),
+     kaitaistruct.ValidationNotEqualError, "/types/footer_v6_0/seq/4"),
 ])
 def test_malformed_raises_kaitai_errors(container, name, mutate, exc, src_path):
     image = mutate(container.layout()[0])
@@ -381,13 +386,13 @@ def test_footer_errors(container: Container):
     image, _, ofs_footer = container.layout()
     with pytest.raises(kaitaistruct.ValidationNotEqualError) as info:
         _parse_all(_corrupt(image, ofs_footer, b"QLTXFOOX"))
-    assert info.value.src_path == "/types/footer/seq/0"
+    assert info.value.src_path == "/types/footer_v6_0/seq/0"
     # more entries than the footer holds: the entries run off the footer's substream
     with pytest.raises(kaitaistruct.EndOfStreamError):
         _parse_all(_corrupt(image, ofs_footer + 8, struct.pack(">Q", 3)))
     with pytest.raises(kaitaistruct.ValidationGreaterThanError) as info:
         _parse_all(_corrupt(image, ofs_footer + 8, struct.pack(">Q", 2**31 + 1)))
-    assert info.value.src_path == "/types/footer/seq/1"
+    assert info.value.src_path == "/types/footer_v6_0/seq/1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +406,7 @@ def test_describe(container: Container):
     assert d["size"] == len(image)
     assert d["header"] == {
         "version": 6,
+        "format": "6.0",
         "cipher": "chacha20_poly1305",
         "kdf": "argon2id",
         "flags": {"permuted": True},

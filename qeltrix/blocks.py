@@ -27,22 +27,23 @@ def stored_size(plain_size: int) -> int:
 
 
 def seal_block(keys: FileKeys, index: int, plain_offset: int, data, final: bool,
-               permuted: bool, out: bytearray, rand=os.urandom) -> bytes:
+               permuted: bool, out: bytearray, rand=os.urandom, index_hash=sha256_many) -> bytes:
     """Seal plaintext ``data`` as block ``index`` into ``out`` (exactly stored_size bytes).
 
-    Returns the footer entry hash (SHA-256 of the stored bytes). With ``permuted``, ``data``
-    must be writable: it is permuted in place.
+    Returns the index entry hash (``index_hash`` of the stored bytes). With ``permuted``,
+    ``data`` must be writable: it is permuted in place.
     """
-    return seal_blocks(keys, [(index, plain_offset, data, final, out)], permuted, rand)[0]
+    return seal_blocks(keys, [(index, plain_offset, data, final, out)], permuted, rand, index_hash)[0]
 
 
-def seal_blocks(keys: FileKeys, group, permuted: bool, rand=os.urandom) -> list:
+def seal_blocks(keys: FileKeys, group, permuted: bool, rand=os.urandom, index_hash=sha256_many) -> list:
     """``seal_block`` for each ``(index, plain_offset, data, final, out)`` of ``group``, in order
-    (random values are drawn block by block, as one at a time would). Returns the entry hashes."""
-    pt_hashes = sha256_many([data for _, _, data, _, _ in group])
+    (random values are drawn block by block, as one at a time would). Returns the entry hashes
+    (``index_hash`` of each stored block: the header's index hash)."""
+    pt_hashes = keys.block_hash_many([data for _, _, data, _, _ in group])
     for (index, plain_offset, data, final, out), pt_hash in zip(group, pt_hashes):
         _seal_hashed(keys, index, plain_offset, data, final, permuted, out, pt_hash, rand)
-    return sha256_many([out for _, _, _, _, out in group])
+    return index_hash([out for _, _, _, _, out in group])
 
 
 def _seal_hashed(keys: FileKeys, index: int, plain_offset: int, data, final: bool, permuted: bool,
@@ -52,7 +53,7 @@ def _seal_hashed(keys: FileKeys, index: int, plain_offset: int, data, final: boo
     block_salt = rand(SALT_SIZE)
     cdk = keys.block_key(block_salt, index, pt_hash)
     if permuted:
-        _core.permute(data, keys.permutation_key(cdk))
+        _core.permute(data, keys.permutation_key(cdk, block_salt, index, pt_hash))
     payload_iv = rand(IV_SIZE)
     keys.seal_payload(cdk, payload_iv, data, keys.payload_aad(index, final), view[PAYLOAD_START:])
 
@@ -82,7 +83,7 @@ def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size
     """
     expected = _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out)
     if verify:
-        check_plaintext_hashes([(index, out, expected)])
+        check_plaintext_hashes(keys, [(index, out, expected)])
 
 
 def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> None:
@@ -91,13 +92,13 @@ def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> None:
     checks = [(index, out, _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out))
               for index, stored, plain_offset, plain_size, final, out in group]
     if verify:
-        check_plaintext_hashes(checks)
+        check_plaintext_hashes(keys, checks)
 
 
-def check_plaintext_hashes(checks) -> None:
-    """``checks``: (index, plaintext, the SHA-256 its sealed metadata holds). DamagedError for
+def check_plaintext_hashes(keys: FileKeys, checks) -> None:
+    """``checks``: (index, plaintext, the block hash its sealed metadata holds). DamagedError for
     the first block whose plaintext does not hash to it."""
-    for (index, _, expected), got in zip(checks, sha256_many([pt for _, pt, _ in checks])):
+    for (index, _, expected), got in zip(checks, keys.block_hash_many([pt for _, pt, _ in checks])):
         if not hmac.compare_digest(got, expected):
             raise DamagedError(f"block {index}: plaintext hash mismatch", index)
 
@@ -120,7 +121,10 @@ def _open_unverified(keys: FileKeys, index: int, stored, plain_offset: int, plai
     if meta.plain_offset != plain_offset or meta.plain_size != plain_size:
         raise DamagedError(f"block {index}: metadata does not match the index", index)
     cdk = keys.unwrap_cdk(meta.wrap_iv, meta.wrapped_cdk, index)
+    # CDK must be HKDF(FK, block_salt, i || H) for the H the metadata holds (which the caller
+    # then checks against the plaintext): the writer's binding, enforced on read.
+    keys.check_block_key(cdk, meta.block_salt, index, meta.plaintext_sha256)
     keys.open_payload(cdk, meta.payload_iv, stored[PAYLOAD_START:], keys.payload_aad(index, final), out, index)
     if permuted:
-        _core.unpermute(out, keys.permutation_key(cdk))
+        _core.unpermute(out, keys.permutation_key(cdk, meta.block_salt, index, meta.plaintext_sha256))
     return meta.plaintext_sha256

@@ -15,6 +15,7 @@ import hmac
 import os
 import struct
 import threading
+import unicodedata
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
@@ -42,9 +43,16 @@ __all__ = [
     "load_key_file",
     "sha256",
     "sha256_many",
+    "blake3_many",
+    "hash_many",
+    "HASH_SHA256",
+    "HASH_BLAKE3",
+    "HASH_NAMES",
 ]
 
 VERSION = 6
+VERSION_6_0 = 6
+VERSION_6_1 = 0x0601
 KEY_SIZE = 32
 IV_SIZE = 12
 TAG_SIZE = 16
@@ -71,7 +79,17 @@ LABEL_COMMIT = b"qeltrix-v6 key commitment"
 LABEL_BLOCK_KEY = b"qeltrix-v6 block key"
 LABEL_PERMUTATION = b"qeltrix-v6 permutation"
 LABEL_FILE_INFO = b"qeltrix-v6 file info"
+LABEL_KEYRING_MAC = b"qeltrix-v6 keyring mac"
+LABEL_RAW_SLOT = b"qeltrix-v6 raw slot"
+LABEL_PASSPHRASE_SLOT = b"qeltrix-v6 passphrase slot"
 PERMUTATION_KEY_SIZE = 72
+#: Wrapped file secret in a key slot: 32 bytes sealed with ChaCha20-Poly1305 (zero nonce).
+WRAPPED_SECRET_SIZE = KEY_SIZE + TAG_SIZE
+_ZERO_NONCE = bytes(IV_SIZE)
+
+HASH_SHA256 = 1
+HASH_BLAKE3 = 2
+HASH_NAMES = {HASH_SHA256: "sha256", HASH_BLAKE3: "blake3"}
 
 # Passphrase KDF: RFC 9106's second recommended option (t=3, 64 MiB, p=4).
 ARGON2_DEFAULT = (3, 64 * 1024, 4)
@@ -110,6 +128,22 @@ def _native_sha256_many():
 #: SHA-256 of each buffer of a sequence (list of 32-byte digests, in order). Hash blocks in
 #: groups of up to four with it: the lanes run side by side. Releases the GIL.
 sha256_many = _native_sha256_many()
+
+
+def blake3_many(bufs) -> list:
+    """BLAKE3 (32-byte output) of each buffer, in order. The ``blake3`` package releases the GIL."""
+    from blake3 import blake3
+
+    return [blake3(b).digest() for b in bufs]
+
+
+def hash_many(hash_id: int):
+    """The ``*_many`` function of a header's hash id (SHA-256 or BLAKE3)."""
+    if hash_id == HASH_SHA256:
+        return sha256_many
+    if hash_id == HASH_BLAKE3:
+        return blake3_many
+    raise ValueError(f"unknown hash id {hash_id!r}")
 
 
 def check_master_key(mk) -> bytes:
@@ -153,29 +187,78 @@ def new_kdf_params() -> KdfParams:
 _KDF_GATE = threading.Lock()
 
 
-def derive_master_key(passphrase, params: KdfParams) -> bytes:
-    """MK from a passphrase, with the header's KDF parameters; refuses costs above the caps.
-
-    Thread-safe: derivations run one at a time in the process (see ``_KDF_GATE``)."""
+def passphrase_bytes(passphrase, version: int = VERSION_6_1) -> bytes:
+    """The bytes a passphrase stands for: 6.1 takes the UTF-8 of its NFC form (so the NFC and
+    NFD spellings of one text are one passphrase), 6.0 the UTF-8 as given. Bytes pass as they are."""
     if isinstance(passphrase, str):
+        if version != VERSION_6_0:
+            passphrase = unicodedata.normalize("NFC", passphrase)
         passphrase = passphrase.encode("utf-8")
     if not isinstance(passphrase, (bytes, bytearray)):
         raise TypeError("passphrase must be str or bytes")
     if not passphrase:
         raise ValueError("empty passphrase")
+    return bytes(passphrase)
+
+
+def check_kdf_params(params: KdfParams) -> None:
+    """LimitError unless the costs are within the spec's minimums and the readers' caps."""
     t, m, p = params.t, params.m, params.p
     if params.kdf_id == KDF_ARGON2ID:
         if not (1 <= t <= ARGON2_MAX_T and 1 <= p <= ARGON2_MAX_P and 8 * p <= m <= ARGON2_MAX_M_KIB):
             raise LimitError(f"Argon2id cost t={t} m={m}KiB p={p} is outside the accepted range")
-        kdf = Argon2id(salt=params.salt, length=KEY_SIZE, iterations=t, lanes=p, memory_cost=m)
     elif params.kdf_id == KDF_SCRYPT:
         if not (1 <= t <= 40 and 1 <= m and 1 <= p <= SCRYPT_MAX_P) or 128 * m * (1 << t) > SCRYPT_MAX_MEMORY:
             raise LimitError(f"scrypt cost logN={t} r={m} p={p} is outside the accepted range")
-        kdf = Scrypt(salt=params.salt, length=KEY_SIZE, n=1 << t, r=m, p=p)
     else:
         raise ValueError("this container was made with a raw key, not a passphrase")
+
+
+def derive_master_key(passphrase, params: KdfParams, version: int = VERSION_6_0) -> bytes:
+    """The passphrase KDF's 32-byte output for ``params`` (6.0: the master key MK; 6.1: the input
+    of a passphrase slot's KEK); refuses costs above the caps before any work.
+
+    Thread-safe: derivations run one at a time in the process (see ``_KDF_GATE``)."""
+    passphrase = passphrase_bytes(passphrase, version)
+    check_kdf_params(params)
+    t, m, p = params.t, params.m, params.p
+    if params.kdf_id == KDF_ARGON2ID:
+        kdf = Argon2id(salt=params.salt, length=KEY_SIZE, iterations=t, lanes=p, memory_cost=m)
+    else:
+        kdf = Scrypt(salt=params.salt, length=KEY_SIZE, n=1 << t, r=m, p=p)
     with _KDF_GATE:
         return kdf.derive(bytes(passphrase))
+
+
+def raw_slot_kek(master_key: bytes, container_id: bytes) -> bytes:
+    """KEK of a 6.1 raw slot: HKDF(IKM = master key, salt = container id, "qeltrix-v6 raw slot")."""
+    return HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=LABEL_RAW_SLOT).derive(
+        check_master_key(master_key))
+
+
+def passphrase_slot_kek(kdf_output: bytes, container_id: bytes) -> bytes:
+    """KEK of a 6.1 passphrase slot from the KDF's output (unique per container by its id)."""
+    return HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=LABEL_PASSPHRASE_SLOT).derive(
+        bytes(kdf_output))
+
+
+def wrap_secret(kek: bytes, secret: bytes) -> bytes:
+    """A key slot's wrapped secret: ChaCha20-Poly1305 under ``kek``, zero nonce, no AAD (each KEK
+    wraps one secret only)."""
+    return ChaCha20Poly1305(kek).encrypt(_ZERO_NONCE, bytes(secret), None)
+
+
+def unwrap_secret(kek: bytes, wrapped) -> bytes | None:
+    """The secret a slot wraps, or None when ``kek`` does not open it."""
+    try:
+        return ChaCha20Poly1305(kek).decrypt(_ZERO_NONCE, bytes(wrapped), None)
+    except InvalidTag:
+        return None
+
+
+def random_file_secret() -> bytes:
+    """A 6.1 container's file secret S: 32 random bytes."""
+    return os.urandom(KEY_SIZE)
 
 
 def _expand(prk: bytes, label: bytes, length: int = KEY_SIZE) -> bytes:
@@ -186,13 +269,25 @@ class FileKeys:
     """The per-container key FK and its sub-keys; seals and opens blocks."""
 
     __slots__ = ("_fk", "container_id", "cipher_id", "block_size", "_wrap", "_meta",
-                 "_header_mac_key", "_footer_mac_key", "commitment", "_aead", "_info")
+                 "_header_mac_key", "_footer_mac_key", "commitment", "_aead", "_info", "version",
+                 "_keyring_mac_key", "block_hash_many", "secret")
 
-    def __init__(self, master_key: bytes, container_id: bytes, cipher_id: int, block_size: int):
+    def __init__(self, master_key: bytes, container_id: bytes, cipher_id: int, block_size: int,
+                 version: int = VERSION_6_0, block_hash: int = HASH_SHA256):
+        """``master_key`` is the file secret S: the master key MK in 6.0, the random secret the
+        keyring wraps in 6.1."""
         if cipher_id not in CIPHERS:
             raise ValueError(f"unknown cipher id {cipher_id}")
-        info = LABEL_FILE_KEY + struct.pack(">HBI", VERSION, cipher_id, block_size)
+        if version not in (VERSION_6_0, VERSION_6_1):
+            raise ValueError(f"unknown format version {version:#x}")
+        if version == VERSION_6_0 and block_hash != HASH_SHA256:
+            raise ValueError("format 6.0 hashes blocks with SHA-256")
+        self.version = version
+        self.secret = bytes(master_key)
+        info = LABEL_FILE_KEY + struct.pack(">HBI", version, cipher_id, block_size)
         self._fk = HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=info).derive(master_key)
+        self._keyring_mac_key = _expand(self._fk, LABEL_KEYRING_MAC)
+        self.block_hash_many = hash_many(block_hash)
         self.container_id = bytes(container_id)
         self.cipher_id = cipher_id
         self.block_size = block_size
@@ -211,6 +306,9 @@ class FileKeys:
 
     def header_mac(self, header_prefix) -> bytes:
         return hmac.digest(self._header_mac_key, header_prefix, "sha256")
+
+    def keyring_mac(self, header_mac: bytes, copy_without_mac) -> bytes:
+        return hmac.new(self._keyring_mac_key, bytes(header_mac) + bytes(copy_without_mac), "sha256").digest()
 
     def footer_mac(self, header_mac: bytes, footer_head24, entries) -> bytes:
         h = hmac.new(self._footer_mac_key, header_mac, "sha256")
@@ -233,9 +331,13 @@ class FileKeys:
         info = LABEL_BLOCK_KEY + _U64.pack(index) + pt_hash
         return HKDF(hashes.SHA256(), KEY_SIZE, salt=salt, info=info).derive(self._fk)
 
-    @staticmethod
-    def permutation_key(cdk: bytes) -> bytes:
-        return _expand(cdk, LABEL_PERMUTATION, PERMUTATION_KEY_SIZE)
+    def permutation_key(self, cdk: bytes, salt: bytes, index: int, pt_hash: bytes) -> bytes:
+        """The block's permutation key: 6.0 expands CDK; 6.1 derives it from FK with its own
+        label, so that no key is both an AEAD key and a KDF input."""
+        if self.version == VERSION_6_0:
+            return _expand(cdk, LABEL_PERMUTATION, PERMUTATION_KEY_SIZE)
+        info = LABEL_PERMUTATION + _U64.pack(index) + pt_hash
+        return HKDF(hashes.SHA256(), PERMUTATION_KEY_SIZE, salt=salt, info=info).derive(self._fk)
 
     def wrap_cdk(self, iv: bytes, cdk: bytes, index: int) -> bytes:
         return self._wrap.encrypt(iv, cdk, self.container_id + _U64.pack(index))
@@ -266,3 +368,9 @@ class FileKeys:
             self._aead(cdk).decrypt_into(iv, sealed, aad, out)
         except InvalidTag:
             raise DamagedError(f"block {index}: payload failed authentication", index) from None
+
+    def check_block_key(self, cdk: bytes, salt: bytes, index: int, pt_hash: bytes) -> None:
+        """The unwrapped CDK must be the one derived from FK, the block salt, its index and the
+        block hash just checked: the binding to content and position, enforced on read."""
+        if not hmac.compare_digest(self.block_key(salt, index, pt_hash), bytes(cdk)):
+            raise DamagedError(f"block {index}: block key does not match its content and position", index)

@@ -76,7 +76,7 @@ def decode(blob: bytes, master_key=None, passphrase=None) -> bytes:
         keys.open_payload(cdk, piv, b.payload_sealed, keys.payload_aad(i, i == n - 1), pt, i)
         pt = bytes(pt)
         if h.permuted:
-            pt = unpermute(pt, keys.permutation_key(cdk))
+            pt = unpermute(pt, keys.permutation_key(cdk, salt, i, digest))
         if hashlib.sha256(pt).digest() != digest:
             raise DamagedError("plaintext hash mismatch", i)
         out.append(pt)

@@ -9,12 +9,12 @@ import time
 from typing import NamedTuple
 
 from . import _core
-from .crypto import CIPHER_NAMES, KDF_NAMES, sha256_many
+from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, hash_many
 from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
 from .pipeline import BufferPool, cpu_threads, group_size, grouped, ordered_map, window_for
-from .reader import Container, StreamOpener, read_header, read_index, stored_runs
+from .reader import Container, StreamOpener, read_index, read_layout, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
 
@@ -52,19 +52,19 @@ def safe_output_name(name: str | None) -> str:
     return name
 
 
-def _open_container(src, master_key, passphrase, verify=True, workers=4):
+def _open_container(src, master_key, passphrase, verify=True, workers=4, identities=None):
     ra = open_random_access(src, workers=workers)
     if ra is None:
         return None
     try:
-        return Container(ra, master_key, passphrase=passphrase, verify=verify)
+        return Container(ra, master_key, passphrase=passphrase, identities=identities, verify=verify)
     except BaseException:
         ra.close()
         raise
 
 
 def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, passphrase=None,
-           overwrite: bool = True, progress=None) -> UnpackResult:
+           identities=None, overwrite: bool = True, progress=None) -> UnpackResult:
     """Decrypt container ``src`` to ``dst`` (path, ``"-"``, writable file object, or None to
     restore the stored file name in the current folder).
 
@@ -75,7 +75,7 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")
     t0 = time.perf_counter()
-    container = _open_container(src, master_key, passphrase, verify, workers)
+    container = _open_container(src, master_key, passphrase, verify, workers, identities)
     if container is not None:
         with container:
             container.remember_checked = False  # one pass: no block comes back
@@ -112,7 +112,7 @@ def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, 
                 out.commit()
             return UnpackResult(n, container.size, time.perf_counter() - t0, True, verify, name,
                                 getattr(out, "path", None))
-    return _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0)
+    return _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0, identities)
 
 
 def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0):
@@ -120,10 +120,10 @@ def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0
     return stored_runs(container, first, n, run_bytes)
 
 
-def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0):
+def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0, identities=None):
     reader = SequentialReader(src)
     try:
-        opener = StreamOpener(reader, master_key, passphrase=passphrase, verify=verify)
+        opener = StreamOpener(reader, master_key, passphrase=passphrase, identities=identities, verify=verify)
         if dst is None:
             out = AtomicOutput(".qeltrix-unpack", overwrite=True)  # renamed once the name is known
         else:
@@ -151,7 +151,7 @@ def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite,
 
 
 def seek_extract(src, seek_offset: int, seek_len: int, master_key=None, *, passphrase=None,
-                 verify: bool = True, workers: int = 4) -> bytes:
+                 identities=None, verify: bool = True, workers: int = 4) -> bytes:
     """Plaintext bytes [seek_offset, seek_offset + seek_len) of container ``src``.
 
     Only the blocks holding those bytes are read and decrypted, after the header and footer are
@@ -165,27 +165,52 @@ def seek_extract(src, seek_offset: int, seek_len: int, master_key=None, *, passp
         raise ValueError("seek_offset and seek_len must be non-negative")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")
-    container = _open_container(src, master_key, passphrase, verify, workers)
+    container = _open_container(src, master_key, passphrase, verify, workers, identities)
     if container is None:
         raise ValueError("seek needs a seekable source (a file, URL, bytes or a seekable file object)")
     with container:
         return container.read_range(seek_offset, seek_len, workers=workers)
 
 
-def info(src) -> dict:
-    """What anyone can read without the key: the header and the index's totals."""
+def keyring_summary(layout) -> dict | None:
+    """What anyone can see of a 6.1 keyring: slot count, the current copy's used slot types
+    (never which recipient) and its free slots; None for 6.0."""
+    if layout.keyring is None:
+        return None
+    from .keyring import decode_copies, slot_kind
+
+    copies = decode_copies(layout.header, layout.keyring)
+    cur = copies[0]
+    used = [slot_kind(t) for t, _ in cur.slots if t != _core.SLOT_EMPTY]
+    return {"slots": layout.header.keyring_slots, "used": used, "free": layout.header.keyring_slots - len(used),
+            "generation": cur.generation, "copies_sound": len(copies)}
+
+
+def info(src, *, limits=None) -> dict:
+    """What anyone can read without the key: the header, the keyring's slot types and the
+    index's totals (nothing here is authenticated)."""
     ra = open_random_access(src)
     if ra is None:
         raise ValueError("info needs a seekable source")
     with ra:
-        header, _raw = read_header(ra)
-        index, footer, footer_offset = read_index(ra, header)
-        return {
+        layout = read_layout(ra)
+        header = layout.header
+        index, footer, footer_offset = read_index(ra, header, limits, layout)
+        v60 = layout.version == _core.VERSION_6_0
+        d = {
             "version": _core.VERSION,
+            "format": "6.0" if v60 else "6.1",
             "cipher": CIPHER_NAMES[header.cipher_id],
             "cipher_id": header.cipher_id,
-            "kdf": KDF_NAMES[header.kdf_id],
-            "kdf_params": {"t": header.kdf_t, "m": header.kdf_m, "p": header.kdf_p} if header.kdf_id else None,
+        }
+        if v60:
+            d["kdf"] = KDF_NAMES[header.kdf_id]
+            d["kdf_params"] = {"t": header.kdf_t, "m": header.kdf_m, "p": header.kdf_p} if header.kdf_id else None
+        else:
+            d["keyring"] = keyring_summary(layout)
+            d["block_hash"] = HASH_NAMES[header.block_hash]
+            d["index_hash"] = HASH_NAMES[header.index_hash]
+        d.update({
             "block_size": header.block_size,
             "permuted": header.permuted,
             "header_patched": not header.streamed,
@@ -196,20 +221,25 @@ def info(src) -> dict:
             "footer_size": len(footer),
             "container_id": header.container_id.hex(),
             "authenticated": False,
-        }
+        })
+        return d
 
 
-def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> VerifyResult:
-    """Check a container. Without a key: structure, and every block's SHA-256 against the index
-    (storage damage). With a key (or passphrase): also every MAC, tag and plaintext hash."""
-    keyed = master_key is not None or passphrase is not None
+def verify(src, master_key=None, *, passphrase=None, identities=None, workers: int = 4) -> VerifyResult:
+    """Check a container. Without a key: structure, every index page's and block's hash
+    against the index (storage damage). With a key, passphrase or identity: also every MAC, tag
+    and plaintext hash."""
+    keyed = master_key is not None or passphrase is not None or bool(identities)
     ra = open_random_access(src, workers=workers)
     if ra is None:
         raise ValueError("verify needs a seekable source")
     with ra:
-        header, raw = read_header(ra)
-        index, footer, footer_offset = read_index(ra, header)
-        container = Container(ra, master_key, passphrase=passphrase) if keyed else None
+        layout = read_layout(ra)
+        header = layout.header
+        index, footer, footer_offset = read_index(ra, header, None, layout)
+        container = (Container(ra, master_key, passphrase=passphrase, identities=identities) if keyed
+                     else None)
+        index_hash = hash_many(getattr(header, "index_hash", 1))
         if container is not None:
             container.remember_checked = False  # one pass: no block comes back
         errors = []
@@ -234,7 +264,7 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
             """The errors of a group of (i, stored bytes): their stored hashes computed side by
             side; with a key, the sound ones opened together (plaintext hashes side by side), and
             one by one only when that fails, to name each failing block."""
-            digests = sha256_many([stored for _, stored in group])
+            digests = index_hash([stored for _, stored in group])
             errs = {i: structure(i, stored, d) for (i, stored), d in zip(group, digests)}
             if keyed:
                 sound = [(i, stored) for i, stored in group if errs[i] is None]
@@ -254,6 +284,15 @@ def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> Verify
                         pool.put(out)
             return [e for e in errs.values() if e]
 
+        if layout.version != _core.VERSION_6_0:
+            # every index page against its hash in the footer first: blocks are found through them
+            for k in range(index.num_pages):
+                try:
+                    index.page(k)
+                except QeltrixError as err:
+                    errors.append(str(err))
+            if errors:
+                return VerifyResult(False, keyed, len(index), index.plaintext_size, errors)
         holder = container or _Walker(ra, index)
         for errs in ordered_map(job, grouped(_runs(holder, len(index)), lanes), workers):
             errors.extend(errs)

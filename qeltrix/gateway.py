@@ -36,9 +36,11 @@ import weakref
 
 from . import _core
 from .blocks import open_block, stored_size
-from .crypto import CIPHER_AES256_GCM, KdfParams, check_master_key, derive_master_key
-from .reader import check_footer, open_keys
-from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, _check_settings, _writer_key
+from .crypto import CIPHER_AES256_GCM, KdfParams, check_master_key, derive_master_key, hash_many
+from .errors import DamagedError
+from .keyring import prepare_recipients
+from .reader import Layout, PagedIndex, check_footer, make_secrets, open_layout
+from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, _check_settings
 
 __all__ = ["GatewayServer", "StreamPacker", "is_loopback"]
 
@@ -58,39 +60,77 @@ def is_loopback(host: str) -> bool:
 
 
 class _SealSession:
-    """One connection's container, sealed block by block by the native gateway's workers."""
+    """One connection's container, sealed block by block by the native gateway's workers; the
+    native writer thread hands back the entries of each index page (``page``) and of the end
+    (``finish``), in order, and writes the bytes these return."""
 
-    def __init__(self, master_key: bytes, kdf: KdfParams, block_size: int, cipher_id: int):
-        self.sealer = Sealer(master_key, kdf_params=kdf, block_size=block_size, cipher_id=cipher_id, workers=1)
+    def __init__(self, prepared, block_size: int, cipher_id: int):
+        self.sealer = Sealer(prepared=prepared, block_size=block_size, cipher_id=cipher_id, workers=1)
         self.header_bytes = self.sealer.header_bytes
 
     def seal(self, index, plain_offset, data, final, out) -> bytes:
-        return self.sealer._seal_at(index, plain_offset, data, final, out)
+        return self.sealer.seal_at(index, plain_offset, data, final, out)
+
+    def _record(self, entries, final: bool) -> bytes:
+        s, out = self.sealer, b""
+        for j, (plain_offset, block_offset, n, stored, digest) in enumerate(entries):
+            if (plain_offset, block_offset, stored) != (s.plain_offset, s.offset, stored_size(n)):
+                raise ValueError("entries out of order")
+            out += s.record(n, stored, digest, final and j == len(entries) - 1)
+        return out
+
+    def page(self, entries) -> bytes:
+        """The index page after these blocks (a full page, or the last one, which is shorter
+        unless the final block filled it)."""
+        return self._record(entries, len(entries) < self.sealer.page_entries)
 
     def finish(self, entries, plaintext_size) -> bytes:
         s = self.sealer
-        for plain_offset, block_offset, n, stored, digest in entries:
-            if (plain_offset, block_offset, stored) != (s.plain_offset, s.offset, stored_size(n)):
-                raise ValueError("entries out of order")
-            s._record(n, stored, digest, False)
-        s.final_seen = bool(entries)
+        out = self._record(entries, True)
+        s.final_seen = s.num_blocks > 0
         if s.plain_offset != plaintext_size:
             raise ValueError("plaintext size does not match the entries")
-        return s.finish()
+        return out + s.finish()
 
 
 class _OpenSession:
     """One connection's container, opened block by block (each authenticated before release)."""
 
-    def __init__(self, header_bytes: bytes, master_key, passphrase, derive):
-        self.header = _core.decode_header(header_bytes)
-        self.keys = open_keys(self.header, header_bytes, master_key, passphrase, derive=derive)
+    def __init__(self, header_bytes: bytes, secrets, derive):
+        version = _core.header_version(header_bytes)
+        if version == _core.VERSION_6_0:
+            header = _core.decode_header(header_bytes)
+            layout = Layout(version, header, header_bytes[:_core.HEADER_SIZE], None, _core.HEADER_SIZE)
+        else:
+            header = _core.decode_header61(header_bytes)
+            layout = Layout(version, header, header_bytes[:_core.HEADER61_SIZE],
+                            header_bytes[_core.HEADER61_SIZE:header.data_offset], header.data_offset)
+        self.layout, self.header = layout, header
+        self.keys = open_layout(layout, secrets, derive)
+        self._pages: list[tuple[int, int, bytes]] = []
 
     def open(self, index, plain_offset, plain_size, final, stored, out) -> None:
         open_block(self.keys, index, stored, plain_offset, plain_size, final, self.header.permuted, True, out)
 
+    def check_page(self, page: bytes, offset: int) -> None:
+        """A 6.1 index page as it passed (its framing checked natively): kept to be matched
+        against the authenticated footer."""
+        first_plain = int.from_bytes(page[_core.PAGE_HEAD_SIZE:_core.PAGE_HEAD_SIZE + 8], "big")
+        self._pages.append((offset, first_plain, hash_many(self.header.index_hash)([page])[0]))
+
     def check_footer(self, footer: bytes, footer_offset: int) -> None:
-        index = _core.decode_footer(footer, self.header.block_size, footer_offset)
+        if self.layout.version == _core.VERSION_6_0:
+            index = _core.decode_footer(footer, self.header.block_size, footer_offset)
+        else:
+            top = _core.decode_footer61(footer, self.header.page_shift, self.header.block_size,
+                                        self.layout.data_offset, footer_offset)
+            if top.num_pages != len(self._pages):
+                raise DamagedError(f"the footer lists {top.num_pages} index pages, the stream held {len(self._pages)}")
+            for k, (ofs, po, digest) in enumerate(self._pages):
+                ref = top.page(k)
+                if (ref.ofs_page, ref.ofs_plaintext, ref.hash) != (ofs, po, digest):
+                    raise DamagedError(f"index page {k} does not match the footer")
+            index = PagedIndex(None, top, self.header)
         check_footer(self.keys, self.header, index, footer, footer_offset)
 
 
@@ -137,7 +177,8 @@ class GatewayServer:
 
     def __init__(self, master_key=None, listen_host: str = "127.0.0.1", listen_port: int = 7620,
                  cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, dest_host: str | None = None,
-                 dest_port: int | None = None, *, passphrase=None, block_size: int = DEFAULT_BLOCK_SIZE,
+                 dest_port: int | None = None, *, passphrase=None, recipients=None, identities=None,
+                 block_size: int = DEFAULT_BLOCK_SIZE,
                  flush_after: float = DEFAULT_FLUSH_AFTER, decrypt: bool = False,
                  max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0,
                  idle_timeout: float | None = 300.0):
@@ -170,25 +211,22 @@ class GatewayServer:
         self._connect_timeout_ms = max(1, int(connect_timeout * 1000))
         self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
         if self.decrypt:
-            if master_key is None and passphrase is None:
-                raise ValueError("a master key or a passphrase is required")
-            if master_key is not None and passphrase is not None:
-                raise ValueError("give a master key or a passphrase, not both")
-            self._mk = check_master_key(master_key) if master_key is not None else None
-            self._passphrase = passphrase
+            self._secrets = make_secrets(master_key, passphrase, identities)
+            if not self._secrets:
+                raise ValueError("a master key, a passphrase or an identity is required")
             self._derive = _KeyCache()
-        else:  # derive once: every connection's container shares the KDF salt, not the container key
-            self._mk, self._kdf = _writer_key(master_key, passphrase, None)
+        else:  # derive once: every connection's container shares the KDF salt, not its file key
+            self._prepared = prepare_recipients(master_key, passphrase, recipients)
         self._native = None
         self._finalizer = None
         self._lock = threading.Lock()
 
     # -- the callbacks the native gateway calls (GIL held only for the call) --
     def _make_sealer(self) -> _SealSession:
-        return _SealSession(self._mk, self._kdf, self.block_size, self.cipher_id)
+        return _SealSession(self._prepared, self.block_size, self.cipher_id)
 
     def _make_opener(self, header_bytes: bytes) -> _OpenSession:
-        return _OpenSession(header_bytes, self._mk, self._passphrase, self._derive)
+        return _OpenSession(header_bytes, self._secrets, self._derive)
 
     # -- lifecycle --
     def start(self) -> "GatewayServer":

@@ -11,12 +11,14 @@ from typing import NamedTuple
 
 from . import _core
 from .blocks import OVERHEAD, PAYLOAD_START, open_block, open_blocks
-from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key
-from .errors import DamagedError, NotAContainerError, TruncatedError, WrongKeyError
+from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key, hash_many
+from .errors import DamagedError, LimitError, NotAContainerError, TruncatedError, WrongKeyError
+from .keyring import Secrets, open_keyring
 from .io import RandomAccess, SequentialReader
 from .pipeline import BufferPool, ordered_map
 
-__all__ = ["open_keys", "Container", "FileInfo", "StreamOpener"]
+__all__ = ["open_keys", "open_layout", "read_layout", "Layout", "Limits", "PagedIndex", "Container", "FileInfo",
+           "StreamOpener", "MAX_INDEX_BYTES"]
 
 _INFO = struct.Struct(">QQH")
 #: Decrypted blocks a Container keeps for repeated small reads (at least one block).
@@ -52,9 +54,55 @@ def decode_file_info(raw: bytes) -> FileInfo:
     return FileInfo(size, mtime, name)
 
 
+#: Readers refuse to read a footer (6.0: the whole index; 6.1: the top table of index pages)
+#: larger than this unless told otherwise (``max_index_bytes``): 16 MiB holds a 6.0 index of
+#: 290,000 blocks (1 GiB of 4 KiB blocks) or a 6.1 top table of 350,000 pages.
+MAX_INDEX_BYTES = 16 << 20
+#: Decoded 6.1 index pages a reader keeps (each at most 3.5 MiB; 57 KiB at the default 1,024
+#: entries per page).
+PAGE_CACHE = 16
+
+
+class Layout(NamedTuple):
+    """A container's fixed start as read: version, decoded header, its bytes, the 6.1 keyring's
+    bytes (both copies; None in 6.0) and where the first block starts."""
+
+    version: int
+    header: object
+    header_bytes: bytes
+    keyring: bytes | None
+    data_offset: int
+
+
+class Limits(NamedTuple):
+    """What a reader accepts before spending memory or work on what a file claims."""
+
+    max_index_bytes: int = MAX_INDEX_BYTES
+    max_blocks: int = _core.MAX_BLOCKS
+
+
+def read_layout(ra: RandomAccess) -> Layout:
+    """Header (and 6.1 keyring), every field checked, sizes checked against the real size first."""
+    head = bytes(ra.read_exact(0, min(ra.size, _core.HEADER_SIZE)))
+    version = _core.header_version(head)
+    if version == _core.VERSION_6_0:
+        if len(head) < _core.HEADER_SIZE:
+            raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
+        return Layout(version, _core.decode_header(head), head, None, _core.HEADER_SIZE)
+    if len(head) < _core.HEADER61_SIZE:
+        raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
+    header = _core.decode_header61(head)
+    raw = head[:_core.HEADER61_SIZE]
+    start = header.data_offset
+    if start + _core.FOOTER_HEAD_SIZE + _core.TRAILER_SIZE > ra.size:
+        raise TruncatedError(f"the container is truncated ({ra.size} bytes; its keyring alone ends at {start})")
+    keyring = bytes(ra.read_exact(_core.HEADER61_SIZE, start - _core.HEADER61_SIZE))
+    return Layout(version, header, raw, keyring, start)
+
+
 def open_keys(header, header_bytes, master_key=None, passphrase=None, derive=derive_master_key) -> FileKeys:
-    """Derive FK for ``header``; check the key commitment, then the header MAC. ``derive`` (for
-    a passphrase) may be a cache in front of ``derive_master_key``."""
+    """6.0: derive FK for ``header``; check the key commitment, then the header MAC. ``derive``
+    (for a passphrase) may be a cache in front of ``derive_master_key``."""
     if header.kdf_id == KDF_NONE:
         if master_key is None:
             raise WrongKeyError("this container needs its key (key file), not a passphrase")
@@ -72,27 +120,133 @@ def open_keys(header, header_bytes, master_key=None, passphrase=None, derive=der
     return keys
 
 
+def open_layout(layout: Layout, secrets: Secrets, derive=derive_master_key) -> FileKeys:
+    """The container's keys from what the reader holds, either revision; WrongKeyError when
+    nothing opens it. 6.0 takes a key or a passphrase; 6.1 also age identities."""
+    if layout.version == _core.VERSION_6_0:
+        if layout.header.kdf_id == KDF_NONE or secrets.passphrase is None:
+            return open_keys(layout.header, layout.header_bytes, secrets.master_key, None, derive)
+        return open_keys(layout.header, layout.header_bytes, None, secrets.passphrase, derive)
+    return open_keyring(layout.header, layout.header_bytes, layout.keyring, secrets, derive).keys
+
+
 def read_header(ra: RandomAccess):
-    if ra.size < _core.HEADER_SIZE:
-        if ra.size >= 4 and bytes(ra.pread(0, 4)) != b"QLTX":
-            raise NotAContainerError("not a Qeltrix container (no QLTX magic)")
-        raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
-    raw = bytes(ra.read_exact(0, _core.HEADER_SIZE))
-    return _core.decode_header(raw), raw
+    """6.0 only (the header and its bytes); see ``read_layout`` for both revisions."""
+    layout = read_layout(ra)
+    return layout.header, layout.header_bytes
 
 
-def read_index(ra: RandomAccess, header):
-    """Trailer and footer, structurally validated (not authenticated): (index, footer bytes, ofs)."""
-    minimum = _core.HEADER_SIZE + _core.FOOTER_HEAD_SIZE + _core.TRAILER_SIZE
+def _read_trailer(ra: RandomAccess, layout: Layout, limits: Limits):
+    minimum = layout.data_offset + _core.FOOTER_HEAD_SIZE + _core.TRAILER_SIZE
     if ra.size < minimum:
         raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
     try:
         trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size)
     except NotAContainerError:  # the header was a container's: its end is missing
         raise TruncatedError("no trailer at the end: the container is truncated or incomplete") from None
-    footer = bytes(ra.read_exact(trailer.footer_offset, trailer.footer_size))
-    index = _core.decode_footer(footer, header.block_size, trailer.footer_offset)
+    if trailer.footer_offset < layout.data_offset:
+        raise DamagedError("the trailer puts the footer inside the header")
+    if trailer.footer_size > limits.max_index_bytes:
+        raise LimitError(f"the index is {trailer.footer_size} bytes, more than this reader's cap of "
+                         f"{limits.max_index_bytes} (max_index_bytes)")
+    return trailer
+
+
+def read_index(ra: RandomAccess, header, limits: Limits | None = None, layout: Layout | None = None):
+    """Trailer and footer, structurally validated (not authenticated): (index, footer bytes, ofs).
+    Sizes are checked against the real size and ``limits`` before anything is read."""
+    limits = limits or Limits()
+    if layout is None:
+        layout = Layout(_core.VERSION_6_0, header, b"", None, _core.HEADER_SIZE)
+    trailer = _read_trailer(ra, layout, limits)
+    head = bytes(ra.read_exact(trailer.footer_offset, _core.FOOTER_HEAD_SIZE))
+    if layout.version == _core.VERSION_6_0:
+        num_blocks, _size, info_size, _mac = _core.decode_footer_head(head)
+        expected = _core.FOOTER_HEAD_SIZE + _core.FOOTER_ENTRY_SIZE * num_blocks + info_size
+    else:
+        num_blocks, _size, info_size, num_pages, _mac = _core.decode_footer61_head(head)
+        expected = _core.FOOTER_HEAD_SIZE + _core.TOP_ENTRY_SIZE * num_pages + info_size
+    if num_blocks > limits.max_blocks:
+        raise LimitError(f"the container claims {num_blocks} blocks, more than this reader's cap of "
+                         f"{limits.max_blocks} (max_blocks)")
+    if expected != trailer.footer_size:
+        raise DamagedError(f"the footer is {trailer.footer_size} bytes, but its counts make it {expected}")
+    footer = head + bytes(ra.read_exact(trailer.footer_offset + len(head), trailer.footer_size - len(head)))
+    if layout.version == _core.VERSION_6_0:
+        index = _core.decode_footer(footer, header.block_size, trailer.footer_offset)
+    else:
+        top = _core.decode_footer61(footer, header.page_shift, header.block_size, layout.data_offset,
+                                    trailer.footer_offset)
+        index = PagedIndex(ra, top, header)
     return index, footer, trailer.footer_offset
+
+
+class PagedIndex:
+    """A 6.1 index: the footer's top table, and its pages read (and checked against their
+    authenticated hashes) when a block they list is first wanted. The same interface as the
+    6.0 ``_core.Index``: ``len``, ``[i]`` (an Entry), ``locate``, ``span``, totals."""
+
+    uniform = False
+
+    def __init__(self, ra: RandomAccess, top, header, cache: int = PAGE_CACHE):
+        self.ra, self.top = ra, top
+        self._hash = hash_many(header.index_hash)
+        self._block_size = header.block_size
+        self._shift = header.page_shift
+        self._pages: OrderedDict[int, object] = OrderedDict()
+        self._max = max(1, cache)
+        self._lock = threading.Lock()
+        self.plaintext_size = top.plaintext_size
+        self.info_size = top.info_size
+        self.mac = top.mac
+        self.num_pages = top.num_pages
+        self.pages_read = 0
+
+    def __len__(self) -> int:
+        return self.top.num_blocks
+
+    def page(self, k: int):
+        """Index page ``k``, decoded; read and hash-checked on first use (then cached)."""
+        with self._lock:
+            hit = self._pages.get(k)
+            if hit is not None:
+                self._pages.move_to_end(k)
+                return hit
+        ref = self.top.page(k)
+        raw = self.ra.read_exact(ref.ofs_page, ref.len_page)
+        if not hmac.compare_digest(self._hash([raw])[0], ref.hash):
+            raise DamagedError(f"index page {k} does not match its hash in the footer")
+        page = _core.decode_page(raw, ref.first_block, ref.num_entries, self._block_size, ref.ofs_plaintext,
+                                 ref.block_offset, ref.last)
+        with self._lock:
+            self.pages_read += 1
+            self._pages[k] = page
+            while len(self._pages) > self._max:
+                self._pages.popitem(last=False)
+        return page
+
+    def __getitem__(self, i: int):
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("block index out of range")
+        page = self.page(i >> self._shift)
+        return page[i - page.first_block]
+
+    def locate(self, offset: int) -> int:
+        k = self.top.locate(offset)
+        page = self.page(k)
+        return page.first_block + page.locate(offset)
+
+    def span(self, offset: int, length: int) -> tuple[int, int]:
+        n = len(self)
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be non-negative")
+        end = min(offset + length, self.plaintext_size)
+        if offset >= end:
+            return n, n
+        return self.locate(offset), self.locate(end - 1) + 1
 
 
 def check_footer(keys: FileKeys, header, index, footer: bytes, footer_offset: int) -> FileInfo:
@@ -111,14 +265,33 @@ def check_footer(keys: FileKeys, header, index, footer: bytes, footer_offset: in
     return info
 
 
+def make_secrets(master_key=None, passphrase=None, identities=None) -> Secrets:
+    """What a reader holds, checked: a 32-byte key, a passphrase, age identities (objects or
+    ``AGE-SECRET-KEY-1...`` strings)."""
+    if master_key is not None:
+        master_key = check_master_key(master_key)
+    ids = ()
+    if identities:
+        from .recipients import X25519Identity
+
+        ids = tuple(i if isinstance(i, X25519Identity) else X25519Identity.parse(i) for i in identities)
+    return Secrets(master_key, passphrase, ids)
+
+
 class Container:
     """A container opened for random access: header, key and footer checked before any read."""
 
-    def __init__(self, ra: RandomAccess, master_key=None, *, passphrase=None, verify: bool = True):
+    def __init__(self, ra: RandomAccess, master_key=None, *, passphrase=None, identities=None,
+                 verify: bool = True, limits: Limits | None = None, derive=derive_master_key):
+        """Open ``ra`` with a raw key, a passphrase or age identities (any of them). Sizes the
+        file claims are checked against its real size and ``limits`` first, then the key (the
+        only costly step), then the footer's MAC: no byte is released before all three."""
         self.ra = ra
-        self.header, header_bytes = read_header(ra)
-        self.keys = open_keys(self.header, header_bytes, master_key, passphrase)
-        self.index, footer, footer_offset = read_index(ra, self.header)
+        self.layout = read_layout(ra)
+        self.header = self.layout.header
+        self.version = self.layout.version
+        self.index, footer, footer_offset = read_index(ra, self.header, limits, self.layout)
+        self.keys = open_layout(self.layout, make_secrets(master_key, passphrase, identities), derive)
         self.info = check_footer(self.keys, self.header, self.index, footer, footer_offset)
         self.verify = verify
         # Reused buffers for seeks (a few kept: a long-lived Container must not pin a burst's peak).
@@ -353,26 +526,46 @@ class StreamOpener:
     each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
     them (in parallel) with ``open_stored``, and calls ``finish`` after the last one."""
 
-    def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, verify: bool = True):
+    def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, identities=None,
+                 verify: bool = True, derive=derive_master_key):
         self.reader = reader
-        raw = reader.read_exact(_core.HEADER_SIZE, "header")
-        self.header = _core.decode_header(raw)
-        self.keys = open_keys(self.header, raw, master_key, passphrase)
+        head = reader.read_exact(6, "header")
+        self.version = _core.header_version(head)
+        if self.version == _core.VERSION_6_0:
+            raw = head + reader.read_exact(_core.HEADER_SIZE - 6, "header")
+            self.header = _core.decode_header(raw)
+            keyring, start = None, _core.HEADER_SIZE
+        else:
+            raw = head + reader.read_exact(_core.HEADER61_SIZE - 6, "header")
+            self.header = _core.decode_header61(raw)
+            start = self.header.data_offset
+            keyring = reader.read_exact(start - _core.HEADER61_SIZE, "keyring")
+        self.layout = Layout(self.version, self.header, raw, keyring, start)
+        self.keys = open_layout(self.layout, make_secrets(master_key, passphrase, identities), derive)
         self.verify = verify
         self.seen: list[tuple[int, int, int, int]] = []  # (plain_offset, block_offset, plain_size, stored)
-        self.offset = _core.HEADER_SIZE
+        self.offset = start
         self.plain_offset = 0
         self.final_seen = False
         self.info: FileInfo | None = None
         self._footer_head = None
+        # 6.1: index pages as they pass (offset, first plaintext offset, hash), and the blocks
+        # since the last page
+        self._pages: list[tuple[int, int, bytes]] = []
+        self._page_start = 0
 
     def blocks(self):
         """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer."""
         bs = self.header.block_size
         while True:
             head = self.reader.read_exact(_core.PREFIX_SIZE, "next block or footer")
+            if head[:4] == b"QPAG" and self.version != _core.VERSION_6_0:
+                self._read_page(head)
+                continue
             if head[:4] == b"QBLK":
                 i = len(self.seen)
+                if self.version != _core.VERSION_6_0 and i - self._page_start >= self.header.page_entries:
+                    raise DamagedError(f"index page missing before block {i}", i)
                 try:
                     prefix = _core.decode_prefix(head, bs)
                 except DamagedError as e:
@@ -393,10 +586,30 @@ class StreamOpener:
             elif head[:8] == b"QLTXFOOT":
                 if self.seen and not self.final_seen:
                     raise TruncatedError("the stream ends without its final block")
+                if self.version != _core.VERSION_6_0 and self._page_start != len(self.seen):
+                    raise DamagedError("the last index page is missing")
                 self._footer_head = head
                 return
             else:
                 raise DamagedError(f"unexpected bytes at offset {self.offset}: neither a block nor the footer")
+
+    def _read_page(self, head: bytes) -> None:
+        """A 6.1 index page in the stream: it must list exactly the blocks since the last page."""
+        first = self._page_start
+        n = len(self.seen) - first
+        if n == 0 or (n < self.header.page_entries and not self.final_seen):
+            raise DamagedError(f"an index page at offset {self.offset} where none belongs")
+        raw = head + self.reader.read_exact(_core.PAGE_HEAD_SIZE + _core.FOOTER_ENTRY_SIZE * n - len(head),
+                                            "index page")
+        first_po, first_bo, _, _ = self.seen[first]
+        page = _core.decode_page(raw, first, n, self.header.block_size, first_po, first_bo, self.final_seen)
+        for j in range(n):
+            e, (po, bo, size, stored) = page[j], self.seen[first + j]
+            if (e.plain_offset, e.block_offset, e.plain_size, e.block_size) != (po, bo, size, stored):
+                raise DamagedError(f"index page lists block {first + j} where the stream has another", first + j)
+        self._pages.append((self.offset, first_po, hash_many(self.header.index_hash)([raw])[0]))
+        self.offset += len(raw)
+        self._page_start = len(self.seen)
 
     def open_stored(self, item, out=None) -> bytearray:
         i, plain_offset, n, final, stored = item
@@ -419,16 +632,31 @@ class StreamOpener:
         if head is None:
             raise ValueError("blocks() has not reached the footer")
         rest = self.reader.read_exact(_core.FOOTER_HEAD_SIZE - len(head), "footer")
-        num_blocks, plaintext_size, info_size, _mac = _core.decode_footer_head(head + rest)
+        if self.version == _core.VERSION_6_0:
+            num_blocks, plaintext_size, info_size, _mac = _core.decode_footer_head(head + rest)
+            body_size = num_blocks * _core.FOOTER_ENTRY_SIZE + info_size
+        else:
+            num_blocks, plaintext_size, info_size, num_pages, _mac = _core.decode_footer61_head(head + rest)
+            if num_pages != len(self._pages):
+                raise DamagedError(f"the footer lists {num_pages} index pages, the stream held {len(self._pages)}")
+            body_size = num_pages * _core.TOP_ENTRY_SIZE + info_size
         if num_blocks != len(self.seen):
             raise DamagedError(f"the footer lists {num_blocks} blocks, the stream held {len(self.seen)}")
-        body = self.reader.read_exact(num_blocks * _core.FOOTER_ENTRY_SIZE + info_size, "footer")
+        body = self.reader.read_exact(body_size, "footer")
         footer = head + rest + body
-        index = _core.decode_footer(footer, self.header.block_size, self.offset)
-        for i, (po, bo, n, st) in enumerate(self.seen):
-            e = index[i]
-            if (e.plain_offset, e.block_offset, e.plain_size, e.block_size) != (po, bo, n, st):
-                raise DamagedError(f"block {i} does not match the footer's index", i)
+        if self.version == _core.VERSION_6_0:
+            index = _core.decode_footer(footer, self.header.block_size, self.offset)
+            for i, (po, bo, n, st) in enumerate(self.seen):
+                e = index[i]
+                if (e.plain_offset, e.block_offset, e.plain_size, e.block_size) != (po, bo, n, st):
+                    raise DamagedError(f"block {i} does not match the footer's index", i)
+        else:
+            index = _core.decode_footer61(footer, self.header.page_shift, self.header.block_size,
+                                          self.layout.data_offset, self.offset)
+            for k, (ofs, po, digest) in enumerate(self._pages):
+                ref = index.page(k)
+                if (ref.ofs_page, ref.ofs_plaintext) != (ofs, po) or not hmac.compare_digest(ref.hash, digest):
+                    raise DamagedError(f"index page {k} does not match the footer")
         self.info = check_footer(self.keys, self.header, index, footer, self.offset)
         trailer = self.reader.read_exact(_core.TRAILER_SIZE, "trailer")
         end = self.offset + len(footer) + _core.TRAILER_SIZE

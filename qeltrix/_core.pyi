@@ -148,6 +148,166 @@ def decode_trailer(buf: Buffer, container_size: int) -> Trailer: ...
     # list (>= 416 + 220*n_min) and not more than its most blocks can fill,
     # footer_offset + footer_size + 24 == container_size (no overflow)
 
+# ---- format 6.1 (version 0x0601): cpp/format61.hpp ----------------------------------------------
+# The same rules as above: decoders check every length before allocating anything whose size
+# they read; encoders raise ValueError on what their decoder would reject.
+VERSION_6_0: int  # 6
+VERSION_6_1: int  # 0x0601
+HEADER61_SIZE: int  # 256
+HEADER61_MAC_OFFSET: int  # 224: header_mac is bytes [224, 256)
+KEYRING_HEAD_SIZE: int  # 24 (a copy is 24 + 128 * slots + 32 bytes of keyring_mac)
+SLOT_SIZE: int  # 128
+SLOT_BODY_MAX: int  # 124
+MIN_KEYRING_SLOTS: int  # 1
+MAX_KEYRING_SLOTS: int  # 1024
+PAGE_HEAD_SIZE: int  # 16 (a page is 16 + 56 * entries bytes)
+TOP_ENTRY_SIZE: int  # 48
+MIN_PAGE_SHIFT: int  # 6
+MAX_PAGE_SHIFT: int  # 16
+HASH_SHA256: int  # 1
+HASH_BLAKE3: int  # 2
+SLOT_EMPTY: int  # 0
+SLOT_RAW: int  # 1
+SLOT_ARGON2ID: int  # 2
+SLOT_SCRYPT: int  # 3
+SLOT_X25519: int  # 4
+SLOT_BODY_SIZES: dict[int, int]  # {1: 48, 2: 76, 3: 76, 4: 80}
+
+def header_version(buf: Buffer) -> int: ...
+    # VERSION_6_0 or VERSION_6_1 from the first 6 bytes: NotAContainerError on a wrong magic
+    # (bytes present), TruncatedError under 6 bytes, UnsupportedVersionError for another version
+
+class Header61:
+    cipher_id: int
+    index_hash: int  # HASH_SHA256 or HASH_BLAKE3
+    block_hash: int  # HASH_SHA256 or HASH_BLAKE3
+    page_shift: int  # 6..16
+    flags: int  # u16; bit 0 permuted
+    block_size: int
+    container_id: bytes  # 32
+    keyring_slots: int  # 1..1024
+    key_commitment: bytes  # 32
+    num_blocks: int
+    plaintext_size: int
+    footer_offset: int
+    footer_size: int
+    header_mac: bytes  # 32
+    def __init__(self) -> None: ...  # all zero / empty; version is always 0x0601
+    @property
+    def permuted(self) -> bool: ...
+    @property
+    def streamed(self) -> bool: ...  # the four patched fields are all zero
+    @property
+    def keyring_copy_size(self) -> int: ...  # 56 + 128 * keyring_slots
+    @property
+    def data_offset(self) -> int: ...  # 256 + 2 * keyring_copy_size: block 0 (or the footer)
+    @property
+    def page_entries(self) -> int: ...  # E = 1 << page_shift
+
+def encode_header61(h: Header61) -> bytes: ...  # 256 bytes; ValueError on out-of-range fields
+def decode_header61(buf: Buffer) -> Header61: ...  # reads the first 256 bytes
+    # checks magic, version 0x0601 (6 -> UnsupportedVersionError), cipher, index and block hash
+    # ids, 6 <= page_shift <= 16, reserved flag bits, 4096 <= block_size <= 64 MiB,
+    # 1 <= keyring_slots <= 1024, reserved_a and the 104 reserved bytes zero; unless streamed,
+    # the totals: num_blocks <= 2**31, plaintext_size < 2**63 and fits num_blocks blocks,
+    # footer_size = 64 + 48 * ceil(num_blocks / E) + 46..1070 and footer_offset = data_offset +
+    # 276 * num_blocks + plaintext_size + 16 * ceil(num_blocks / E) (blocks and their pages).
+def header61_mac_input(buf: Buffer) -> bytes: ...
+    # bytes 0..223 of a 6.1 header (magic, version checked; at least 256 bytes) with the
+    # patched fields, bytes 88..119, set to zero: what header_mac covers
+
+def encode_keyring_copy(num_slots: int, generation: int, slots: Iterable[tuple[int, Buffer]],
+                        mac: Buffer) -> bytes: ...
+    # 56 + 128 * num_slots bytes: at most num_slots (slot_type, body) pairs, padded with empty
+    # slots; known types need exactly their SLOT_BODY_SIZES length, types 5..255 any length
+    # <= 124, type 0 an empty body; mac (32 bytes) at the end (encode with zeros, compute the
+    # HMAC over bytes[:-32], patch)
+def decode_keyring_copy(buf: Buffer, num_slots: int) -> tuple[int, list[tuple[int, bytes]], bytes]: ...
+    # (generation, [(slot_type, body)] one per slot, empty ones (0, b""), mac). buf exactly one
+    # copy (shorter: TruncatedError, longer: DamagedError); DamagedError (naming the slot) on a
+    # bad magic "QKEY", a num_slots field other than num_slots, a non-zero reserved field or
+    # slot reserved byte, len_body > 124, non-zero padding, an empty slot not all zero, a known
+    # type with another body length. ValueError unless 1 <= num_slots <= 1024.
+
+class Page:
+    """One decoded and validated index page: its entries, like Index's."""
+
+    first_block: int
+    plain_offset: int  # of its first block
+    block_offset: int  # of its first block
+    plain_end: int  # plaintext offset after its last block
+    block_end: int  # container offset just past its last block (where the page itself is)
+    def __len__(self) -> int: ...
+    def __getitem__(self, j: int) -> Entry: ...  # negative indexes allowed; IndexError
+    def locate(self, plain_offset: int) -> int: ...
+        # the entry j holding plaintext byte plain_offset; IndexError outside
+        # [plain_offset, plain_end), ValueError when negative
+
+def encode_page(first_block: int, entries: Iterable[tuple[int, int, int, int, bytes] | Entry]) -> bytes: ...
+    # 16 + 56 * n bytes, n = 1..65536 entries (as for encode_footer), each right after the
+    # previous, block_size = plain_size + 220, plain_size <= 64 MiB, only the last may be empty;
+    # first_block + n <= 2**31
+def decode_page(buf: Buffer, first_block: int, num_entries: int, block_size: int, plain_offset: int,
+                block_offset: int, last: bool) -> Page: ...
+    # buf exactly 16 + 56 * num_entries bytes (TruncatedError / DamagedError); DamagedError
+    # (block = the entry's block) unless: magic "QPAG", count == num_entries, first_block field
+    # == first_block, entry 0 at (plain_offset, block_offset) and every next one right after the
+    # previous, block_size field = plain_size + 220, plain_size <= block_size, plain_size >= 1
+    # except for the very last entry of the last page (last=True). Releases the GIL.
+
+class PageRef:
+    """Where index page `index` is and what it lists, from the validated top table."""
+
+    index: int
+    ofs_page: int
+    len_page: int  # 16 + 56 * num_entries
+    ofs_plaintext: int
+    plain_end: int  # ofs_plaintext of the next page, or plaintext_size for the last
+    first_block: int  # index * page_entries
+    num_entries: int  # page_entries, fewer in the last page
+    block_offset: int  # container offset of its first block
+    hash: bytes  # 32: the index hash of the page's bytes
+    last: bool
+
+class TopTable:
+    """The decoded and validated 6.1 footer: totals and the top table of index pages."""
+
+    num_blocks: int
+    plaintext_size: int
+    info_size: int
+    mac: bytes
+    num_pages: int
+    page_shift: int
+    page_entries: int
+    def __len__(self) -> int: ...  # num_pages
+    def page(self, k: int) -> PageRef: ...  # negative indexes allowed; IndexError
+    def locate(self, plain_offset: int) -> int: ...  # page holding the byte; IndexError at/after the end
+    def span(self, offset: int, length: int) -> tuple[int, int]: ...
+        # PAGES [first, last) covering plaintext [offset, offset+length) clamped to the size;
+        # (P, P) when empty (the top table alone cannot tell blocks: decode the pages for that)
+    def block_page(self, i: int) -> int: ...  # i >> page_shift; IndexError unless i < num_blocks
+
+def decode_footer61_head(buf: Buffer) -> tuple[int, int, int, int, bytes]: ...
+    # (num_blocks, plaintext_size, info_size, num_pages, mac) from the first 64 bytes: magic
+    # "QLTXFOOT" (NotAContainerError), num_blocks <= 2**31, plaintext_size < 2**63 and fits
+    # num_blocks blocks of 64 MiB, 46 <= info_size <= 1070, ceil(n / 2**16) <= num_pages <=
+    # ceil(n / 2**6) (so no blocks, no pages)
+def decode_footer61(buf: Buffer, page_shift: int, block_size: int, data_offset: int,
+                    footer_offset: int) -> TopTable: ...
+    # the whole footer: num_pages == ceil(num_blocks / E), buf exactly 64 + 48 * num_pages +
+    # info_size bytes; the pages tile data_offset..footer_offset: page k's blocks start at
+    # data_offset (k = 0) or right after page k-1; ofs_plaintext[0] == 0, increasing; each page
+    # at (start of its blocks) + (its plaintext span) + 220 * n_k with that span in
+    # n_k..n_k * block_size (n_k - 1.. for the last page); the last page ends at footer_offset;
+    # no blocks: no pages and data_offset == footer_offset. DamagedError (block = the page's
+    # first block) otherwise; ValueError on bad arguments (data_offset must be 256 + 2 keyring
+    # copies). Releases the GIL.
+def encode_footer61(num_blocks: int, plaintext_size: int, pages: Iterable[tuple[int, int, Buffer]],
+                    info: Buffer, mac: Buffer) -> bytes: ...
+    # 64 + 48 * len(pages) + len(info) bytes; pages as (ofs_page, ofs_plaintext, hash): page 0 at
+    # plaintext 0, both offsets strictly increasing, ofs_plaintext <= plaintext_size, a page
+    # count some E in 2**6..2**16 gives for num_blocks. Tiling is checked by decode_footer61.
+
 # Seek arithmetic. ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more
 # than 2**31 blocks, index >= 2**31, negative input; results never overflow.
 def block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0

@@ -1201,18 +1201,18 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def(
       "encode_trailer",
-      [](const py::object& footer_offset, const py::object& footer_size) {
+      [](const py::object& footer_offset, const py::object& footer_size, uint16_t version) {
         return to_bytes(qltx::encode_trailer(as_uint(footer_offset, "footer_offset"),
-                                             as_uint(footer_size, "footer_size")));
+                                             as_uint(footer_size, "footer_size"), version));
       },
-      py::arg("footer_offset"), py::arg("footer_size"));
+      py::arg("footer_offset"), py::arg("footer_size"), py::arg("version") = qltx::VERSION);
   m.def(
       "decode_trailer",
-      [](const py::buffer& buf, const py::object& container_size) {
+      [](const py::buffer& buf, const py::object& container_size, uint16_t version) {
         const uint64_t cs = as_uint(container_size, "container_size");
-        return qltx::decode_trailer(BufferView(buf, false, "buf").bytes(), cs);
+        return qltx::decode_trailer(BufferView(buf, false, "buf").bytes(), cs, version);
       },
-      py::arg("buf"), py::arg("container_size"));
+      py::arg("buf"), py::arg("container_size"), py::arg("version") = qltx::VERSION);
 
   // ---- seek arithmetic ----
   m.def(

@@ -134,7 +134,7 @@ size_t slot_body_size(uint8_t t) {
     case SLOT_RAW: return 48;
     case SLOT_ARGON2ID:
     case SLOT_SCRYPT: return 76;
-    case SLOT_X25519: return 80;
+    case SLOT_X25519: return 96;
     default: return 0;
   }
 }

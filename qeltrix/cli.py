@@ -23,6 +23,7 @@ EXIT_EXISTS = 6  # output exists and --force not given
 EXIT_INTERRUPTED = 130
 
 PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
+IDENTITY_ENV = "QELTRIX_IDENTITY"
 CIPHER_CHOICES = {"aes": 1, "chacha": 2}
 
 
@@ -32,16 +33,71 @@ class UsageError(Exception):
 
 # -- keys --------------------------------------------------------------------------------------
 
-def _add_key_options(p: argparse.ArgumentParser) -> None:
+def _add_key_options(p: argparse.ArgumentParser, *, writer: bool = False, reader: bool = True) -> None:
     g = p.add_argument_group("key (one of; default: $QELTRIX_PASSPHRASE, else a prompt on a terminal)")
     g.add_argument("--key-file", metavar="FILE", help="raw 32-byte key file (see 'qeltrix keygen')")
     g.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
     g.add_argument("--passphrase", metavar="P",
                    help="passphrase on the command line (visible to other users: prefer the file, env or prompt)")
+    if writer:
+        g.add_argument("-r", "--recipient", action="append", default=[], metavar="AGE1...",
+                       help="an age X25519 recipient who can open the container (repeatable; with or "
+                            "instead of a key or passphrase)")
+        g.add_argument("-R", "--recipients-file", action="append", default=[], metavar="FILE",
+                       help="a file of age recipients, one per line (repeatable)")
+    if reader:
+        g.add_argument("-i", "--identity", action="append", default=[], metavar="FILE",
+                       help=f"an age identity file (as age-keygen writes it; repeatable; also ${IDENTITY_ENV})")
 
 
-def _key_args(args, confirm: bool = False) -> dict:
-    """{'master_key': ...} or {'passphrase': ...} from the options, env or a no-echo prompt."""
+def _identities(args) -> list:
+    files = list(getattr(args, "identity", None) or [])
+    env = os.environ.get(IDENTITY_ENV)
+    if env and not files:
+        files = [f for f in env.split(os.pathsep) if f]
+    if not files:
+        return []
+    from .recipients import load_identities
+
+    out = []
+    for f in files:
+        out.extend(load_identities(f))
+    return out
+
+
+def _recipients(args) -> list:
+    if not getattr(args, "recipient", None) and not getattr(args, "recipients_file", None):
+        return []
+    from .recipients import load_recipients, parse_recipient_arg
+
+    out = [parse_recipient_arg(r) for r in args.recipient]
+    for f in args.recipients_file:
+        out.extend(load_recipients(f))
+    return out
+
+
+def _key_args(args, confirm: bool = False, *, writer: bool = False) -> dict:
+    """The keys the options give: {'master_key'|'passphrase': ..., 'identities': [...]} for
+    readers, {'master_key'|'passphrase': ..., 'recipients': [...]} for writers. A key or
+    passphrase comes from its option, the environment or a no-echo prompt; with identities or
+    recipients it is optional (no prompt)."""
+    out: dict = {}
+    if writer:
+        recips = _recipients(args)
+        if recips:
+            out["recipients"] = recips
+    else:
+        ids = _identities(args)
+        if ids:
+            out["identities"] = ids
+    key = _secret_args(args, confirm, optional=bool(out))
+    out.update(key)
+    return out
+
+
+def _secret_args(args, confirm: bool, optional: bool) -> dict:
+    """{'master_key': ...} or {'passphrase': ...} from the options, env or a no-echo prompt
+    ({} when ``optional`` and none was given)."""
     from .crypto import load_key_file
 
     given = [o for o in ("key_file", "passphrase_file", "passphrase") if getattr(args, o, None) is not None]
@@ -57,7 +113,10 @@ def _key_args(args, confirm: bool = False) -> dict:
             line = f.readline().rstrip(b"\r\n")
         if not line:
             raise UsageError(f"{args.passphrase_file}: empty passphrase")
-        return {"passphrase": line}
+        try:  # text, so that its Unicode normalisation applies as to a typed one
+            return {"passphrase": line.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"passphrase": line}
     if args.passphrase is not None:
         if not args.passphrase:
             raise UsageError("empty passphrase")
@@ -65,6 +124,8 @@ def _key_args(args, confirm: bool = False) -> dict:
     env = os.environ.get(PASSPHRASE_ENV)
     if env:
         return {"passphrase": env}
+    if optional:
+        return {}
     if sys.stdin.isatty() and sys.stderr.isatty():
         import getpass
 
@@ -74,7 +135,7 @@ def _key_args(args, confirm: bool = False) -> dict:
         if not p:
             raise UsageError("empty passphrase")
         return {"passphrase": p}
-    raise UsageError(f"no key: give --key-file, --passphrase-file or ${PASSPHRASE_ENV}")
+    raise UsageError(f"no key: give --key-file, --passphrase-file, -i/--identity or ${PASSPHRASE_ENV}")
 
 
 # -- progress ----------------------------------------------------------------------------------
@@ -117,12 +178,14 @@ def cmd_pack(args) -> int:
 
     if args.output == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a container to a terminal: redirect stdout or give a file")
-    keys = _key_args(args, confirm=True)
+    keys = _key_args(args, confirm=True, writer=True)
+    if args.keyring_slots is not None:
+        keys["keyring_slots"] = args.keyring_slots
     prog = _Progress(_size_of(args.input), "pack", not args.quiet)
     try:
         r = pack("-" if args.input == "-" else args.input, args.output, block_size=args.block_size * 1024,
                  cipher_id=CIPHER_CHOICES[args.cipher], workers=args.workers, permute=args.permute,
-                 overwrite=args.force, progress=prog, **keys)
+                 overwrite=args.force, progress=prog, block_hash=args.block_hash, **keys)
     finally:
         prog.close()
     if not args.quiet:
@@ -164,7 +227,8 @@ def _unpack_stream_only(src, args, keys, prog):
     if src == "-":
         src = sys.stdin.buffer
     return _unpack_stream(_NonSeekable(src), args.output, keys.get("master_key"), keys.get("passphrase"),
-                          args.workers, not args.no_verify, args.force, prog, time.perf_counter())
+                          args.workers, not args.no_verify, args.force, prog, time.perf_counter(),
+                          keys.get("identities"))
 
 
 class _NonSeekable:
@@ -251,8 +315,8 @@ def cmd_verify(args) -> int:
 
     from .container import verify
 
-    keyed = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase")) or \
-        bool(os.environ.get(PASSPHRASE_ENV))
+    keyed = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase", "identity")) or \
+        bool(os.environ.get(PASSPHRASE_ENV)) or bool(os.environ.get(IDENTITY_ENV))
     keys = _key_args(args) if keyed else {}
     r = verify(args.input, workers=args.workers, **keys)
     if args.json:
@@ -288,7 +352,7 @@ def cmd_gateway(args) -> int:
 
     if (args.dest_host is None) != (args.dest_port is None):
         raise UsageError("give --dest-host and --dest-port together (or neither, to reply on the same connection)")
-    keys = _key_args(args, confirm=not args.decrypt)
+    keys = _key_args(args, confirm=not args.decrypt, writer=not args.decrypt)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="qeltrix: %(message)s")
     logging.getLogger("qeltrix.gateway").propagate = True
@@ -429,10 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("output", help="container to write: path, writable fsspec URL (s3://...) or - for stdout")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
-    sp.add_argument("--permute", action="store_true", help="also permute block bytes (off by default)")
+    sp.add_argument("--permute", action="store_true",
+                    help="also permute block bytes (off by default; it runs under the AEAD and adds nothing "
+                         "to confidentiality or integrity)")
     sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    sp.add_argument("--keyring-slots", type=_positive, default=None, metavar="N",
+                    help="room for N key slots, so recipients can be added later in place (default 16)")
+    sp.add_argument("--block-hash", choices=("sha256", "blake3"), default="sha256",
+                    help="hash of each block's plaintext (default sha256; blake3 is faster)")
     common(sp)
-    _add_key_options(sp)
+    _add_key_options(sp, writer=True, reader=False)
     sp.set_defaults(func=cmd_pack)
 
     sp = sub.add_parser("unpack", help="decrypt a container")
@@ -491,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--idle-timeout", type=_idle_seconds, default=300.0, metavar="S",
                     help="drop a source silent for S seconds, as an abort (default 300; 0: never)")
     common(sp)
-    _add_key_options(sp)
+    _add_key_options(sp, writer=True)
     sp.set_defaults(func=cmd_gateway)
 
     sp = sub.add_parser("serve", help="serve the plaintext of a container (or a folder of them) over HTTP "

@@ -80,6 +80,8 @@ LABEL_BLOCK_KEY = b"qeltrix-v6 block key"
 LABEL_PERMUTATION = b"qeltrix-v6 permutation"
 LABEL_FILE_INFO = b"qeltrix-v6 file info"
 LABEL_KEYRING_MAC = b"qeltrix-v6 keyring mac"
+LABEL_RECIPIENT_TAG = b"qeltrix-v6 recipient tag"
+RECIPIENT_TAG_SIZE = 16
 LABEL_RAW_SLOT = b"qeltrix-v6 raw slot"
 LABEL_PASSPHRASE_SLOT = b"qeltrix-v6 passphrase slot"
 PERMUTATION_KEY_SIZE = 72
@@ -270,7 +272,7 @@ class FileKeys:
 
     __slots__ = ("_fk", "container_id", "cipher_id", "block_size", "_wrap", "_meta",
                  "_header_mac_key", "_footer_mac_key", "commitment", "_aead", "_info", "version",
-                 "_keyring_mac_key", "block_hash_many", "secret")
+                 "_keyring_mac_key", "_recipient_tag_key", "block_hash_many", "secret")
 
     def __init__(self, master_key: bytes, container_id: bytes, cipher_id: int, block_size: int,
                  version: int = VERSION_6_0, block_hash: int = HASH_SHA256):
@@ -287,6 +289,7 @@ class FileKeys:
         info = LABEL_FILE_KEY + struct.pack(">HBI", version, cipher_id, block_size)
         self._fk = HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=info).derive(master_key)
         self._keyring_mac_key = _expand(self._fk, LABEL_KEYRING_MAC)
+        self._recipient_tag_key = _expand(self._fk, LABEL_RECIPIENT_TAG)
         self.block_hash_many = hash_many(block_hash)
         self.container_id = bytes(container_id)
         self.cipher_id = cipher_id
@@ -309,6 +312,10 @@ class FileKeys:
 
     def keyring_mac(self, header_mac: bytes, copy_without_mac) -> bytes:
         return hmac.new(self._keyring_mac_key, bytes(header_mac) + bytes(copy_without_mac), "sha256").digest()
+
+    def recipient_tag(self, public_key: bytes) -> bytes:
+        """Which X25519 recipient a slot is for, as only holders of the file secret can tell."""
+        return hmac.digest(self._recipient_tag_key, bytes(public_key), "sha256")[:RECIPIENT_TAG_SIZE]
 
     def footer_mac(self, header_mac: bytes, footer_head24, entries) -> bytes:
         h = hmac.new(self._footer_mac_key, header_mac, "sha256")

@@ -169,8 +169,8 @@ class ContainerFile(io.RawIOBase):
             self._cache.popitem(last=False)
 
 
-def open_container(src, master_key=None, *, passphrase=None, verify: bool = True, cache_blocks: int = 8,
-                   readahead_blocks: int = 4, workers: int = 4) -> ContainerFile:
+def open_container(src, master_key=None, *, passphrase=None, identities=None, verify: bool = True,
+                   cache_blocks: int = 8, readahead_blocks: int = 4, workers: int = 4) -> ContainerFile:
     """Open container ``src`` (path, URL, bytes, seekable binary file or RandomAccess) as a
     read-only, seekable binary file of its plaintext (``qeltrix.open``).
 
@@ -179,7 +179,7 @@ def open_container(src, master_key=None, *, passphrase=None, verify: bool = True
     (``io.RawIOBase``) with its own block cache: wrap it in ``io.BufferedReader`` only if many
     tiny reads matter, or ``io.TextIOWrapper`` for text.
     """
-    container = _open_container(src, master_key, passphrase, verify, workers)
+    container = _open_container(src, master_key, passphrase, verify, workers, identities)
     if container is None:
         raise ValueError("qeltrix.open needs a seekable source (a file, URL, bytes or a seekable file object)")
     try:

@@ -90,8 +90,9 @@ def prepare_recipients(master_key=None, passphrase=None, recipients=(), *, kdf_p
     return out
 
 
-def make_slots(recipients: list[Recipient], container_id: bytes, secret: bytes) -> list[tuple[int, bytes]]:
-    """(slot_type, body) for each recipient, each wrapping ``secret`` for this container."""
+def make_slots(recipients: list[Recipient], keys: FileKeys) -> list[tuple[int, bytes]]:
+    """(slot_type, body) for each recipient, each wrapping the container's secret."""
+    container_id, secret = keys.container_id, keys.secret
     slots = []
     for r in recipients:
         if r.kind == "raw":
@@ -105,7 +106,8 @@ def make_slots(recipients: list[Recipient], container_id: bytes, secret: bytes) 
             from .recipients import wrap_file_key
 
             share, wrapped = wrap_file_key(r.recipient, secret)
-            slots.append((_core.SLOT_X25519, share + wrapped))
+            tag = keys.recipient_tag(r.recipient.public_bytes)
+            slots.append((_core.SLOT_X25519, share + wrapped + tag))
         else:
             raise ValueError(f"unknown recipient kind {r.kind!r}")
     return slots
@@ -200,7 +202,7 @@ def _candidates(secrets: Secrets, slot_type: int, body: bytes, container_id: byt
         from .recipients import unwrap_file_key
 
         for identity in secrets.identities:
-            s = unwrap_file_key(identity, bytes(body[:32]), bytes(body[32:]))
+            s = unwrap_file_key(identity, bytes(body[:32]), bytes(body[32:80]))
             if s is not None:
                 yield s
 

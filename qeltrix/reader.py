@@ -141,7 +141,8 @@ def _read_trailer(ra: RandomAccess, layout: Layout, limits: Limits):
     if ra.size < minimum:
         raise TruncatedError(f"the container is truncated ({ra.size} bytes)")
     try:
-        trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size)
+        trailer = _core.decode_trailer(ra.read_exact(ra.size - _core.TRAILER_SIZE, _core.TRAILER_SIZE), ra.size,
+                                       layout.version)
     except NotAContainerError:  # the header was a container's: its end is missing
         raise TruncatedError("no trailer at the end: the container is truncated or incomplete") from None
     if trailer.footer_offset < layout.data_offset:
@@ -660,7 +661,7 @@ class StreamOpener:
         self.info = check_footer(self.keys, self.header, index, footer, self.offset)
         trailer = self.reader.read_exact(_core.TRAILER_SIZE, "trailer")
         end = self.offset + len(footer) + _core.TRAILER_SIZE
-        t = _core.decode_trailer(trailer, end)
+        t = _core.decode_trailer(trailer, end, self.version)
         if (t.footer_offset, t.footer_size) != (self.offset, len(footer)):
             raise DamagedError("the trailer does not point at the footer")
         if not self.reader.at_eof():

@@ -255,7 +255,7 @@ class SeekServer:
     """
 
     def __init__(self, path_or_dir, master_key=None, host: str = "127.0.0.1", port: int = 7621,
-                 workers: int = 4, *, passphrase=None, token: str | None = None,
+                 workers: int = 4, *, passphrase=None, identities=None, token: str | None = None,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
                  readahead_blocks: int = 8, max_ranges: int = 16, logger: logging.Logger | None = None):
@@ -274,6 +274,7 @@ class SeekServer:
         self._ahead_workers = workers
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._ahead_lock = threading.Lock()
+        self._identities = identities
         try:
             self._folder = False
             self._open(path_or_dir, master_key, passphrase, workers)
@@ -331,7 +332,7 @@ class SeekServer:
         if ra is None:
             raise ValueError(f"{src}: a SeekServer needs a regular file or a URL")
         try:
-            c = Container(ra, master_key, passphrase=passphrase)
+            c = Container(ra, master_key, passphrase=passphrase, identities=self._identities)
             state, mtime = _source_state(src, ra)
         except BaseException:
             ra.close()

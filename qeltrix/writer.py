@@ -205,7 +205,7 @@ class Sealer:
         h.header_mac = bytes(32)
         h.header_mac = self.keys.header_mac(_core.header61_mac_input(_core.encode_header61(h)))
         self.header = h
-        slots = make_slots(prepared, container_id, secret)
+        slots = make_slots(prepared, self.keys)
         copy = encode_copy(self.keys, h.header_mac, keyring_slots, 1, slots)
         self.header_bytes = _core.encode_header61(h) + copy + copy
         self.data_offset = self.offset = h.data_offset
@@ -341,7 +341,7 @@ class Sealer:
         footer[head - 32:head] = mac
         self.footer_offset = self.offset
         self.footer_size = len(footer)
-        return bytes(footer) + _core.encode_trailer(self.footer_offset, self.footer_size)
+        return bytes(footer) + _core.encode_trailer(self.footer_offset, self.footer_size, self.version)
 
     def patched_header(self) -> bytes:
         """The header with the totals filled in (same MAC: these fields are not covered). In 6.1
@@ -439,7 +439,8 @@ def _patch(f, start: int, header: bytes) -> bool:
 def pack(src, dst, master_key=None, block_size: int = DEFAULT_BLOCK_SIZE,
          cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, permute: bool = False, *,
          passphrase=None, recipients=None, overwrite: bool = True, name: str | None = None, progress=None,
-         keyring_slots: int = DEFAULT_SLOTS, block_hash="sha256", index_hash="blake3") -> PackResult:
+         keyring_slots: int = DEFAULT_SLOTS, block_hash="sha256", index_hash="blake3",
+         mtime: int | None = None) -> PackResult:
     """Pack ``src`` (path, bytes, binary file object or pipe) into a container at ``dst``
     (path, ``"-"`` or a writable binary file object).
 
@@ -458,7 +459,8 @@ def pack(src, dst, master_key=None, block_size: int = DEFAULT_BLOCK_SIZE,
     sealer = Sealer(master_key, passphrase=passphrase, recipients=recipients, block_size=block_size,
                     cipher_id=cipher_id, permute=permute, workers=workers, keyring_slots=keyring_slots,
                     block_hash=block_hash, index_hash=index_hash)
-    src_name, mtime = _source_name_and_mtime(src)
+    src_name, src_mtime = _source_name_and_mtime(src)
+    mtime = src_mtime if mtime is None else mtime
     out = open_output(dst, overwrite=overwrite)
     with out:
         f = out.file

@@ -65,6 +65,7 @@ doc: |
     K_footer  = "qeltrix-v6 footer mac",
     K_info    = "qeltrix-v6 file info",
     K_keyring = "qeltrix-v6 keyring mac" (6.1),
+    K_recipient = "qeltrix-v6 recipient tag" (6.1),
     key_commitment = "qeltrix-v6 key commitment" (stored in the header, compared in constant
     time before any block is read: a mismatch means wrong key or passphrase).
   * header_mac. 6.0: HMAC-SHA256(K_header, header bytes 0..107), every immutable header field.
@@ -87,8 +88,11 @@ doc: |
       X25519 secret e, share = X25519(e, basepoint), shared = X25519(e, recipient public key),
       refused if all zero; KEK = HKDF(IKM = shared, salt = share || recipient public key,
       info = "age-encryption.org/v1/X25519", 32). Recipients and identities are written as
-      age writes them (Bech32 "age1..." and "AGE-SECRET-KEY-1..."). The slot stores the share
-      and the wrapped key: nothing that names the recipient.
+      age writes them (Bech32 "age1..." and "AGE-SECRET-KEY-1..."). The slot stores the share,
+      the wrapped key and recipient_tag = HMAC-SHA256(K_recipient, recipient public key), first
+      16 bytes, K_recipient = HKDF-Expand(FK, "qeltrix-v6 recipient tag", 32): only holders of
+      S can tell which recipient a slot is for (to list or remove it); to anyone else the slot
+      names nobody, as in age.
   * Opening a 6.1 container: a reader parses both copies; a copy whose structure is invalid is
     ignored. It takes the valid copies in order of decreasing generation (A first on a tie)
     and, in each, tries its secrets on the slots of matching type; the first slot that unwraps
@@ -452,7 +456,7 @@ types:
         size: 48
         doc: S sealed with ChaCha20-Poly1305 under KEK (passphrase slot), zero nonce.
   slot_x25519:
-    doc: An age X25519 identity opens this slot (body 80 bytes), as an age X25519 stanza.
+    doc: An age X25519 identity opens this slot (body 96 bytes), as an age X25519 stanza.
     seq:
       - id: ephemeral_share
         size: 32
@@ -460,6 +464,9 @@ types:
       - id: wrapped_key
         size: 48
         doc: S sealed with ChaCha20-Poly1305 under age's X25519 wrap key, zero nonce.
+      - id: recipient_tag
+        size: 16
+        doc: HMAC-SHA256(K_recipient, recipient public key), first 16 bytes (keyed by FK).
   block:
     doc: One sealed block, as stored.
     seq:

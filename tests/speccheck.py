@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import hashlib
 
-from qeltrix._spec.qeltrix_v6 import QeltrixV6
-from qeltrix.inspect import parse_container
+from blake3 import blake3
 
-HEADER_SIZE = 416
+from qeltrix._spec.qeltrix_v6 import QeltrixV6
+from qeltrix.inspect import V6_0, data_offset, index_entries, parse_container
+
 OVERHEAD = 220
+PAGE_HEAD = 16
+ENTRY = 56
+
+
+def index_hash(parsed, data: bytes) -> bytes:
+    """The container's index hash of ``data``: SHA-256 in 6.0, the header's choice in 6.1."""
+    if parsed.version == V6_0 or parsed.header.index_hash == QeltrixV6.Hash.sha256:
+        return hashlib.sha256(data).digest()
+    return blake3(data).digest()
 
 
 def spec_check(blob, result=None, patched=None) -> QeltrixV6:
@@ -20,11 +30,17 @@ def spec_check(blob, result=None, patched=None) -> QeltrixV6:
     blob = bytes(blob)
     p = parse_container(blob)
     h, f, t = p.header, p.footer, p.trailer
-    n = len(f.entries)
+    entries = list(index_entries(p))
+    n = len(entries)
     assert t.ofs_footer + t.len_footer + 24 == len(blob)
-    assert f.len_plaintext == sum(e.len_plaintext for e in f.entries)
-    offset, plain = HEADER_SIZE, 0
-    for i, e in enumerate(f.entries):
+    assert f.len_plaintext == sum(e.len_plaintext for e in entries)
+    offset, plain = data_offset(p), 0
+    if p.version != V6_0:
+        per_page = 1 << h.page_shift
+        assert f.num_blocks == n and f.num_pages == -(-n // per_page)
+        for copy in p.keyring:
+            assert copy.num_slots == h.keyring_slots
+    for i, e in enumerate(entries):
         assert e.ofs_block == offset and e.ofs_plaintext == plain
         assert e.len_block == e.len_plaintext + OVERHEAD
         assert e.len_plaintext <= h.block_size
@@ -33,9 +49,18 @@ def spec_check(blob, result=None, patched=None) -> QeltrixV6:
         assert b.prefix.len_meta == 164
         assert b.prefix.len_payload == e.len_plaintext + 16
         assert b.prefix.is_final == (i == n - 1)
-        assert hashlib.sha256(blob[e.ofs_block:e.ofs_block + e.len_block]).digest() == e.hash
+        assert index_hash(p, blob[e.ofs_block:e.ofs_block + e.len_block]) == e.hash
         offset += e.len_block
         plain += e.len_plaintext
+        if p.version != V6_0 and ((i + 1) % per_page == 0 or i == n - 1):
+            k = i // per_page
+            top = f.pages[k]
+            page = top.page
+            size = PAGE_HEAD + ENTRY * page.num_entries
+            assert top.ofs_page == offset and page.first_block == k * per_page
+            assert top.ofs_plaintext == page.entries[0].ofs_plaintext
+            assert index_hash(p, blob[offset:offset + size]) == top.hash
+            offset += size
     assert t.ofs_footer == offset
     streamed = (h.num_blocks, h.len_plaintext, h.ofs_footer, h.len_footer) == (0, 0, 0, 0)
     if not streamed:
@@ -52,5 +77,5 @@ def spec_check(blob, result=None, patched=None) -> QeltrixV6:
         assert result.container_id == h.container_id
         assert (result.footer_offset, result.footer_size) == (t.ofs_footer, t.len_footer)
         assert [tuple(x) for x in result.entries] == [
-            (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) for e in f.entries]
+            (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) for e in entries]
     return p

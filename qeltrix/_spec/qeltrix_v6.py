@@ -67,6 +67,7 @@ class QeltrixV6(KaitaiStruct):
       K_footer  = "qeltrix-v6 footer mac",
       K_info    = "qeltrix-v6 file info",
       K_keyring = "qeltrix-v6 keyring mac" (6.1),
+      K_recipient = "qeltrix-v6 recipient tag" (6.1),
       key_commitment = "qeltrix-v6 key commitment" (stored in the header, compared in constant
       time before any block is read: a mismatch means wrong key or passphrase).
     * header_mac. 6.0: HMAC-SHA256(K_header, header bytes 0..107), every immutable header field.
@@ -89,8 +90,11 @@ class QeltrixV6(KaitaiStruct):
         X25519 secret e, share = X25519(e, basepoint), shared = X25519(e, recipient public key),
         refused if all zero; KEK = HKDF(IKM = shared, salt = share || recipient public key,
         info = "age-encryption.org/v1/X25519", 32). Recipients and identities are written as
-        age writes them (Bech32 "age1..." and "AGE-SECRET-KEY-1..."). The slot stores the share
-        and the wrapped key: nothing that names the recipient.
+        age writes them (Bech32 "age1..." and "AGE-SECRET-KEY-1..."). The slot stores the share,
+        the wrapped key and recipient_tag = HMAC-SHA256(K_recipient, recipient public key), first
+        16 bytes, K_recipient = HKDF-Expand(FK, "qeltrix-v6 recipient tag", 32): only holders of
+        S can tell which recipient a slot is for (to list or remove it); to anyone else the slot
+        names nobody, as in age.
     * Opening a 6.1 container: a reader parses both copies; a copy whose structure is invalid is
       ignored. It takes the valid copies in order of decreasing generation (A first on a tie)
       and, in each, tries its secrets on the slots of matching type; the first slot that unwraps
@@ -803,7 +807,7 @@ class QeltrixV6(KaitaiStruct):
 
 
     class SlotX25519(KaitaiStruct):
-        """An age X25519 identity opens this slot (body 80 bytes), as an age X25519 stanza."""
+        """An age X25519 identity opens this slot (body 96 bytes), as an age X25519 stanza."""
         def __init__(self, _io, _parent=None, _root=None):
             super(QeltrixV6.SlotX25519, self).__init__(_io)
             self._parent = _parent
@@ -813,6 +817,7 @@ class QeltrixV6(KaitaiStruct):
         def _read(self):
             self.ephemeral_share = self._io.read_bytes(32)
             self.wrapped_key = self._io.read_bytes(48)
+            self.recipient_tag = self._io.read_bytes(16)
 
 
         def _fetch_instances(self):

@@ -589,3 +589,21 @@ def test_malformed_recipients_files_name_file_and_line(tmp_path: Path) -> None:
         with pytest.raises(RecipientError, match=why) as caught:
             load_recipients(path)
         assert identity.encode()[16:] not in str(caught.value)
+
+
+_KEYISH = st.text(st.sampled_from("qpzry9x8gf2tvdw0s3jn54khce6mua7l1ageAGE-SECRTKY# \r\n\x00é"))
+
+
+@given(text=st.one_of(st.text(max_size=120), _KEYISH), raw=st.binary(max_size=120))
+def test_any_input_gives_a_key_or_a_recipient_error(text: str, raw: bytes) -> None:
+    for parse in (bech32_decode, parse_recipient_arg, X25519Identity.parse):
+        try:
+            parse(text)
+        except RecipientError:
+            pass
+    for load in (load_identities, load_recipients):
+        for source in (text + "\n", raw, io.BytesIO(raw)):
+            try:
+                load(source)
+            except RecipientError:
+                pass

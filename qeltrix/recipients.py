@@ -251,9 +251,7 @@ class X25519Identity:
         except RecipientError as e:
             raise RecipientError(f"not an age identity: {e}") from None
         if hrp != _IDENTITY_HRP:
-            raise RecipientError(
-                "not an age identity: it is written in upper case (AGE-SECRET-KEY-1…)"
-            )
+            raise RecipientError("an age identity is written in upper case (AGE-SECRET-KEY-1…)")
         if len(data) != _KEY_SIZE:
             raise RecipientError(f"not an age identity: it holds {len(data)} bytes, not 32")
         return cls(data)

@@ -56,7 +56,7 @@ class RecipientError(ValueError):
     """A malformed age recipient, identity, key file or stanza. Never contains a secret."""
 
 
-# --- Bech32 (BIP 173), as age uses it: any length, one case, checksum over the lower case --------
+# --- Bech32 (BIP 173), as age uses it: any length, one case, checksum over the lower case
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -140,7 +140,7 @@ def bech32_decode(s: str) -> tuple[str, bytes]:
     return hrp, bytes(_convert_bits(values[:-6], 5, 8, False))
 
 
-# --- Keys ------------------------------------------------------------------------------------------
+# --- Keys
 
 
 class X25519Recipient:
@@ -158,7 +158,9 @@ class X25519Recipient:
             raise RecipientError(f"an X25519 recipient is 32 bytes, not {len(public)}")
         self._public = public
         self._key = X25519PublicKey.from_public_bytes(public)
-        _exchange(_PROBE, self._key, "this recipient is a low-order point that no one can decrypt for")
+        _exchange(
+            _PROBE, self._key, "this recipient is a low-order point that no one can decrypt for"
+        )
 
     @classmethod
     def parse(cls, s: str) -> X25519Recipient:
@@ -233,9 +235,13 @@ class X25519Identity:
         if not isinstance(s, str):
             raise TypeError("an identity is a str")
         if s.startswith("age1"):
-            raise RecipientError("not an age identity: this is a recipient (public key), not a secret key")
+            raise RecipientError(
+                "not an age identity: this is a recipient (public key), not a secret key"
+            )
         if s.startswith("AGE-SECRET-KEY-PQ-1"):
-            raise RecipientError("post-quantum age identities (AGE-SECRET-KEY-PQ-1…) are not supported")
+            raise RecipientError(
+                "post-quantum age identities (AGE-SECRET-KEY-PQ-1…) are not supported"
+            )
         if s.startswith("AGE-PLUGIN-"):
             raise RecipientError("age plugin identities (AGE-PLUGIN-…) are not supported")
         if not s.upper().startswith("AGE-SECRET-KEY-1"):
@@ -245,7 +251,7 @@ class X25519Identity:
         except RecipientError as e:
             raise RecipientError(f"not an age identity: {e}") from None
         if hrp != _IDENTITY_HRP:
-            raise RecipientError("not an age identity: it is written in upper case (AGE-SECRET-KEY-1…)")
+            raise RecipientError("an age identity is written in upper case (AGE-SECRET-KEY-1…)")
         if len(data) != _KEY_SIZE:
             raise RecipientError(f"not an age identity: it holds {len(data)} bytes, not 32")
         return cls(data)
@@ -322,29 +328,39 @@ def unwrap_file_key(
     if len(share) != _KEY_SIZE:
         raise RecipientError(f"an X25519 ephemeral share is 32 bytes, not {len(share)}")
     if file_key_size is not None and len(wrapped) != file_key_size + _TAG_SIZE:
-        raise RecipientError(f"a wrapped {file_key_size}-byte file key is {file_key_size + 16} bytes, not {len(wrapped)}")
+        want = file_key_size + _TAG_SIZE
+        raise RecipientError(
+            f"a wrapped {file_key_size}-byte file key is {want} bytes, not {len(wrapped)}"
+        )
     if len(wrapped) <= _TAG_SIZE:
         raise RecipientError(f"a wrapped file key is more than 16 bytes, not {len(wrapped)}")
     shared = _exchange(
-        identity._key, X25519PublicKey.from_public_bytes(share), "the ephemeral share is a low-order point"
+        identity._key,
+        X25519PublicKey.from_public_bytes(share),
+        "the ephemeral share is a low-order point",
     )
     try:
-        return _wrap_key(shared, share, identity.recipient.public_bytes).decrypt(bytes(12), wrapped, None)
+        return _wrap_key(shared, share, identity.recipient.public_bytes).decrypt(
+            bytes(12), wrapped, None
+        )
     except InvalidTag:
         return None
 
 
-# --- Key files, as age-keygen writes them and age reads them ---------------------------------------
+# --- Key files, as age-keygen writes them and age reads them
 
 
 def _looks_like_text(s: str) -> bool:
+    """Whether a str given as a key file is its text rather than a path: never open a key as a
+    path, or an OSError would show it."""
     head = s.lstrip()
     return (
         "\n" in s
         or "\r" in s
         or not head
-        or head.startswith(("#", "AGE-", "age-encryption.org/", "-----BEGIN"))
-        or (head.startswith("age1") and head.isalnum())
+        or head.startswith(("#", "age-encryption.org/", "-----BEGIN"))
+        or head.upper().startswith(("AGE-SECRET-KEY-", "AGE-PLUGIN-"))
+        or (head.lower().startswith("age1") and head.strip().isalnum())
     )
 
 
@@ -362,13 +378,17 @@ def _read(path_or_text: Source, source: str | None, what: str) -> tuple[str, str
         with open(path_or_text, "rb") as f:
             data = f.read(_FILE_LIMIT + 1)
     else:
-        raise TypeError(f"{what}: a path, a file object, bytes or str, not {type(path_or_text).__name__}")
+        raise TypeError(
+            f"{what}: a path, a file object, bytes or str, not {type(path_or_text).__name__}"
+        )
     name = str(name)
     if len(data) > _FILE_LIMIT:
         raise RecipientError(f"{name}: larger than 16 MiB, not an age {what} file")
     head = data[:64] if isinstance(data, str) else bytes(data[:64]).decode("latin-1")
     if head.lstrip().startswith(("age-encryption.org/", "-----BEGIN AGE ENCRYPTED FILE-----")):
-        raise RecipientError(f"{name}: this {what} file is encrypted with age; decrypt it first (age -d)")
+        raise RecipientError(
+            f"{name}: this {what} file is encrypted with age; decrypt it first (age -d)"
+        )
     if not isinstance(data, str):
         try:
             data = bytes(data).decode("utf-8")
@@ -399,7 +419,9 @@ def load_identities(path_or_text: Source, *, source: str | None = None) -> list[
     found = []
     for n, line in _lines(text, name):
         if line.startswith("-----BEGIN"):
-            raise RecipientError(f"{name}:{n}: SSH keys are not supported; use a key from age-keygen")
+            raise RecipientError(
+                f"{name}:{n}: SSH keys are not supported; use a key from age-keygen"
+            )
         try:
             found.append(X25519Identity.parse(line))
         except RecipientError as e:

@@ -134,7 +134,9 @@ def decrypt_payload(file_key: bytes, payload: bytes) -> bytes:
     chunks = [body[i : i + size] for i in range(0, len(body), size)]
     if len(nonce) != 16 or not chunks:
         raise ValueError("truncated payload")
-    return b"".join(aead.decrypt(_chunk_nonce(i, i == len(chunks) - 1), c, None) for i, c in enumerate(chunks))
+    return b"".join(
+        aead.decrypt(_chunk_nonce(i, i == len(chunks) - 1), c, None) for i, c in enumerate(chunks)
+    )
 
 
 def encrypt(file_key: bytes, stanzas: list[Stanza], plaintext: bytes) -> bytes:

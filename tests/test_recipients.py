@@ -14,10 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from agefile import Stanza, b64decode, b64encode, decrypt_payload, encrypt, header_mac, parse_header
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agefile import Stanza, b64decode, b64encode, decrypt_payload, encrypt, header_mac, parse_header
 from qeltrix.recipients import (
     RecipientError,
     X25519Identity,
@@ -58,7 +58,9 @@ class Keygen:
         path = self.tmp / f"key{self.n}.txt"
         done = _run(self.tool, "-o", str(path))
         public = done.stderr.decode().strip().removeprefix("Public key: ")
-        (secret,) = [ln for ln in path.read_text().splitlines() if ln.startswith("AGE-SECRET-KEY-1")]
+        (secret,) = [
+            ln for ln in path.read_text().splitlines() if ln.startswith("AGE-SECRET-KEY-1")
+        ]
         return path, secret, public
 
 
@@ -72,7 +74,7 @@ def age() -> str:
     return _need("age")
 
 
-# --- Bech32 ----------------------------------------------------------------------------------------
+# --- Bech32
 
 # BIP 173's valid Bech32 strings, and two longer than its 90 characters that age accepts.
 BIP173_VALID = [
@@ -136,8 +138,12 @@ def test_bech32_round_trip(hrp: str, data: bytes, upper: bool) -> None:
     assert bech32_decode(s) == (hrp, data)
 
 
-@given(hrp=_HRP, data=st.binary(min_size=1, max_size=120), where=st.integers(0), to=st.integers(1, 31))
-def test_bech32_detects_any_one_changed_character(hrp: str, data: bytes, where: int, to: int) -> None:
+@given(
+    hrp=_HRP, data=st.binary(min_size=1, max_size=120), where=st.integers(0), to=st.integers(1, 31)
+)
+def test_bech32_detects_any_one_changed_character(
+    hrp: str, data: bytes, where: int, to: int
+) -> None:
     s = bech32_encode(hrp, data)
     pos = len(hrp) + 1 + where % (len(s) - len(hrp) - 1)
     charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -157,7 +163,11 @@ def _bech32_from_groups(hrp: str, groups: list[int]) -> str:
                 chk ^= g
     chk ^= 1
     charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-    return hrp + "1" + "".join(charset[v] for v in groups + [chk >> 5 * (5 - i) & 31 for i in range(6)])
+    return (
+        hrp
+        + "1"
+        + "".join(charset[v] for v in groups + [chk >> 5 * (5 - i) & 31 for i in range(6)])
+    )
 
 
 def _groups(data: bytes) -> list[int]:
@@ -180,7 +190,7 @@ def test_bech32_padding_errors() -> None:
         bech32_decode(_bech32_from_groups("age", groups + [0]))
 
 
-# --- Recipients and identities ---------------------------------------------------------------------
+# --- Recipients and identities
 
 
 def test_keys_from_age_keygen_parse_and_round_trip(keygen: Keygen) -> None:
@@ -216,9 +226,15 @@ def test_the_secret_is_never_shown() -> None:
 
 def _low_order_points() -> list[bytes]:
     p = 2**255 - 19
-    small = [0, 1, p - 1, p, p + 1,
-             325606250916557431795983626356110631294008115727848805560023387167927233504,
-             39382357235489614581723060781553021112529911719440698176882885853963445705823]
+    small = [
+        0,
+        1,
+        p - 1,
+        p,
+        p + 1,
+        325606250916557431795983626356110631294008115727848805560023387167927233504,
+        39382357235489614581723060781553021112529911719440698176882885853963445705823,
+    ]
     small += [x + 2**255 for x in small]  # the same with the top bit set, which X25519 ignores
     return [x.to_bytes(32, "little") for x in small]
 
@@ -291,7 +307,7 @@ def test_bad_identities_are_refused_without_echo(bad: str, why: str) -> None:
             assert bad[i : i + 8].upper() not in str(caught.value).upper()
 
 
-# --- Wrapping ---------------------------------------------------------------------------------------
+# --- Wrapping
 
 
 @given(file_key=st.binary(min_size=1, max_size=64))
@@ -334,7 +350,76 @@ def test_unwrap_refuses_malformed_lengths_and_fails_closed_on_tampering() -> Non
         wrap_file_key(identity.recipient, b"")
 
 
-# --- age is the oracle -----------------------------------------------------------------------------
+# --- age's test kit (C2SP CCTV age/testdata, 1e3d286): the headers of its X25519 vectors
+
+CCTV_IDENTITY = "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0"
+CCTV_FILE_KEY = b"YELLOW SUBMARINE"
+CCTV = {  # name: (stanza lines, what unwrapping the stanza(s) with CCTV_IDENTITY gives)
+    "x25519": (
+        "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\nhjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLE",
+        "WyJp9F/9FOZh7gJdheq2WIJcwHgYc8NIVh3ddwhrcNg",
+    ),
+    "x25519_multiple_recipients": (
+        "ajtqAvDEkVNr2B7zUOtq2mAQXDSBlNrVAuM/dKb5sT4\n0evrK/HQXVsQ4YaDe+659l5OQzvAzD2ytLGHQLQiqxg\n"
+        "-> X25519 0qC7u6AbLxuwnM8tPFOWVtWZn/ZZe7z7gcsP5kgA0FI\n"
+        "Y3OzevLm23Vx7PN9k33F9y+ercWe/bcZJLqhqA3h408",
+        "855pKblQzZ3oabDowxRDQvSj/xo47ZSh5WTjkmK0I0U",
+    ),
+    "x25519_bad_tag": (
+        "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\nhjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FE4",
+        "no match",
+    ),
+    "x25519_low_order": (
+        "X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEdc\n3E0NpFans/m0WLWF7+54ZBdNj3iqQqpraGDFiaRkvBA",
+        "low-order",
+    ),
+    "x25519_identity": (
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nW3E/OCRme9TiTY97JoK31Z71arNur77WIIdB90XnN3M",
+        "low-order",
+    ),
+    "x25519_short_share": (
+        "l7o4oTX9X5E3/KODa/7CQ0CrA9fKMWsm9IJjYzSlJg\nyUGP5aPob6YJ+vzRfBtDT9D1K/wmyheZE/Xl/mDSKA4",
+        "32 bytes, not 31",
+    ),
+    "x25519_long_share": (
+        "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCcA\nhjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLE",
+        "32 bytes, not 33",
+    ),
+    "x25519_long_file_key": (
+        "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
+        "nlObGn0CSA4pxiaG3W6nLlaFFuHmqW+bFC6sJmbsJ9yFesgSok1K0AI",
+        "is 32 bytes, not 41",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CCTV)
+def test_age_testkit_x25519_vectors(name: str) -> None:
+    stanza, expect = CCTV[name]
+    header = parse_header(f"age-encryption.org/v1\n-> X25519 {stanza}\n--- {'A' * 43}\n".encode())
+    identity = X25519Identity.parse(CCTV_IDENTITY)
+
+    def unwrap(s: Stanza) -> bytes | None:
+        return unwrap_file_key(identity, b64decode(s.args[0].encode()), s.body, file_key_size=16)
+
+    if len(expect) == 43:  # success: the stanza addressed to us opens, and age's header MAC agrees
+        opened = [k for k in map(unwrap, header.stanzas) if k is not None]
+        assert opened == [CCTV_FILE_KEY]
+        assert b64encode(header_mac(CCTV_FILE_KEY, header.macced)).decode() == expect
+    elif expect == "no match":
+        assert unwrap(header.stanzas[0]) is None
+    else:  # age: "header failure"
+        with pytest.raises(RecipientError, match=expect):
+            unwrap(header.stanzas[0])
+    if name == "x25519_long_file_key":  # without a size to hold it to, any length unwraps
+        s = header.stanzas[0]
+        assert (
+            unwrap_file_key(identity, b64decode(s.args[0].encode()), s.body)
+            == b"A LONGER YELLOW SUBMARINE"
+        )
+
+
+# --- age is the oracle
 
 
 def _x25519_stanzas(header) -> list[Stanza]:
@@ -355,14 +440,19 @@ def test_we_unwrap_what_age_wrapped(age: str, keygen: Keygen, size: int) -> None
     file_keys = []
     for _, secret, _ in keys:
         identity = X25519Identity.parse(secret)
-        opened = [unwrap_file_key(identity, b64decode(s.args[0].encode()), s.body, file_key_size=16) for s in stanzas]
+        opened = [
+            unwrap_file_key(identity, b64decode(s.args[0].encode()), s.body, file_key_size=16)
+            for s in stanzas
+        ]
         assert sum(k is not None for k in opened) == 1  # exactly its own stanza
         file_keys += [k for k in opened if k is not None]
     assert len(file_keys) == 3 and len(set(file_keys)) == 1 and len(file_keys[0]) == 16
     assert header.mac == header_mac(file_keys[0], header.macced)
     assert decrypt_payload(file_keys[0], data[header.payload_offset :]) == plaintext
     stranger = X25519Identity.generate()
-    assert all(unwrap_file_key(stranger, b64decode(s.args[0].encode()), s.body) is None for s in stanzas)
+    assert all(
+        unwrap_file_key(stranger, b64decode(s.args[0].encode()), s.body) is None for s in stanzas
+    )
 
 
 def _our_age_file(recipients: list[X25519Recipient], plaintext: bytes) -> bytes:
@@ -388,7 +478,9 @@ def test_age_unwraps_what_we_wrapped(age: str, keygen: Keygen, tmp_path: Path, s
     assert refused.returncode != 0 and b"no identity matched" in refused.stderr
 
 
-def test_age_refuses_our_file_when_a_stanza_is_changed(age: str, keygen: Keygen, tmp_path: Path) -> None:
+def test_age_refuses_our_file_when_a_stanza_is_changed(
+    age: str, keygen: Keygen, tmp_path: Path
+) -> None:
     (path, _, public), (_, _, other) = keygen.make(), keygen.make()
     data = _our_age_file([X25519Recipient.parse(public), X25519Recipient.parse(other)], b"hello")
     sealed = tmp_path / "ours.age"
@@ -406,7 +498,7 @@ def test_age_refuses_our_file_when_a_stanza_is_changed(age: str, keygen: Keygen,
     assert header.payload_offset < len(data)
 
 
-# --- Key files -------------------------------------------------------------------------------------
+# --- Key files
 
 
 def test_identity_files_as_age_keygen_writes_them(keygen: Keygen, tmp_path: Path) -> None:
@@ -423,6 +515,10 @@ def test_identity_files_as_age_keygen_writes_them(keygen: Keygen, tmp_path: Path
     assert [i.encode() for i in load_identities(crlf.encode())] == expected
     assert [i.encode() for i in load_identities(io.BytesIO(crlf.encode()))] == expected
     assert [i.encode() for i in load_identities(expected[0])] == expected[:1]  # one key, no newline
+    for one_line in (expected[0].lower(), expected[0] + " ", " " + expected[0][:-1]):
+        with pytest.raises(RecipientError) as caught:  # taken as text, not opened as a path
+            load_identities(one_line)
+        assert expected[0][16:30].upper() not in str(caught.value).upper()
     # and age itself reads the same file
     sealed = _run(_need("age"), "-r", keys[2][2], input=b"x").stdout
     assert _run(_need("age"), "-d", "-i", str(both), input=sealed).stdout == b"x"
@@ -449,7 +545,9 @@ def test_malformed_identity_files_name_file_and_line(keygen: Keygen, tmp_path: P
         load_identities(keys)
 
 
-def test_an_age_encrypted_identity_file_is_named_as_such(age: str, keygen: Keygen, tmp_path: Path) -> None:
+def test_an_age_encrypted_identity_file_is_named_as_such(
+    age: str, keygen: Keygen, tmp_path: Path
+) -> None:
     (path, _, _), (_, _, other) = keygen.make(), keygen.make()
     for armor in ([], ["-a"]):
         sealed = tmp_path / "keys.age"
@@ -476,10 +574,13 @@ def test_malformed_recipients_files_name_file_and_line(tmp_path: Path) -> None:
     good = str(identity.recipient)
     path = tmp_path / "recipients.txt"
     cases = [
-        (f"{good}\n{good[:-1]}{'x' if good[-1] != 'x' else 'y'}\n", r"recipients\.txt:2: not an age recipient: .*checksum"),
+        (
+            f"{good}\n{good[:-1]}{'x' if good[-1] != 'x' else 'y'}\n",
+            r"recipients\.txt:2: not an age recipient: .*checksum",
+        ),
         (f"# a\n {good}\n", r"recipients\.txt:2: spaces around a key"),
         (f"# a\n{identity.encode()}\n", r"recipients\.txt:2: this is a secret key"),
-        (f"\n\nssh-ed25519 AAAA\n", r"recipients\.txt:3: SSH recipients are not supported"),
+        ("\n\nssh-ed25519 AAAA\n", r"recipients\.txt:3: SSH recipients are not supported"),
         (f"{good.upper()}\n", r"recipients\.txt:1: .*lower case"),
         ("# only comments\n", r"recipients\.txt: no recipients found"),
     ]
@@ -488,3 +589,21 @@ def test_malformed_recipients_files_name_file_and_line(tmp_path: Path) -> None:
         with pytest.raises(RecipientError, match=why) as caught:
             load_recipients(path)
         assert identity.encode()[16:] not in str(caught.value)
+
+
+_KEYISH = st.text(st.sampled_from("qpzry9x8gf2tvdw0s3jn54khce6mua7l1ageAGE-SECRTKY# \r\n\x00é"))
+
+
+@given(text=st.one_of(st.text(max_size=120), _KEYISH), raw=st.binary(max_size=120))
+def test_any_input_gives_a_key_or_a_recipient_error(text: str, raw: bytes) -> None:
+    for parse in (bech32_decode, parse_recipient_arg, X25519Identity.parse):
+        try:
+            parse(text)
+        except RecipientError:
+            pass
+    for load in (load_identities, load_recipients):
+        for source in (text + "\n", raw, io.BytesIO(raw)):
+            try:
+                load(source)
+            except RecipientError:
+                pass

@@ -24,6 +24,7 @@ EXIT_INTERRUPTED = 130
 
 PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
 IDENTITY_ENV = "QELTRIX_IDENTITY"
+NEW_PASSPHRASE_ENV = "QELTRIX_NEW_PASSPHRASE"
 CIPHER_CHOICES = {"aes": 1, "chacha": 2}
 
 
@@ -381,6 +382,99 @@ def cmd_gateway(args) -> int:
     return EXIT_OK
 
 
+def _new_passphrase(args) -> str | bytes:
+    """The passphrase to add: --new-passphrase-file, $QELTRIX_NEW_PASSPHRASE or a prompt (twice)."""
+    if args.new_passphrase_file is not None:
+        with open(args.new_passphrase_file, "rb") as f:
+            line = f.readline().rstrip(b"\r\n")
+        if not line:
+            raise UsageError(f"{args.new_passphrase_file}: empty passphrase")
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            return line
+    env = os.environ.get(NEW_PASSPHRASE_ENV)
+    if env:
+        return env
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        import getpass
+
+        p = getpass.getpass("New passphrase: ")
+        if getpass.getpass("New passphrase (again): ") != p:
+            raise UsageError("the passphrases differ")
+        if not p:
+            raise UsageError("empty passphrase")
+        return p
+    raise UsageError(f"no new passphrase: give --new-passphrase-file or ${NEW_PASSPHRASE_ENV}")
+
+
+def cmd_rekey(args) -> int:
+    from .crypto import load_key_file
+    from .recipients import load_recipients, parse_recipient_arg
+    from .rekey import rekey, rotate
+
+    keys = _key_args(args)
+    add = [parse_recipient_arg(r) for r in args.add_recipient]
+    for f in args.add_recipients_file:
+        add.extend(load_recipients(f))
+    new_pass = _new_passphrase(args) if (args.add_passphrase or args.change_passphrase) else None
+    try:
+        add_key = load_key_file(args.add_key_file) if args.add_key_file else None
+        remove_key = load_key_file(args.remove_key_file) if args.remove_key_file else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    remove_pass = None
+    if args.remove_passphrase or args.change_passphrase:
+        remove_pass = keys.get("passphrase")
+        if remove_pass is None:
+            raise UsageError("--remove-passphrase and --change-passphrase remove the passphrase that opens the "
+                             "container: give it with --passphrase-file or $QELTRIX_PASSPHRASE")
+    if args.rotate:
+        if args.remove_recipient or remove_pass is not None or remove_key is not None or args.remove_slot:
+            raise UsageError("--rotate makes a new keyring from the --add-* options alone: nothing to remove")
+        if is_url(args.input):
+            raise UsageError("--rotate works on a local file")
+        r = rotate(args.input, keys.get("master_key"), passphrase=keys.get("passphrase"),
+                   identities=keys.get("identities"), new_master_key=add_key, new_passphrase=new_pass,
+                   new_recipients=add, keyring_slots=args.keyring_slots, workers=args.workers)
+        if not args.quiet:
+            _say(f"re-encrypted {r.bytes_in} bytes under a new file key ({r.total_blocks} blocks)")
+        return EXIT_OK
+    r = rekey(args.input, keys.get("master_key"), passphrase=keys.get("passphrase"),
+              identities=keys.get("identities"), add_recipients=add, add_passphrase=new_pass,
+              add_master_key=add_key, remove_recipients=args.remove_recipient, remove_passphrase=remove_pass,
+              remove_master_key=remove_key, remove_slots=args.remove_slot)
+    if not args.quiet:
+        _say(f"keyring rewritten: {r.added} slot(s) added, {r.removed} removed, {r.slots} in use "
+             f"(generation {r.generation}, {r.bytes_written} bytes written)")
+    return EXIT_OK
+
+
+def cmd_keys(args) -> int:
+    import json
+
+    from .recipients import parse_recipient_arg
+    from .rekey import keys as list_keys
+
+    any_key = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase", "identity")) or \
+        bool(os.environ.get(PASSPHRASE_ENV)) or bool(os.environ.get(IDENTITY_ENV))
+    keys = _key_args(args) if any_key else {}
+    rep = list_keys(args.input, keys.get("master_key"), passphrase=keys.get("passphrase"),
+                    identities=keys.get("identities"), recipients=[parse_recipient_arg(r) for r in args.recipient])
+    if args.json:
+        print(json.dumps({"format": rep.format, "capacity": rep.capacity, "free": rep.free,
+                          "generation": rep.generation, "opened": rep.opened,
+                          "slots": [s._asdict() for s in rep.slots]}, indent=2))
+        return EXIT_OK
+    print(f"format {rep.format}: {len(rep.slots)} of {rep.capacity} key slots in use, {rep.free} free"
+          + (f" (generation {rep.generation})" if rep.format != "6.0" else ""))
+    for s in rep.slots:
+        print(f"  slot {s.slot:3}  {s.kind:9} {s.recipient or ''}".rstrip())
+    if not rep.opened and rep.format != "6.0":
+        print("(give a key, passphrase or identity to check which slot is whose)")
+    return EXIT_OK
+
+
 def cmd_keygen(args) -> int:
     from .crypto import random_master_key
 
@@ -575,6 +669,38 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("rekey", help="change who can open a container: rewrites only its keyring, in place",
+                        description="Adds or removes key slots of a 6.1 container without touching its blocks "
+                                    "(crash-safe: two keyring copies). Removing a slot does not revoke anybody "
+                                    "who already held the file key: --rotate re-encrypts everything under a new "
+                                    "one, for exactly the recipients given with the --add-* options.")
+    sp.add_argument("input", help="container: a local file")
+    sp.add_argument("--add-recipient", action="append", default=[], metavar="AGE1...", help="repeatable")
+    sp.add_argument("--add-recipients-file", action="append", default=[], metavar="FILE", help="repeatable")
+    sp.add_argument("--remove-recipient", action="append", default=[], metavar="AGE1...", help="repeatable")
+    sp.add_argument("--add-passphrase", action="store_true",
+                    help=f"add a passphrase (from --new-passphrase-file, ${NEW_PASSPHRASE_ENV} or a prompt)")
+    sp.add_argument("--remove-passphrase", action="store_true", help="remove the passphrase that opened it")
+    sp.add_argument("--change-passphrase", action="store_true", help="add the new passphrase, remove the old one")
+    sp.add_argument("--new-passphrase-file", metavar="FILE", help="the passphrase to add (first line)")
+    sp.add_argument("--add-key-file", metavar="FILE", help="add a raw 32-byte key")
+    sp.add_argument("--remove-key-file", metavar="FILE", help="remove the slot this raw key opens")
+    sp.add_argument("--remove-slot", action="append", type=_nonneg, default=[], metavar="N",
+                    help="remove slot N, as 'qeltrix keys' numbers them (repeatable)")
+    sp.add_argument("--rotate", action="store_true", help="re-encrypt under a new file key (real revocation)")
+    sp.add_argument("--keyring-slots", type=_positive, default=None, metavar="N", help="with --rotate")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_rekey)
+
+    sp = sub.add_parser("keys", help="list a container's key slots (types without a key; whose, with one)")
+    sp.add_argument("input", help="container: path or URL")
+    sp.add_argument("-r", "--recipient", action="append", default=[], metavar="AGE1...",
+                    help="name this recipient's slot, if it has one (needs a key to check)")
+    sp.add_argument("--json", action="store_true")
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_keys)
 
     sp = sub.add_parser("keygen", help="write a new random 32-byte key file")
     sp.add_argument("output")

@@ -16,7 +16,7 @@ import struct
 from typing import Callable, NamedTuple
 
 from . import _core
-from .crypto import (KDF_ARGON2ID, KDF_SCRYPT, KDF_SALT_SIZE, VERSION_6_1, FileKeys, KdfParams,
+from .crypto import (KDF_ARGON2ID, KDF_SCRYPT, KDF_SALT_SIZE, KEY_SIZE, VERSION_6_1, FileKeys, KdfParams,
                      check_kdf_params, check_master_key, derive_master_key, new_kdf_params,
                      passphrase_bytes, passphrase_slot_kek, raw_slot_kek, unwrap_secret, wrap_secret)
 from .errors import DamagedError, LimitError, WrongKeyError
@@ -199,12 +199,32 @@ def _candidates(secrets: Secrets, slot_type: int, body: bytes, container_id: byt
         if s is not None:
             yield s
     elif slot_type == _core.SLOT_X25519 and secrets.identities:
-        from .recipients import unwrap_file_key
+        from .recipients import RecipientError, unwrap_file_key
 
         for identity in secrets.identities:
-            s = unwrap_file_key(identity, bytes(body[:32]), bytes(body[32:80]))
+            try:
+                s = unwrap_file_key(identity, bytes(body[:32]), bytes(body[32:80]), file_key_size=KEY_SIZE)
+            except RecipientError:  # a low-order share: a slot nobody can open; try the others
+                continue
             if s is not None:
                 yield s
+
+
+def _try_copy(copy: Copy, header, mac_input: bytes, secrets: Secrets, cid: bytes, derive, kdf_cache, skipped):
+    """Opened when a slot of ``copy`` gives the container's secret and the copy's MAC holds;
+    True when a slot gave it but the MAC fails; False when no slot opens with our secrets."""
+    for j, (slot_type, body) in enumerate(copy.slots):
+        for s in _candidates(secrets, slot_type, body, cid, derive, kdf_cache, skipped):
+            keys = FileKeys(s, cid, header.cipher_id, header.block_size, VERSION_6_1, header.block_hash)
+            if not hmac.compare_digest(keys.commitment, bytes(header.key_commitment)):
+                continue  # a slot that wraps another secret: not this container's
+            if not hmac.compare_digest(keys.header_mac(mac_input), bytes(header.header_mac)):
+                raise DamagedError("header failed authentication")
+            raw = copy.raw
+            if not hmac.compare_digest(keys.keyring_mac(header.header_mac, raw[:-32]), raw[-32:]):
+                return True
+            return Opened(keys, copy, j, [])
+    return False
 
 
 def open_keyring(header, header_bytes: bytes, keyring: bytes, secrets: Secrets,
@@ -220,25 +240,18 @@ def open_keyring(header, header_bytes: bytes, keyring: bytes, secrets: Secrets,
     cid = bytes(header.container_id)
     kdf_cache: dict = {}
     skipped: list = []
-    tampered = None
+    tampered: list[Copy] = []
+    unopened: list[Copy] = []
     mac_input = _core.header61_mac_input(header_bytes)
     for copy in copies:
-        for j, (slot_type, body) in enumerate(copy.slots):
-            for s in _candidates(secrets, slot_type, body, cid, derive, kdf_cache, skipped):
-                keys = FileKeys(s, cid, header.cipher_id, header.block_size, VERSION_6_1, header.block_hash)
-                if not hmac.compare_digest(keys.commitment, bytes(header.key_commitment)):
-                    continue  # a slot that wraps another secret: not this container's
-                if not hmac.compare_digest(keys.header_mac(mac_input), bytes(header.header_mac)):
-                    raise DamagedError("header failed authentication")
-                raw = copy.raw
-                if not hmac.compare_digest(keys.keyring_mac(header.header_mac, raw[:-32]), raw[-32:]):
-                    tampered = copy
-                    break  # this copy was changed without the file key: try the other one
-                return Opened(keys, copy, j, copies)
-            else:
-                continue
-            break
-    if tampered is not None:
+        state = _try_copy(copy, header, mac_input, secrets, cid, derive, kdf_cache, skipped)
+        if isinstance(state, Opened):
+            return state._replace(copies=copies)
+        (tampered if state else unopened).append(copy)
+    # A copy that our secret opened but whose MAC fails was changed without the file key (or torn
+    # by a crash). If a sound-looking copy at least as new does not know our secret, the keyring
+    # moved on without it: a wrong secret, not damage.
+    if tampered and not any(c.generation >= max(t.generation for t in tampered) for c in unopened):
         raise DamagedError("keyring failed authentication (changed by someone without the file key)")
     if skipped:
         raise skipped[0]

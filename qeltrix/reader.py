@@ -658,6 +658,7 @@ class StreamOpener:
                 ref = index.page(k)
                 if (ref.ofs_page, ref.ofs_plaintext) != (ofs, po) or not hmac.compare_digest(ref.hash, digest):
                     raise DamagedError(f"index page {k} does not match the footer")
+            index = PagedIndex(None, index, self.header)
         self.info = check_footer(self.keys, self.header, index, footer, self.offset)
         trailer = self.reader.read_exact(_core.TRAILER_SIZE, "trailer")
         end = self.offset + len(footer) + _core.TRAILER_SIZE

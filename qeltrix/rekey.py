@@ -12,6 +12,7 @@ it, and with it every block key): ``rotate`` re-encrypts everything under a new 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import NamedTuple
 
@@ -160,26 +161,19 @@ def rekey(path, master_key=None, *, passphrase=None, identities=None, add_recipi
     ``age1...``), ``add_passphrase``, ``add_master_key``; removed for ``remove_recipients``,
     ``remove_passphrase``, ``remove_master_key`` or by number (``remove_slots``, as ``keys``
     lists them). Only the keyring is written (at most twice its size), crash-safely."""
-    if isinstance(path, str) and "://" in path:
-        from .remote import is_url
+    changes = (add_recipients, add_passphrase, add_master_key, remove_recipients, remove_passphrase,
+               remove_master_key, remove_slots, kdf_params)
+    from .io import is_url
 
-        if is_url(path):
-            from .rekey_remote import rekey_url
-
-            return rekey_url(path, master_key, passphrase=passphrase, identities=identities,
-                             add_recipients=add_recipients, add_passphrase=add_passphrase,
-                             add_master_key=add_master_key, remove_recipients=remove_recipients,
-                             remove_passphrase=remove_passphrase, remove_master_key=remove_master_key,
-                             remove_slots=remove_slots, kdf_params=kdf_params)
+    if is_url(path):
+        return _rekey_object(path, make_secrets(master_key, passphrase, identities), changes)
     fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
         layout = _read_fd_layout(fd)
         _require_61(layout)
         opened = open_keyring(layout.header, layout.header_bytes, layout.keyring,
                               make_secrets(master_key, passphrase, identities))
-        new_copy, added, removed, slots = _new_copy(layout, opened, add_recipients, add_passphrase, add_master_key,
-                                                    remove_recipients, remove_passphrase, remove_master_key,
-                                                    remove_slots, kdf_params)
+        new_copy, added, removed, slots = _new_copy(layout, opened, *changes)
         size = layout.header.keyring_copy_size
         other = 1 - opened.copy.which
         # 1. the copy that did not open it: the commit point once durable
@@ -209,6 +203,63 @@ def _new_copy(layout, opened, add_recipients, add_passphrase, add_master_key, re
                          "(qeltrix rekey --rotate)")
     copy = encode_copy(opened.keys, layout.header.header_mac, n, opened.copy.generation + 1, slots)
     return copy, len(add), removed, len(slots)
+
+
+#: S3's smallest part (all but the last): the new header and keyring go up in a part this big.
+MIN_PART = 5 << 20
+#: S3's largest part, for the server-side copies of the rest.
+MAX_PART = 5 << 30
+
+
+def _rekey_object(url: str, secrets, changes) -> RekeyResult:
+    """Rekey an object in an S3-compatible store without downloading its payload: a multipart
+    upload whose first part is the new header and keyring plus the smallest leading range the
+    store's minimum part size forces, and server-side copies (UploadPartCopy, conditional on the
+    object's ETag) for the rest. Completing the upload replaces the object at once: a crash
+    before that leaves it as it was (the upload is aborted on any error)."""
+    from .remote import FsspecAccess, _scheme
+
+    if _scheme(url) in ("http", "https"):
+        raise ValueError(f"{url}: an http(s) URL is read-only: rekey a local file or an s3:// object")
+    ra = FsspecAccess(url)
+    try:
+        fs = ra.fs
+        if not hasattr(fs, "call_s3"):
+            raise ValueError(f"{url}: rekey in place needs an S3-compatible store (server-side part copies)")
+        layout = read_layout(ra)
+        _require_61(layout)
+        opened = open_keyring(layout.header, layout.header_bytes, layout.keyring, secrets)
+        new_copy, added, removed, slots = _new_copy(layout, opened, *changes)
+        start = layout.data_offset
+        head = min(ra.size, max(MIN_PART, start))
+        first = layout.header_bytes + new_copy + new_copy + bytes(ra.read_exact(start, head - start))
+        info = fs.info(ra.path)
+        etag = info.get("ETag") or info.get("etag")
+        bucket, key, _ = fs.split_path(ra.path)
+    finally:
+        ra.close()
+    mpu = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+    upload_id = mpu["UploadId"]
+    try:
+        parts = [{"PartNumber": 1, "ETag": fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
+                                                      PartNumber=1, Body=first)["ETag"]}]
+        offset = head
+        while offset < ra.size:
+            end = min(ra.size, offset + MAX_PART)
+            extra = {"CopySourceIfMatch": etag} if etag else {}
+            r = fs.call_s3("upload_part_copy", Bucket=bucket, Key=key, UploadId=upload_id,
+                           PartNumber=len(parts) + 1, CopySource={"Bucket": bucket, "Key": key},
+                           CopySourceRange=f"bytes={offset}-{end - 1}", **extra)
+            parts.append({"PartNumber": len(parts) + 1, "ETag": r["CopyPartResult"]["ETag"]})
+            offset = end
+        fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
+                   MultipartUpload={"Parts": parts})
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that stopped the upload is the one to report
+            fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    fs.invalidate_cache(ra.path)
+    return RekeyResult(added, removed, slots, opened.copy.generation + 1, len(first))
 
 
 def _read_fd_layout(fd: int) -> Layout:

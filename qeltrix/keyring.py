@@ -248,10 +248,11 @@ def open_keyring(header, header_bytes: bytes, keyring: bytes, secrets: Secrets,
         if isinstance(state, Opened):
             return state._replace(copies=copies)
         (tampered if state else unopened).append(copy)
-    # A copy that our secret opened but whose MAC fails was changed without the file key (or torn
-    # by a crash). If a sound-looking copy at least as new does not know our secret, the keyring
-    # moved on without it: a wrong secret, not damage.
-    if tampered and not any(c.generation >= max(t.generation for t in tampered) for c in unopened):
+    # A copy that our secret opened but whose MAC fails was changed without the file key, or torn
+    # by a crash in a rekey. If the other copy is sound-looking but does not know our secret, the
+    # keyring is in a state without it (a rekey that never committed, or one that removed it): a
+    # wrong secret. Damage only when every copy that knows it fails its MAC.
+    if tampered and not unopened:
         raise DamagedError("keyring failed authentication (changed by someone without the file key)")
     if skipped:
         raise skipped[0]

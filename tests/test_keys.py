@@ -240,9 +240,10 @@ def test_kill_9_at_random_instants_during_rekey(tmp_path, mk):
     script.write_text(KILLER)
     rng = random.Random(1234)
     for _ in range(12):
-        p = subprocess.Popen([sys.executable, str(script), str(path), mk.hex(), k2.hex()], stdout=subprocess.PIPE)
-        assert p.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.0, 0.3))
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=30)
+        with subprocess.Popen([sys.executable, str(script), str(path), mk.hex(), k2.hex()],
+                              stdout=subprocess.PIPE) as p:
+            assert p.stdout.readline().strip() == b"ready"
+            time.sleep(rng.uniform(0.0, 0.3))  # a random instant of the rekey loop
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
         assert opens(path, master_key=mk) or opens(path, master_key=k2)

@@ -186,6 +186,18 @@ def keyring_summary(layout) -> dict | None:
             "generation": cur.generation, "copies_sound": len(copies)}
 
 
+def _passphrase_kdf(layout) -> tuple[str, dict | None]:
+    import struct
+
+    from .keyring import decode_copies, slot_kind
+
+    for t, body in decode_copies(layout.header, layout.keyring)[0].slots:
+        if t in (_core.SLOT_ARGON2ID, _core.SLOT_SCRYPT):
+            tt, m, p = struct.unpack_from(">III", body, 16)
+            return slot_kind(t), {"t": tt, "m": m, "p": p}
+    return "none", None
+
+
 def info(src, *, limits=None) -> dict:
     """What anyone can read without the key: the header, the keyring's slot types and the
     index's totals (nothing here is authenticated)."""
@@ -206,8 +218,9 @@ def info(src, *, limits=None) -> dict:
         if v60:
             d["kdf"] = KDF_NAMES[header.kdf_id]
             d["kdf_params"] = {"t": header.kdf_t, "m": header.kdf_m, "p": header.kdf_p} if header.kdf_id else None
-        else:
+        else:  # the passphrase KDF, as 6.0 reported it: that of the first passphrase slot
             d["keyring"] = keyring_summary(layout)
+            d["kdf"], d["kdf_params"] = _passphrase_kdf(layout)
             d["block_hash"] = HASH_NAMES[header.block_hash]
             d["index_hash"] = HASH_NAMES[header.index_hash]
         d.update({
@@ -285,6 +298,7 @@ def verify(src, master_key=None, *, passphrase=None, identities=None, workers: i
             return [e for e in errs.values() if e]
 
         if layout.version != _core.VERSION_6_0:
+            errors.extend(_keyring_errors(layout, container.keys if container is not None else None))
             # every index page against its hash in the footer first: blocks are found through them
             for k in range(index.num_pages):
                 try:
@@ -297,6 +311,27 @@ def verify(src, master_key=None, *, passphrase=None, identities=None, workers: i
         for errs in ordered_map(job, grouped(_runs(holder, len(index)), lanes), workers):
             errors.extend(errs)
         return VerifyResult(not errors, keyed, len(index), index.plaintext_size, errors)
+
+
+def _keyring_errors(layout, keys) -> list[str]:
+    """What is wrong with either 6.1 keyring copy: malformed (checked without a key) or, with
+    the file's keys, not authentic. Readers survive one such copy (the other opens the file)."""
+    import hmac as _hmac
+
+    size = layout.header.keyring_copy_size
+    errors = []
+    for which in (0, 1):
+        raw = layout.keyring[which * size:(which + 1) * size]
+        name = f"keyring copy {'AB'[which]}"
+        try:
+            _core.decode_keyring_copy(raw, layout.header.keyring_slots)
+        except QeltrixError as e:
+            errors.append(f"{name} is malformed: {e}")
+            continue
+        if keys is not None and not _hmac.compare_digest(keys.keyring_mac(layout.header.header_mac, raw[:-32]),
+                                                         raw[-32:]):
+            errors.append(f"{name} failed authentication")
+    return errors
 
 
 class _Walker:

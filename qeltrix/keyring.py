@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_SLOTS", "Recipient", "Secrets", "Opened", "prepare_recipient
 
 #: Slots in each keyring copy unless the writer asks for more or fewer (``--keyring-slots``).
 DEFAULT_SLOTS = 16
-WRONG_SECRET = "no identity or passphrase opens this container"
+WRONG_SECRET = "wrong key or passphrase: no identity or passphrase opens this container"
 
 SLOT_NAMES = {_core.SLOT_RAW: "raw", _core.SLOT_ARGON2ID: "argon2id", _core.SLOT_SCRYPT: "scrypt",
               _core.SLOT_X25519: "x25519"}

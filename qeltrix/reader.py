@@ -160,7 +160,9 @@ def read_index(ra: RandomAccess, header, limits: Limits | None = None, layout: L
     if layout is None:
         layout = Layout(_core.VERSION_6_0, header, b"", None, _core.HEADER_SIZE)
     trailer = _read_trailer(ra, layout, limits)
-    head = bytes(ra.read_exact(trailer.footer_offset, _core.FOOTER_HEAD_SIZE))
+    # One read: its size is within the cap (checked above), and is checked against the counts below.
+    footer = bytes(ra.read_exact(trailer.footer_offset, trailer.footer_size))
+    head = footer[:_core.FOOTER_HEAD_SIZE]
     if layout.version == _core.VERSION_6_0:
         num_blocks, _size, info_size, _mac = _core.decode_footer_head(head)
         expected = _core.FOOTER_HEAD_SIZE + _core.FOOTER_ENTRY_SIZE * num_blocks + info_size
@@ -172,7 +174,6 @@ def read_index(ra: RandomAccess, header, limits: Limits | None = None, layout: L
                          f"{limits.max_blocks} (max_blocks)")
     if expected != trailer.footer_size:
         raise DamagedError(f"the footer is {trailer.footer_size} bytes, but its counts make it {expected}")
-    footer = head + bytes(ra.read_exact(trailer.footer_offset + len(head), trailer.footer_size - len(head)))
     if layout.version == _core.VERSION_6_0:
         index = _core.decode_footer(footer, header.block_size, trailer.footer_offset)
     else:

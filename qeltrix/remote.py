@@ -31,8 +31,9 @@ __all__ = ["is_url", "display_url", "open_remote", "open_remote_output", "Remote
 TAIL_BYTES = 16 << 10
 #: A read larger than 1.5 times this is split into parts of this size, fetched in parallel.
 PART_BYTES = 8 << 20
-#: The header (read at open with the tail).
-HEAD_BYTES = 416
+#: The header and keyring (read at open with the tail): a 6.1 container's with the default 16
+#: key slots (256 + 2 x 2104 bytes; more slots cost one more request), a 6.0 header (416 bytes).
+HEAD_BYTES = 4464
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 

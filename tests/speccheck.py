@@ -76,6 +76,7 @@ def spec_check(blob, result=None, patched=None) -> QeltrixV6:
         assert result.permuted == h.permuted
         assert result.container_id == h.container_id
         assert (result.footer_offset, result.footer_size) == (t.ofs_footer, t.len_footer)
-        assert [tuple(x) for x in result.entries] == [
-            (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) for e in entries]
+        if result.entries or p.version == V6_0:  # a 6.1 writer keeps its entries only when asked
+            assert [tuple(x) for x in result.entries] == [
+                (e.ofs_plaintext, e.ofs_block, e.len_plaintext, e.len_block, e.hash) for e in entries]
     return p

@@ -5,7 +5,11 @@ size, permutation, streamed or patched header) and the change.
 
 The one change that is not an error: rewriting a patched header's totals to zero (the streamed
 form of the same container, which a pipe writer produces). Readers then find the footer through
-the trailer and return the right bytes, which the tests check too."""
+the trailer and return the right bytes, which the tests check too. And in format 6.1, a change
+confined to one of the two keyring copies: readers open the container through the other copy
+(that is what it is for) and return the right bytes, while ``verify`` with the key reports the
+damaged copy. Containers of both revisions are drawn (6.1 with a one-slot keyring and pages of
+64 entries, so that hypothesis explores small files)."""
 
 from __future__ import annotations
 
@@ -18,13 +22,12 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import qeltrix as qltx
-from qeltrix import _core
-from qeltrix.inspect import describe, parse_container
-from streams import Unseekable, UnseekableSink
+from qeltrix.inspect import data_offset, describe, index_entries, parse_container
+from qeltrix.writer import _pack_from_parts
+from streams import Unseekable
 
 MK = bytes(range(32))
-HEADER = 416
-MUTABLE = slice(140, 172)  # num_blocks, plaintext_size, footer_offset, footer_size
+V60, V61 = 6, 0x0601
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -44,10 +47,36 @@ def time_limit(seconds: float, what: str):
         signal.signal(signal.SIGALRM, old)
 
 
-def make(data: bytes, block_size: int, cipher: int, permute: bool, patched: bool) -> bytes:
-    out = io.BytesIO() if patched else UnseekableSink()
-    qltx.pack(data, out, MK, block_size=block_size, cipher_id=cipher, permute=permute, workers=1)
-    return out.getvalue()
+def make(data: bytes, block_size: int, cipher: int, permute: bool, patched: bool, version: int = V61) -> bytes:
+    options = {} if version == V60 else {"keyring_slots": 1, "page_shift": 6}
+    import os
+
+    return _pack_from_parts(data, MK, rand=os.urandom, block_size=block_size, cipher_id=cipher, permute=permute,
+                            patch=patched, version=version, **options)
+
+
+def header_len(blob: bytes) -> int:
+    """Bytes before block 0: the header (and the 6.1 keyring)."""
+    return 416 if blob[4:6] == b"\x00\x06" else 256 + 2 * (56 + 128 * struct.unpack(">I", blob[48:52])[0])
+
+
+def mutable(blob: bytes) -> slice:
+    """The header's patched totals: num_blocks, plaintext_size, footer_offset, footer_size."""
+    return slice(140, 172) if blob[4:6] == b"\x00\x06" else slice(88, 120)
+
+
+def keyring_copies(blob: bytes) -> list[range]:
+    if blob[4:6] == b"\x00\x06":
+        return []
+    size = (header_len(blob) - 256) // 2
+    return [range(256, 256 + size), range(256 + size, 256 + 2 * size)]
+
+
+def only_one_keyring_copy_changed(original: bytes, t: bytes) -> bool:
+    if len(original) != len(t):
+        return False
+    diff = [i for i in range(len(t)) if t[i] != original[i]]
+    return bool(diff) and any(all(i in r for i in diff) for r in keyring_copies(original))
 
 
 params = st.fixed_dictionaries({
@@ -56,6 +85,7 @@ params = st.fixed_dictionaries({
     "cipher": st.sampled_from([qltx.CIPHER_AES256_GCM, qltx.CIPHER_CHACHA20_POLY1305]),
     "permute": st.booleans(),
     "patched": st.booleans(),
+    "version": st.sampled_from([V61, V60]),
 })
 
 
@@ -64,24 +94,28 @@ def containers(draw):
     p = draw(params)
     data = draw(st.binary(min_size=p["size"], max_size=p["size"])) if p["size"] < 64 else \
         bytes(draw(st.randoms(use_true_random=False)).randbytes(p["size"]))
-    return make(data, p["block_size"], p["cipher"], p["permute"], p["patched"]), data, p
+    return make(data, p["block_size"], p["cipher"], p["permute"], p["patched"], p["version"]), data, p
 
 
 def layout(blob: bytes):
-    """(blocks as bytes, footer bytes, footer offset, block_size) of a genuine container."""
-    fo, fs = struct.unpack(">QQ", blob[-24:-8])
-    bs = struct.unpack(">I", blob[12:16])[0]
-    index = _core.decode_footer(blob[fo:fo + fs], bs, fo)
-    return [blob[e.block_offset:e.block_offset + e.block_size] for e in index], blob[fo:fo + fs], fo, bs
+    """(blocks as bytes, footer bytes, footer offset, index pages as bytes) of a genuine container."""
+    p = parse_container(blob)
+    fo, fs = p.trailer.ofs_footer, p.trailer.len_footer
+    blocks = [blob[e.ofs_block:e.ofs_block + e.len_block] for e in index_entries(p)]
+    pages = [] if p.version == V60 else [blob[t.ofs_page:t.ofs_page + 16 + 56 * t.page.num_entries]
+                                         for t in p.footer.pages]
+    return blocks, blob[fo:fo + fs], fo, pages
 
 
 def rebuild(blob: bytes, blocks: list[bytes], footer: bytes | None = None) -> bytes:
-    """Header, other blocks, a footer, and a trailer re-pointed at it (what a careful attacker
-    writes: the framing stays consistent, only the authenticated content changes)."""
-    _, own_footer, _, _ = layout(blob)
+    """Header (and keyring), other blocks, the index pages, a footer, and a trailer re-pointed at
+    it (what a careful attacker writes: the framing stays consistent, only the authenticated
+    content changes)."""
+    _, own_footer, _, pages = layout(blob)
     footer = own_footer if footer is None else footer
-    body = b"".join(blocks)
-    return blob[:HEADER] + body + footer + struct.pack(">QQ", HEADER + len(body), len(footer)) + b"QLTX-END"
+    body = b"".join(blocks) + b"".join(pages)
+    head = header_len(blob)
+    return blob[:head] + body + footer + struct.pack(">QQ", head + len(body), len(footer)) + b"QLTX-END"
 
 
 # ---- the readers -------------------------------------------------------------------------------
@@ -136,12 +170,13 @@ def inspect_outcome(blob: bytes):
 
 
 def assert_rejected(blob: bytes, data: bytes, off: int = 0, ln: int = 1 << 30, piece: int = 4096,
-                    structural: bool = False):
+                    structural: bool = False, survivable: bool = False):
     """Every reader raises a QeltrixError; so does inspect when ``structural`` (the framing
-    itself is broken), and it raises nothing else otherwise."""
+    itself is broken), and it raises nothing else otherwise. ``survivable`` (one keyring copy
+    changed): a reader may instead return the right bytes, through the other copy."""
     for name, fn, _want in readers(blob, data, off, ln, piece):
         got = outcome(name, fn)
-        if name in ("seek_extract", "open") and not isinstance(got, Exception):
+        if (survivable or name in ("seek_extract", "open")) and not isinstance(got, Exception):
             # A read that avoids the changed block may succeed, with the right bytes only.
             assert got == _want, f"{name} returned wrong bytes"
             continue
@@ -165,10 +200,12 @@ def test_bit_flips_anywhere(c, draw):
         t[pos] ^= 1 << bit
     t = bytes(t)
     assume(t != blob)
-    if t[:HEADER] != blob[:HEADER] and t[MUTABLE] != blob[MUTABLE] and not any(t[MUTABLE]):
+    m = mutable(blob)
+    if t[m] != blob[m] and not any(t[m]) and t[:m.start] + t[m.stop:] == blob[:m.start] + blob[m.stop:]:
         return  # flipped into the streamed form: checked by test_streamed_form_of_a_patched_header
     off = draw.draw(st.integers(0, max(0, len(data) - 1)))
-    assert_rejected(t, data, off, draw.draw(st.integers(1, 3 * 8192)), draw.draw(st.integers(1, 9000)))
+    assert_rejected(t, data, off, draw.draw(st.integers(1, 3 * 8192)), draw.draw(st.integers(1, 9000)),
+                    survivable=only_one_keyring_copy_changed(blob, t))
 
 
 @given(containers(), st.data())
@@ -230,9 +267,9 @@ def test_transplants_from_another_container_with_the_same_key(c, draw):
     elif what == "footer":
         t = rebuild(blob, mine, their_footer)
     elif what == "body":  # all their blocks and footer under my header
-        t = blob[:HEADER] + other[HEADER:]
+        t = blob[:header_len(blob)] + other[header_len(other):]
     else:  # my blocks and footer under their header
-        t = other[:HEADER] + blob[HEADER:]
+        t = other[:header_len(other)] + blob[header_len(blob):]
     assume(t != blob)
     assert_rejected(t, data, piece=draw.draw(st.integers(1, 9000)))
 
@@ -240,15 +277,17 @@ def test_transplants_from_another_container_with_the_same_key(c, draw):
 @given(containers(), st.data())
 @SETTINGS
 def test_header_fields_edited(c, draw):
-    blob, data, _p = c
-    field = draw.draw(st.sampled_from([
-        (4, 2), (6, 1), (7, 1), (8, 4), (12, 4), (16, 32), (48, 16), (64, 12), (76, 32), (108, 32),
-        (140, 8), (148, 8), (156, 8), (164, 8), (172, 244)]))
-    at, size = field
+    blob, data, p = c
+    fields = [(4, 2), (6, 1), (7, 1), (8, 4), (12, 4), (16, 32), (48, 16), (64, 12), (76, 32), (108, 32),
+              (140, 8), (148, 8), (156, 8), (164, 8), (172, 244)] if p["version"] == V60 else [
+              (4, 2), (6, 1), (7, 1), (8, 1), (9, 1), (10, 2), (12, 4), (16, 32), (48, 4), (52, 4), (56, 32),
+              (88, 8), (96, 8), (104, 8), (112, 8), (120, 104), (224, 32)]
+    at, size = draw.draw(st.sampled_from(fields))
     value = draw.draw(st.binary(min_size=size, max_size=size))
     t = blob[:at] + value + blob[at + size:]
     assume(t != blob)
-    if not any(t[MUTABLE]) and t[:140] == blob[:140] and t[172:] == blob[172:]:
+    m = mutable(blob)
+    if not any(t[m]) and t[:m.start] == blob[:m.start] and t[m.stop:] == blob[m.stop:]:
         return  # the streamed form: see below
     assert_rejected(t, data, piece=draw.draw(st.integers(1, 9000)))
 
@@ -256,19 +295,23 @@ def test_header_fields_edited(c, draw):
 @given(containers(), st.data())
 @SETTINGS
 def test_footer_and_trailer_rewritten(c, draw):
-    blob, data, _p = c
-    blocks, footer, fo, _ = layout(blob)
+    blob, data, p = c
+    blocks, footer, fo, pages = layout(blob)
     what = draw.draw(st.sampled_from(["footer-bytes", "footer-entry", "trailer", "trailer-size"]))
     if what == "footer-bytes":
         at = draw.draw(st.integers(0, len(footer) - 1))
         f = bytearray(footer)
         f[at] = (f[at] + draw.draw(st.integers(1, 255))) % 256
         t = rebuild(blob, blocks, bytes(f))
-    elif what == "footer-entry":  # an entry's sizes or hash rewritten (the MAC left as it was)
+    elif what == "footer-entry":  # an entry's (6.1: a page's) offsets or hash rewritten, MAC as it was
         assume(blocks)
-        e = draw.draw(st.integers(0, len(blocks) - 1))
         f = bytearray(footer)
-        at = 64 + 56 * e + draw.draw(st.sampled_from([0, 8, 12, 16, 24, 55]))
+        if p["version"] == V60:
+            e = draw.draw(st.integers(0, len(blocks) - 1))
+            at = 64 + 56 * e + draw.draw(st.sampled_from([0, 8, 12, 16, 24, 55]))
+        else:
+            k = draw.draw(st.integers(0, len(pages) - 1))
+            at = 64 + 48 * k + draw.draw(st.sampled_from([0, 7, 8, 15, 16, 47]))
         f[at] ^= draw.draw(st.integers(1, 255))
         t = rebuild(blob, blocks, bytes(f))
     elif what == "trailer":
@@ -287,7 +330,8 @@ def test_streamed_form_of_a_patched_header(c):
     """Zeroing the header's totals gives the container a pipe writer would have made: every
     reader returns the same bytes (the totals are a cache of the authenticated footer)."""
     blob, data, p = c
-    t = blob[:MUTABLE.start] + bytes(32) + blob[MUTABLE.stop:]
+    m = mutable(blob)
+    t = blob[:m.start] + bytes(32) + blob[m.stop:]
     assert _unpack(t) == data
     assert _unpack(Unseekable(t, 1000)) == data
     assert qltx.seek_extract(t, 0, len(data), MK) == data
@@ -341,11 +385,12 @@ class Tamperer(RuleBasedStateMachine):
         if self.blob == self.original:
             assert _unpack(self.blob) == self.data
             return
-        if self.blob[:MUTABLE.start] + bytes(32) + self.blob[MUTABLE.stop:] == \
-                self.original[:MUTABLE.start] + bytes(32) + self.original[MUTABLE.stop:] and \
-                not any(self.blob[MUTABLE]):
+        m = mutable(self.original)
+        if self.blob[:m.start] + bytes(32) + self.blob[m.stop:] == \
+                self.original[:m.start] + bytes(32) + self.original[m.stop:] and \
+                not any(self.blob[m]):
             return
-        assert_rejected(self.blob, self.data)
+        assert_rejected(self.blob, self.data, survivable=only_one_keyring_copy_changed(self.original, self.blob))
 
 
 TestTamperer = Tamperer.TestCase

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from qeltrix.inspect import data_offset, parse_container
+
 from speccheck import spec_check
 
 EXIT_USAGE, EXIT_WRONG_KEY, EXIT_DAMAGED, EXIT_IO, EXIT_EXISTS = 2, 3, 4, 5, 6
@@ -121,9 +123,9 @@ def test_verify_and_inspect(tmp_path, sample):
     p = run(tmp_path, "verify", "c.qltx", "--json", "--passphrase-file", "pass.txt")
     assert p.returncode == 0 and json.loads(p.stdout)["keyed"] is True
     d = json.loads(run(tmp_path, "inspect", "c.qltx", "--json").stdout)
-    assert d["footer"]["num_entries"] == 5
+    assert d["footer"]["num_blocks"] == 5 and d["header"]["format"] == "6.1"
     blob = bytearray((tmp_path / "c.qltx").read_bytes())
-    blob[416 + 300] ^= 1
+    blob[data_offset(parse_container(bytes(blob))) + 300] ^= 1  # block 0
     (tmp_path / "c.qltx").write_bytes(bytes(blob))
     p = run(tmp_path, "verify", "c.qltx")
     assert p.returncode == EXIT_DAMAGED and b"block 0" in p.stderr

@@ -71,7 +71,11 @@ def run_child(tmp_path, body: str) -> None:
 
 def test_library_threads_pack_and_unpack_passphrase_containers(tmp_path):
     run_child(tmp_path, """
+    import struct
     from qeltrix import _core
+    from qeltrix.io import open_random_access
+    from qeltrix.keyring import decode_copies
+    from qeltrix.reader import read_layout
     d = sys.argv[1]
     def one(i):
         data = os.urandom(5000 + i)
@@ -80,8 +84,11 @@ def test_library_threads_pack_and_unpack_passphrase_containers(tmp_path):
             f.write(data)
         out = os.path.join(d, f"c{i}.qltx")
         qltx.pack(src, out, passphrase=f"pw{i}", block_size=4096)
-        h = _core.decode_header(open(out, "rb").read(416))
-        assert (h.kdf_t, h.kdf_m, h.kdf_p) == ARGON2_DEFAULT, "the real default costs"
+        with open_random_access(out) as ra:
+            layout = read_layout(ra)
+        slot_type, body = decode_copies(layout.header, layout.keyring)[0].slots[0]
+        assert slot_type == _core.SLOT_ARGON2ID
+        assert struct.unpack(">III", body[16:28]) == ARGON2_DEFAULT, "the real default costs"
         assert qltx.seek_extract(out, 100, 50, passphrase=f"pw{i}") == data[100:150]
     run_threads(8, one)
     print("OK")

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qeltrix as qltx
+from qeltrix import _core
 from streams import Unseekable, UnseekableSink
 from speccheck import spec_check
 
@@ -151,7 +152,7 @@ def test_wrong_key_is_reported_as_such(mk):
     blob, _ = pack_bytes(os.urandom(BS * 2), mk, block_size=BS)
     for fn in (lambda k: qltx.unpack(blob, io.BytesIO(), k), lambda k: qltx.seek_extract(blob, 0, 10, k),
                lambda k: qltx.unpack(Unseekable(blob), io.BytesIO(), k)):
-        with pytest.raises(qltx.WrongKeyError, match="wrong key or passphrase"):
+        with pytest.raises(qltx.WrongKeyError, match="no identity or passphrase opens this container"):
             fn(qltx.random_master_key())
 
 
@@ -167,7 +168,7 @@ def test_misuse_raises_value_or_type_error(mk):
     with pytest.raises(ValueError):
         qltx.pack(b"x", io.BytesIO(), mk, workers=0)
     with pytest.raises(ValueError):
-        qltx.pack(b"x", io.BytesIO(), mk, passphrase="p")
+        qltx.pack(b"x", io.BytesIO())  # nobody could open it
     with pytest.raises(TypeError):
         qltx.pack(12345, io.BytesIO(), mk)
 
@@ -194,7 +195,7 @@ def test_device_output_is_written_in_place(tmp_path, mk):
 def test_a_cut_stream_releases_every_authenticated_block_then_fails(mk):
     data = os.urandom(20 * BS)
     blob, _ = pack_bytes(data, mk, block_size=BS)
-    cut = 416 + 12 * (BS + 220) + 100  # inside block 12
+    cut = _core.decode_header61(blob[:256]).data_offset + 12 * (BS + 220) + 100  # inside block 12
     out = io.BytesIO()
     with pytest.raises(qltx.TruncatedError):
         qltx.unpack(Unseekable(blob[:cut]), out, mk, workers=4)

@@ -434,6 +434,13 @@ struct PyGateway {
     gw.reset();
   }
 };
+uint16_t trailer_version(const py::object& version) {
+  const uint64_t v = as_uint(version, "version", 0xffff);
+  if (v != qltx::VERSION_6_0 && v != qltx::VERSION_6_1)
+    throw py::value_error("version must be VERSION_6_0 or VERSION_6_1");
+  return static_cast<uint16_t>(v);
+}
+
 // ---- format 6.1: header, keyring copies, index pages, top table (cpp/format61.hpp) --------------
 
 // An index into a sequence of n: negative counts from the end; IndexError outside.
@@ -1220,20 +1227,25 @@ PYBIND11_MODULE(_core, m) {
     return "<Trailer footer_offset=" + std::to_string(t.footer_offset) +
            " footer_size=" + std::to_string(t.footer_size) + ">";
   });
+  // version: the container's (its footer's size and place bounds differ), 6.0 by default.
   m.def(
       "encode_trailer",
-      [](const py::object& footer_offset, const py::object& footer_size) {
-        return to_bytes(qltx::encode_trailer(as_uint(footer_offset, "footer_offset"),
-                                             as_uint(footer_size, "footer_size")));
+      [](const py::object& footer_offset, const py::object& footer_size, const py::object& version) {
+        const uint64_t fo = as_uint(footer_offset, "footer_offset");
+        const uint64_t fs = as_uint(footer_size, "footer_size");
+        return to_bytes(trailer_version(version) == qltx::VERSION_6_1 ? qltx::encode_trailer61(fo, fs)
+                                                                      : qltx::encode_trailer(fo, fs));
       },
-      py::arg("footer_offset"), py::arg("footer_size"));
+      py::arg("footer_offset"), py::arg("footer_size"), py::arg("version") = qltx::VERSION_6_0);
   m.def(
       "decode_trailer",
-      [](const py::buffer& buf, const py::object& container_size) {
+      [](const py::buffer& buf, const py::object& container_size, const py::object& version) {
         const uint64_t cs = as_uint(container_size, "container_size");
-        return qltx::decode_trailer(BufferView(buf, false, "buf").bytes(), cs);
+        const qltx::ByteView b = BufferView(buf, false, "buf").bytes();
+        return trailer_version(version) == qltx::VERSION_6_1 ? qltx::decode_trailer61(b, cs)
+                                                             : qltx::decode_trailer(b, cs);
       },
-      py::arg("buf"), py::arg("container_size"));
+      py::arg("buf"), py::arg("container_size"), py::arg("version") = qltx::VERSION_6_0);
 
   // ---- seek arithmetic ----
   m.def(

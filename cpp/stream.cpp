@@ -221,7 +221,8 @@ StreamStep StreamDecoder::trailer(ByteView buf) {
   if (buf.size < TRAILER_SIZE) return {StreamItem::NeedMore, TRAILER_SIZE};
   Trailer t;
   try {
-    t = decode_trailer({buf.data, TRAILER_SIZE}, offset_ + TRAILER_SIZE);
+    t = version_ == VERSION_6_1 ? decode_trailer61({buf.data, TRAILER_SIZE}, offset_ + TRAILER_SIZE)
+                                : decode_trailer({buf.data, TRAILER_SIZE}, offset_ + TRAILER_SIZE);
   } catch (const NotAContainer& e) {
     throw Damaged(e.what());
   }

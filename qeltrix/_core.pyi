@@ -140,8 +140,12 @@ class Trailer:
     footer_offset: int
     footer_size: int
 
-def encode_trailer(footer_offset: int, footer_size: int) -> bytes: ...  # 24 bytes
-def decode_trailer(buf: Buffer, container_size: int) -> Trailer: ...
+def encode_trailer(footer_offset: int, footer_size: int, version: int = 6) -> bytes: ...  # 24 bytes
+def decode_trailer(buf: Buffer, container_size: int, version: int = 6) -> Trailer: ...
+    # version=VERSION_6_1 (0x0601): the same 24 bytes, with the 6.1 bounds: footer_size = 64 +
+    # 48*P + 46..1070 for some P <= 2**25, footer_offset >= 256 + 2 keyring copies + room for
+    # the fewest pages (each with a block) such a footer can list, and not more than the most
+    # blocks they can list fill; otherwise as below. ValueError for another version.
     # the last 24 bytes of buf, the end of a container of container_size bytes: checks magic
     # "QLTX-END", footer_size == 64 + 56*n + info_size for some n <= MAX_BLOCKS and
     # 46 <= info_size <= 1070, footer_offset leaves room for the fewest blocks such a footer can

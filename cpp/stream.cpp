@@ -102,7 +102,7 @@ StreamStep StreamDecoder::block_or_footer(ByteView buf) {
       throw Truncated("the stream ends without its final block");
     footer_offset_ = offset_;
     state_ = State::FooterHead;
-    return footer(buf);
+    return version_ == VERSION_6_1 ? footer61(buf) : footer(buf);
   }
   const uint64_t i = blocks_;
   if (!starts_with(buf, "QBLK", 4))

@@ -745,3 +745,247 @@ def test_footer_encoder_types():
     raises_exactly(TypeError, _core.encode_footer61, 1, 1, [5], b"I" * 50, b"F" * 32)
     raises_exactly(TypeError, _core.encode_footer61, 1, 1, [(880, 0, "hash")], b"I" * 50, b"F" * 32)
     raises_exactly(ValueError, _core.encode_footer61, 1, 1, [(880, 0)], b"I" * 50, b"F" * 32)
+
+
+# ---------------------------------------------------------------------------------------------
+# trailer (6.1 bounds)
+
+def test_trailer61():
+    V = _core.VERSION_6_1
+    empty = Layout([], slots=1)
+    fsize = len(empty.footer())
+    raw = _core.encode_trailer(empty.footer_offset, fsize, version=V)
+    assert raw == struct.pack(">QQ8s", empty.footer_offset, fsize, b"QLTX-END")
+    t = _core.decode_trailer(raw, empty.footer_offset + fsize + 24, version=V)
+    assert (t.footer_offset, t.footer_size) == (empty.footer_offset, fsize)
+    # the 6.0 bounds refuse it (a 110-byte 6.0 footer lists no block, so sits at 416)
+    raises_exactly(DamagedError, _core.decode_trailer, raw, empty.footer_offset + fsize + 24)
+    raises_exactly(ValueError, _core.encode_trailer, empty.footer_offset, fsize)
+    for sizes, shift in [([BS] * 130, 6), ([1], 16), ([BS] * 64, 6), ([0], 6)]:
+        lay = Layout(sizes, shift=shift, slots=1024)
+        fs = len(lay.footer())
+        total = lay.footer_offset + fs + 24
+        assert _core.decode_trailer(_core.encode_trailer(lay.footer_offset, fs, version=V), total, version=V).footer_size == fs
+    bad = [(880, 109), (880, 64 + 48 * 2**25 + 1071), (0, 110), (623, 110), (U64_MAX, 110),
+           (880, U64_MAX), (624 + 291, 64 + 48 * 30 + 1070 + 48 * 30)]
+    for fo, fs in bad:
+        raises_exactly(ValueError, _core.encode_trailer, fo, fs, version=V)
+        with pytest.raises(DamagedError):
+            _core.decode_trailer(struct.pack(">QQ8s", fo, fs, b"QLTX-END"), (fo + fs + 24) % 2**64, version=V)
+    raises_exactly(DamagedError, _core.decode_trailer, raw, empty.footer_offset + fsize + 25, version=V)
+    raises_exactly(NotAContainerError, _core.decode_trailer, raw[:-1] + b"X", 10**6, version=V)
+    raises_exactly(TruncatedError, _core.decode_trailer, raw[1:], 10**6, version=V)
+    raises_exactly(ValueError, _core.decode_trailer, raw, 10**6, version=7)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one-pass stream decoder over 6.1 streams
+
+def block_bytes(i: int, data: bytes, final: bool) -> bytes:
+    prefix = _core.encode_prefix(_core.Prefix(i, len(data) + 16, final))
+    return prefix + bytes(12 + 164) + data + bytes(16)
+
+
+def stream61(sizes: list[int], *, shift=6, slots=1, patch=False, copies=None, info=b"I" * 50,
+             edit=None) -> tuple[bytes, list[tuple[str, int]]]:
+    """A synthetic 6.1 stream (structure only: no crypto) and the items it holds.
+    edit(kind, index, bytes) -> bytes may change one item on the way."""
+    edit = edit or (lambda kind, i, b: b)
+    E = 1 << shift
+    h = make_header(page_shift=shift, keyring_slots=slots, block_size=BS, num_blocks=0, plaintext_size=0,
+                    footer_offset=0, footer_size=0)
+    copy = _core.encode_keyring_copy(slots, 1, [(1, bytes(48))], bytes(32))
+    ring = copies if copies is not None else copy + copy
+    out = bytearray()
+    items = []
+
+    def put(kind, i, b):
+        b = edit(kind, i, b)
+        if b:
+            out.extend(b)
+            items.append((kind, len(b)))
+
+    put("header", 0, bytes(256))  # encoded at the end (patched or not), then edited
+    put("keyring", 0, ring)
+    entries, top = [], []
+    plain = 0
+    off = 256 + len(ring)
+    for i, n in enumerate(sizes):
+        final = i == len(sizes) - 1
+        b = block_bytes(i, os.urandom(n), final)
+        entries.append((plain, off, n, n + 220, hashlib.sha256(b).digest()))
+        put("block", i, b)
+        off += len(b)
+        plain += n
+        if len(entries) == E or final:
+            first = i + 1 - len(entries)
+            page = _core.encode_page(first, entries)
+            top.append((off, entries[0][0], hashlib.sha256(page).digest()))
+            put("page", first // E, page)
+            off += len(page)
+            entries = []
+    footer = _core.encode_footer61(len(sizes), plain, top, info, b"F" * 32)
+    if patch:
+        h.num_blocks, h.plaintext_size, h.footer_offset, h.footer_size = len(sizes), plain, off, len(footer)
+    out[:256] = edit("header", 0, _core.encode_header61(h))
+    put("footer", 0, footer)
+    put("trailer", 0, _core.encode_trailer(off, len(footer), version=_core.VERSION_6_1))
+    return bytes(out), items
+
+
+def decode_stream(chunks) -> list[tuple[str, int]]:
+    """Feed the decoder as a socket would (chunks of any size); return the items."""
+    dec = _core._StreamDecoder()
+    buf = bytearray()
+    items = []
+    for c in chunks:
+        buf += c
+        while True:
+            kind, n = dec.next(bytes(buf))
+            if kind == "need":
+                assert n > len(buf)
+                break
+            items.append((kind, n))
+            del buf[:n]
+    dec.end(len(buf))
+    return items
+
+
+def tr(blob: bytes, want=None):
+    """Decode whole, a byte at a time, and with trailing bytes; all must agree."""
+    whole = decode_stream([blob])
+    if want is not None:
+        assert whole == want
+    assert sum(n for _, n in whole) == len(blob)
+    assert decode_stream([blob[i:i + 1] for i in range(len(blob))]) == whole
+    for tail in (b"\x00", b"QLTX", blob[:100]):
+        raises_exactly(DamagedError, decode_stream, [blob + tail])
+    return whole
+
+
+@pytest.mark.parametrize("sizes,shift", [
+    ([], 6), ([0], 6), ([5], 6), ([BS] * 64, 6), ([BS] * 64 + [0], 6), ([BS] * 65, 6),
+    ([BS, 1, 17] * 50 + [3], 6), ([BS] * 3 + [10], 10), ([100] * 128, 6)])
+def test_stream61_items(sizes, shift):
+    blob, want = stream61(sizes, shift=shift)
+    kinds = [k for k, _ in tr(blob, want)]
+    E = 1 << shift
+    assert kinds[:2] == ["header", "keyring"] and kinds[-2:] == ["footer", "trailer"]
+    assert kinds.count("block") == len(sizes) and kinds.count("page") == -(-len(sizes) // E)
+    # a page right after every E-th block and after the final one
+    body = kinds[2:-2]
+    for j, k in enumerate(body):
+        if k == "page":
+            assert body[j - 1] == "block"
+    patched, _ = stream61(sizes, shift=shift, patch=True)
+    assert decode_stream([patched]) == want
+
+
+def test_stream61_decoder_state():
+    blob, _ = stream61([BS] * 70 + [9], shift=6, slots=3)
+    dec = _core._StreamDecoder()
+    assert dec.version == 0
+    buf = bytearray(blob)
+    seen = []
+    while buf:
+        kind, n = dec.next(bytes(buf))
+        assert kind != "need"
+        seen.append(kind)
+        if kind == "header":
+            assert dec.version == 0x0601 and dec.offset == 256
+        if kind == "keyring":
+            assert n == 2 * (56 + 128 * 3)
+        if kind == "page":
+            assert dec.last_page == ((dec.num_pages - 1) * 64, 64 if dec.num_pages == 1 else 7)
+        del buf[:n]
+    dec.end(0)
+    assert dec.done and dec.num_blocks == 71 and dec.num_pages == 2 and dec.plaintext_size == 70 * BS + 9
+    # 6.0 streams report their version too
+    dec0 = _core._StreamDecoder()
+    dec0.next(b"QLTX\x00\x06")
+    assert dec0.version == 6
+
+
+def test_stream61_need_sizes_are_bounded():
+    blob, items = stream61([BS] * 64 + [7], shift=6, slots=1024)
+    dec = _core._StreamDecoder()
+    assert dec.next(b"") == ("need", 256)
+    assert dec.next(b"QLTX") == ("need", 256)
+    assert dec.next(blob[:6]) == ("need", 256)
+    assert dec.next(blob[:256]) == ("header", 256)
+    assert dec.next(b"") == ("need", 2 * (56 + 128 * 1024))  # from the header: capped by it
+    # a 6.0 header asks for its 416 bytes once the version is known
+    assert _core._StreamDecoder().next(b"QLTX\x00\x06") == ("need", 416)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, BS), max_size=140), st.booleans(), st.lists(st.integers(0, 10**6), max_size=12))
+def test_stream61_any_split(sizes, empty_last, cuts):
+    if empty_last:
+        sizes = sizes + [0]
+    blob, want = stream61(sizes, shift=6)
+    points = sorted({min(c, len(blob)) for c in cuts})
+    chunks = [blob[a:b] for a, b in zip([0] + points, points + [len(blob)])]
+    assert decode_stream(chunks) == want
+
+
+def test_stream61_truncated_anywhere():
+    blob, items = stream61([BS] * 64 + [100, 3], shift=6)
+    bounds = []
+    at = 0
+    for _, n in items:
+        bounds += [at, at + 1, at + n - 1]
+        at += n
+    for cut in sorted(set(bounds) | set(range(0, len(blob), 997))):
+        if cut < len(blob):
+            raises_exactly(TruncatedError, decode_stream, [blob[:cut]])
+
+
+def _corrupt(kind, index, fn):
+    return lambda k, i, b: fn(b) if (k, i) == (kind, index) else b
+
+
+def test_stream61_damage():
+    sizes = [BS] * 64 + [100, 3]
+    cases = [
+        # a page missing, or where a block should be
+        _corrupt("page", 0, lambda b: b""),
+        _corrupt("page", 1, lambda b: b""),
+        # the page lists other blocks than its place says
+        _corrupt("page", 1, lambda b: b[:8] + struct.pack(">Q", 65) + b[16:]),
+        _corrupt("page", 0, lambda b: b"QPAX" + b[4:]),
+        # an entry differs from the block seen (its size), or from its place
+        _corrupt("page", 1, lambda b: b[:16] + struct.pack(">Q", 1) + b[24:]),
+        _corrupt("page", 1, lambda b: b[:16 + 16] + struct.pack(">II", 99, 319) + b[40:]),
+        # the footer's counts or top table differ from the stream
+        _corrupt("footer", 0, lambda b: b[:28] + struct.pack(">I", 3) + b[32:]),
+        _corrupt("footer", 0, lambda b: b[:8] + struct.pack(">Q", 65) + b[16:]),
+        _corrupt("footer", 0, lambda b: b[:64] + struct.pack(">Q", struct.unpack(">Q", b[64:72])[0] + 1) + b[72:]),
+        _corrupt("footer", 0, lambda b: b[:64 + 48 + 8] + struct.pack(">Q", 64 * BS + 1) + b[64 + 48 + 16:]),
+        # the trailer points elsewhere
+        _corrupt("trailer", 0, lambda b: struct.pack(">Q", struct.unpack(">Q", b[:8])[0] + 1) + b[8:]),
+        # the header: a 6.1 header field out of range
+        _corrupt("header", 0, lambda b: b[:9] + b"\x05" + b[10:]),
+    ]
+    for edit in cases:
+        blob, _ = stream61(sizes, shift=6, edit=edit)
+        with pytest.raises((DamagedError, NotAContainerError)):
+            decode_stream([blob])
+        with pytest.raises((DamagedError, NotAContainerError)):
+            decode_stream([blob[i:i + 7] for i in range(0, len(blob), 7)])
+    # a block where its page should be: refused at the page's magic
+    blob, _ = stream61([BS] * 65, shift=6, edit=_corrupt("page", 0, lambda b: b""))
+    raises_exactly(DamagedError, decode_stream, [blob], match="index page")
+
+
+def test_stream61_keyring_copies():
+    copy = _core.encode_keyring_copy(2, 5, [(1, bytes(48))], bytes(32))
+    bad = b"QKEZ" + copy[4:]
+    for ring in (copy + copy, copy + bad, bad + copy):
+        blob, want = stream61([5], slots=2, copies=ring)
+        assert decode_stream([blob]) == want  # one well-formed copy suffices (the opener decides)
+    blob, _ = stream61([5], slots=2, copies=bad + bad)
+    raises_exactly(DamagedError, decode_stream, [blob], match="both keyring copies")
+    slot_bad = copy[:24] + b"\x01\x01" + copy[26:]
+    blob, _ = stream61([5], slots=2, copies=slot_bad + bad)
+    raises_exactly(DamagedError, decode_stream, [blob], match="slot 0")

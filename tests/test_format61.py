@@ -989,3 +989,139 @@ def test_stream61_keyring_copies():
     slot_bad = copy[:24] + b"\x01\x01" + copy[26:]
     blob, _ = stream61([5], slots=2, copies=slot_bad + bad)
     raises_exactly(DamagedError, decode_stream, [blob], match="slot 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# the native gateway's 6.1 hooks: pages from the sealer, the keyring to the opener, pages to
+# check_page. The sessions below write and read the structure only (no crypto: that is the
+# Python codec's job, wired by qeltrix.gateway); the gateway under test is the real one.
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+V61 = 0x0601
+
+
+def _slots_header(shift: int, slots: int) -> bytes:
+    h = make_header(page_shift=shift, keyring_slots=slots, block_size=BS, num_blocks=0, plaintext_size=0,
+                    footer_offset=0, footer_size=0)
+    copy = _core.encode_keyring_copy(slots, 1, [(1, bytes(48))], bytes(32))
+    return _core.encode_header61(h) + copy + copy
+
+
+class StructureSealer:
+    def __init__(self, shift=6, slots=2):
+        self.page_entries = 1 << shift
+        self.header_bytes = _slots_header(shift, slots)
+        self.data_offset = len(self.header_bytes)
+        self.top = []
+        self.first = 0
+        self.pages = []  # (first_block, entries) as the gateway gave them
+        self.finished_with = None
+
+    def seal(self, index, plain_offset, data, final, out):
+        b = block_bytes(index, bytes(data), final)
+        out[:len(b)] = b
+        return hashlib.sha256(b).digest()
+
+    def page(self, entries):
+        raw = _core.encode_page(self.first, entries)
+        last = entries[-1]
+        self.top.append((last[1] + last[3], entries[0][0], hashlib.sha256(raw).digest()))
+        self.pages.append((self.first, list(entries)))
+        self.first += len(entries)
+        return raw
+
+    def finish(self, entries, plaintext_size):
+        self.finished_with = list(entries)
+        footer = _core.encode_footer61(self.first, plaintext_size, self.top, b"I" * 50, b"F" * 32)
+        fo = self.top[-1][0] + 16 + 56 * len(entries) if self.top else self.data_offset
+        return footer + _core.encode_trailer(fo, len(footer), version=V61)
+
+
+class StructureOpener:
+    def __init__(self, header_and_keyring: bytes):
+        self.got = header_and_keyring
+        self.pages = []
+        self.footer = None
+
+    def open(self, index, plain_offset, plain_size, final, stored, out):
+        out[:] = stored[204:204 + plain_size]
+
+    def check_page(self, page, offset):
+        self.pages.append((offset, bytes(page)))
+
+    def check_footer(self, footer, footer_offset):
+        self.footer = (footer_offset, bytes(footer))
+
+
+def _gateway(decrypt, make_sealer, make_opener):
+    gw = _core._Gateway("127.0.0.1", 0, "", 0, decrypt, BS, 1000, 5000, 2, 4, 4, 5000, make_sealer,
+                        make_opener, lambda level, msg: None)
+    gw.start()
+    return gw
+
+
+def _reflect(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        out = bytearray()
+
+        def read():
+            for b in iter(lambda: s.recv(1 << 20), b""):
+                out.extend(b)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        reader.join(30)
+        assert not reader.is_alive()
+        return bytes(out)
+
+
+@pytest.mark.parametrize("size", [0, 100, 64 * BS, 64 * BS + 1, 150 * BS + 7])
+def test_native_gateway_writes_and_reads_pages(size):
+    sealers, openers = [], []
+
+    def make_sealer():
+        sealers.append(StructureSealer())
+        return sealers[-1]
+
+    def make_opener(header):
+        openers.append(StructureOpener(bytes(header)))
+        return openers[-1]
+
+    data = os.urandom(size)
+    enc = _gateway(False, make_sealer, None)
+    try:
+        blob = _reflect(enc.port, data)
+    finally:
+        enc.stop(1000)
+    items = tr(blob)
+    s = sealers[0]
+    kinds = [k for k, _ in items]
+    n_blocks, n_pages = kinds.count("block"), kinds.count("page")
+    assert n_pages == -(-n_blocks // 64) == len(s.pages)
+    assert n_blocks == (0 if size == 0 else -(-size // BS) + (size % BS == 0))  # an empty final block
+    # the gateway's entries: every block once, in order, offsets from the header + keyring size
+    flat = [e for _, es in s.pages for e in es]
+    assert [e[1] for e in flat[:1]] == ([s.data_offset] if flat else [])
+    assert s.finished_with == (s.pages[-1][1] if s.pages else [])
+    assert sum(e[2] for e in flat) == size
+
+    dec = _gateway(True, None, make_opener)
+    try:
+        with socket.create_connection(("127.0.0.1", dec.port), timeout=30) as c:
+            c.sendall(blob)
+            c.shutdown(socket.SHUT_WR)
+            out = bytearray()
+            for b in iter(lambda: c.recv(1 << 20), b""):
+                out += b
+    finally:
+        dec.stop(1000)
+    assert bytes(out) == data
+    o = openers[0]
+    assert o.got == s.header_bytes  # the header and both keyring copies
+    assert [off for off, _ in o.pages] == [t[0] for t in s.top]
+    assert [hashlib.sha256(p).digest() for _, p in o.pages] == [t[2] for t in s.top]
+    assert o.footer is not None and o.footer[0] == len(blob) - 24 - len(o.footer[1])

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import struct
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -614,6 +616,7 @@ def test_footer_round_trip_any(sizes, empty_last, shift, slots):
                 assert t.locate(e[0]) == k and t.locate(e[0] + e[2] - 1) == k
             assert t.block_page(first) == k
             plain += e[2]
+    assert plain == t.plaintext_size
 
 
 def _top(lay, k, ofs_page=None, ofs_plaintext=None):
@@ -995,9 +998,6 @@ def test_stream61_keyring_copies():
 # the native gateway's 6.1 hooks: pages from the sealer, the keyring to the opener, pages to
 # check_page. The sessions below write and read the structure only (no crypto: that is the
 # Python codec's job, wired by qeltrix.gateway); the gateway under test is the real one.
-
-import socket  # noqa: E402
-import threading  # noqa: E402
 
 V61 = 0x0601
 

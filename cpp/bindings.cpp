@@ -303,7 +303,14 @@ class NativeGil : private NotFinalizing, private KeepThreadState {
 
 class PyCodec : public qltx::Codec {
  public:
-  explicit PyCodec(py::object session) : s_(std::move(session)) {}
+  // Constructed with the GIL held: the optional 6.1 methods are looked up once.
+  explicit PyCodec(py::object session) : s_(std::move(session)) {
+    if (py::hasattr(s_, "page")) {
+      page_entries_ = as_uint(s_.attr("page_entries"), "page_entries", qltx::MAX_PAGE_ENTRIES);
+      if (page_entries_ == 0) throw py::value_error("page_entries must be at least 1");
+    }
+    checks_pages_ = py::hasattr(s_, "check_page");
+  }
   ~PyCodec() override {
     py::gil_scoped_acquire gil;
     s_ = py::object();
@@ -327,13 +334,7 @@ class PyCodec : public qltx::Codec {
     });
   }
   qltx::Bytes finish(const std::vector<qltx::Entry>& entries, uint64_t plaintext_size) override {
-    return call([&] {
-      py::list es;
-      for (const auto& e : entries)
-        es.append(py::make_tuple(e.plain_offset, e.block_offset, e.plain_size, e.block_size,
-                                 to_bytes(e.hash)));
-      return bytes_of(s_.attr("finish")(es, plaintext_size));
-    });
+    return call([&] { return bytes_of(s_.attr("finish")(entry_list(entries), plaintext_size)); });
   }
   void open(const qltx::StreamBlock& b, qltx::ByteView stored, uint8_t* out) override {
     call([&] {
@@ -351,8 +352,26 @@ class PyCodec : public qltx::Codec {
       return 0;
     });
   }
+  uint64_t page_entries() override { return page_entries_; }
+  qltx::Bytes page(const std::vector<qltx::Entry>& entries) override {
+    return call([&] { return bytes_of(s_.attr("page")(entry_list(entries))); });
+  }
+  bool checks_pages() override { return checks_pages_; }
+  void check_page(qltx::ByteView page, uint64_t offset) override {
+    call([&] {
+      s_.attr("check_page")(to_bytes(page.data, page.size), offset);
+      return 0;
+    });
+  }
 
  private:
+  static py::list entry_list(const std::vector<qltx::Entry>& entries) {
+    py::list es;
+    for (const auto& e : entries)
+      es.append(py::make_tuple(e.plain_offset, e.block_offset, e.plain_size, e.block_size,
+                               to_bytes(e.hash)));
+    return es;
+  }
   static qltx::Bytes bytes_of(const py::handle& obj) {
     BufferView v(obj, false, "result");
     return qltx::Bytes(v.data(), v.data() + v.size());
@@ -367,6 +386,8 @@ class PyCodec : public qltx::Codec {
     }
   }
   py::object s_;
+  uint64_t page_entries_ = 0;
+  bool checks_pages_ = false;
 };
 
 class PyCodecFactory : public qltx::CodecFactory {
@@ -413,6 +434,13 @@ struct PyGateway {
     gw.reset();
   }
 };
+uint16_t trailer_version(const py::object& version) {
+  const uint64_t v = as_uint(version, "version", 0xffff);
+  if (v != qltx::VERSION_6_0 && v != qltx::VERSION_6_1)
+    throw py::value_error("version must be VERSION_6_0 or VERSION_6_1");
+  return static_cast<uint16_t>(v);
+}
+
 // ---- format 6.1: header, keyring copies, index pages, top table (cpp/format61.hpp) --------------
 
 // An index into a sequence of n: negative counts from the end; IndexError outside.
@@ -1199,20 +1227,25 @@ PYBIND11_MODULE(_core, m) {
     return "<Trailer footer_offset=" + std::to_string(t.footer_offset) +
            " footer_size=" + std::to_string(t.footer_size) + ">";
   });
+  // version: the container's (its footer's size and place bounds differ), 6.0 by default.
   m.def(
       "encode_trailer",
-      [](const py::object& footer_offset, const py::object& footer_size, uint16_t version) {
-        return to_bytes(qltx::encode_trailer(as_uint(footer_offset, "footer_offset"),
-                                             as_uint(footer_size, "footer_size"), version));
+      [](const py::object& footer_offset, const py::object& footer_size, const py::object& version) {
+        const uint64_t fo = as_uint(footer_offset, "footer_offset");
+        const uint64_t fs = as_uint(footer_size, "footer_size");
+        return to_bytes(trailer_version(version) == qltx::VERSION_6_1 ? qltx::encode_trailer61(fo, fs)
+                                                                      : qltx::encode_trailer(fo, fs));
       },
-      py::arg("footer_offset"), py::arg("footer_size"), py::arg("version") = qltx::VERSION);
+      py::arg("footer_offset"), py::arg("footer_size"), py::arg("version") = qltx::VERSION_6_0);
   m.def(
       "decode_trailer",
-      [](const py::buffer& buf, const py::object& container_size, uint16_t version) {
+      [](const py::buffer& buf, const py::object& container_size, const py::object& version) {
         const uint64_t cs = as_uint(container_size, "container_size");
-        return qltx::decode_trailer(BufferView(buf, false, "buf").bytes(), cs, version);
+        const qltx::ByteView b = BufferView(buf, false, "buf").bytes();
+        return trailer_version(version) == qltx::VERSION_6_1 ? qltx::decode_trailer61(b, cs)
+                                                             : qltx::decode_trailer(b, cs);
       },
-      py::arg("buf"), py::arg("container_size"), py::arg("version") = qltx::VERSION);
+      py::arg("buf"), py::arg("container_size"), py::arg("version") = qltx::VERSION_6_0);
 
   // ---- seek arithmetic ----
   m.def(
@@ -1308,12 +1341,17 @@ PYBIND11_MODULE(_core, m) {
           "next",
           [](qltx::StreamDecoder& d, const py::buffer& buf) {
             const qltx::StreamStep st = d.next(BufferView(buf, false, "buf").bytes());
-            static const char* names[] = {"need", "header", "block", "footer", "trailer"};
+            static const char* names[] = {"need", "header", "block", "footer", "trailer", "keyring", "page"};
             return py::make_tuple(names[static_cast<int>(st.item)], st.size);
           },
           py::arg("buf"))
       .def("end", &qltx::StreamDecoder::end, py::arg("pending"))
       .def_property_readonly("done", &qltx::StreamDecoder::done)
+      .def_property_readonly("version", &qltx::StreamDecoder::version)
+      .def_property_readonly("num_pages", &qltx::StreamDecoder::num_pages)
+      .def_property_readonly("last_page", [](const qltx::StreamDecoder& d) {
+        return py::make_tuple(d.last_page_first_block(), d.last_page_entries());
+      })
       .def_property_readonly("offset", &qltx::StreamDecoder::offset)
       .def_property_readonly("num_blocks", &qltx::StreamDecoder::num_blocks)
       .def_property_readonly("plaintext_size", &qltx::StreamDecoder::plaintext_size)

@@ -155,27 +155,6 @@ std::string trailer_problem(uint64_t footer_offset, uint64_t footer_size) {
   return {};
 }
 
-// 6.1: the footer is 64 + 48 * P + info_size bytes, P <= ceil(2^31 / 64) pages, after a header
-// of 256 bytes and a keyring of at least two 184-byte copies. The footer's own counts and the
-// header's keyring size are checked against each other once both are read.
-std::string trailer61_problem(uint64_t footer_offset, uint64_t footer_size) {
-  constexpr uint64_t min_size = FOOTER_HEAD_SIZE + MIN_INFO_SIZE;
-  constexpr uint64_t max_pages = (MAX_BLOCKS + 63) / 64;
-  constexpr uint64_t max_size = FOOTER_HEAD_SIZE + 48 * max_pages + MAX_INFO_SIZE;
-  constexpr uint64_t min_offset = 256 + 2 * (24 + 32 + 128);
-  if (footer_size < min_size || footer_size > max_size)
-    return "footer size " + to_string(footer_size) + " outside " + to_string(min_size) + ".." +
-           to_string(max_size);
-  if (footer_offset < min_offset)
-    return "footer offset " + to_string(footer_offset) + " lies inside the header";
-  return {};
-}
-
-std::string trailer_problem(uint64_t footer_offset, uint64_t footer_size, uint16_t version) {
-  return version == VERSION ? trailer_problem(footer_offset, footer_size)
-                            : trailer61_problem(footer_offset, footer_size);
-}
-
 }  // namespace
 
 void check_block_size_arg(uint64_t block_size) {
@@ -444,9 +423,8 @@ Bytes encode_footer(const std::vector<Entry>& entries, uint64_t plaintext_size, 
   return out;
 }
 
-std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_t footer_size,
-                                                 uint16_t version) {
-  std::string p = trailer_problem(footer_offset, footer_size, version);
+std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_t footer_size) {
+  std::string p = trailer_problem(footer_offset, footer_size);
   if (!p.empty()) throw std::invalid_argument("trailer: " + p);
   std::array<uint8_t, TRAILER_SIZE> out{};
   store_be64(out.data(), footer_offset);
@@ -455,7 +433,7 @@ std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_
   return out;
 }
 
-Trailer decode_trailer(ByteView b, uint64_t container_size, uint16_t version) {
+Trailer decode_trailer(ByteView b, uint64_t container_size) {
   need(b, TRAILER_SIZE, "trailer");
   const uint8_t* d = b.data + (b.size - TRAILER_SIZE);
   if (std::memcmp(d + 16, TRAILER_MAGIC, 8) != 0)
@@ -463,7 +441,7 @@ Trailer decode_trailer(ByteView b, uint64_t container_size, uint16_t version) {
   Trailer t;
   t.footer_offset = load_be64(d);
   t.footer_size = load_be64(d + 8);
-  std::string p = trailer_problem(t.footer_offset, t.footer_size, version);
+  std::string p = trailer_problem(t.footer_offset, t.footer_size);
   if (!p.empty()) throw Damaged("trailer: " + p);
   uint64_t end = 0;
   if (__builtin_add_overflow(t.footer_offset, t.footer_size, &end) ||

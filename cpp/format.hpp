@@ -182,11 +182,9 @@ struct Trailer {
   uint64_t footer_size = 0;
 };
 
-// `version`: the container's (6 or 0x0601); the footer's size and place are checked by its rules.
-std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_t footer_size,
-                                                 uint16_t version = VERSION);
+std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_t footer_size);
 // The last 24 bytes of buf, the end of a container of container_size bytes.
-Trailer decode_trailer(ByteView buf, uint64_t container_size, uint16_t version = VERSION);
+Trailer decode_trailer(ByteView buf, uint64_t container_size);
 
 // Throws std::invalid_argument unless MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE.
 void check_block_size_arg(uint64_t block_size);

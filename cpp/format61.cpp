@@ -32,6 +32,7 @@ static_assert(K_RESERVED + 8 == KEYRING_HEAD_SIZE, "keyring head");
 // Wrong magic on the bytes present: a short input that already differs is not a container.
 void check_magic(ByteView b, const char* magic, size_t len, const char* what) {
   const size_t have = std::min(len, b.size);
+  if (have == 0) return;  // (and b.data may be null)
   if (std::memcmp(b.data, magic, have) != 0)
     throw NotAContainer(std::string(what) + ": bad magic (expected \"" + magic + "\")");
 }
@@ -321,7 +322,7 @@ Bytes encode_page(uint64_t first_block, const std::vector<Entry>& entries) {
       throw fail("block size is not plaintext size + 220");
     if (e.plain_offset > MAX_PLAINTEXT_SIZE - e.plain_size)
       throw fail("plaintext offset + size reaches 2^63");
-    if (e.block_offset > (uint64_t{1} << 62)) throw fail("block offset is above 2^62");
+    if (j == 0 && e.block_offset > (uint64_t{1} << 62)) throw fail("block offset is above 2^62");
     store_be64(o, e.plain_offset);
     store_be64(o + 8, e.block_offset);
     store_be32(o + 16, e.plain_size);
@@ -549,6 +550,67 @@ Bytes encode_footer61(uint64_t num_blocks, uint64_t plaintext_size,
   }
   std::memcpy(o, info.data, info.size);
   return out;
+}
+
+// ---- trailer ----
+
+namespace {
+
+constexpr uint64_t MAX_PAGES = MAX_BLOCKS >> MIN_PAGE_SHIFT;  // 2^25
+
+std::string trailer61_problem(uint64_t footer_offset, uint64_t footer_size) {
+  const uint64_t min_size = footer61_size(0, MIN_INFO_SIZE);
+  const uint64_t max_size = footer61_size(MAX_PAGES, MAX_INFO_SIZE);
+  if (footer_size < min_size || footer_size > max_size)
+    return "footer size " + to_string(footer_size) + " outside " + to_string(min_size) + ".." +
+           to_string(max_size);
+  // Fewest and most pages a footer of this size can list; each page lists at least one block
+  // (of 220 bytes at least, and 16 + 56 bytes of page), and all of them at most 2^31 blocks.
+  const uint64_t fixed_max = footer61_size(0, MAX_INFO_SIZE);
+  const uint64_t p_min =
+      footer_size > fixed_max ? ceil_div(footer_size - fixed_max, TOP_ENTRY_SIZE) : 0;
+  const uint64_t p_max = std::min((footer_size - min_size) / TOP_ENTRY_SIZE, MAX_PAGES);
+  const uint64_t n_max = std::min(p_max << MAX_PAGE_SHIFT, MAX_BLOCKS);
+  const uint64_t lo = HEADER61_SIZE + 2 * keyring_copy_size(MIN_KEYRING_SLOTS) +
+                      (BLOCK_OVERHEAD + PAGE_HEAD_SIZE + PAGE_ENTRY_SIZE) * p_min;
+  // Below 2^58: no overflow.
+  const uint64_t hi = HEADER61_SIZE + 2 * keyring_copy_size(MAX_KEYRING_SLOTS) +
+                      (BLOCK_OVERHEAD + PAGE_ENTRY_SIZE + MAX_BLOCK_SIZE) * n_max +
+                      PAGE_HEAD_SIZE * p_max;
+  if (footer_offset < lo || footer_offset > hi)
+    return "footer offset " + to_string(footer_offset) + " does not fit a footer of " +
+           to_string(footer_size) + " bytes";
+  return {};
+}
+
+}  // namespace
+
+std::array<uint8_t, TRAILER_SIZE> encode_trailer61(uint64_t footer_offset, uint64_t footer_size) {
+  std::string p = trailer61_problem(footer_offset, footer_size);
+  if (!p.empty()) throw std::invalid_argument("trailer: " + p);
+  std::array<uint8_t, TRAILER_SIZE> out{};
+  store_be64(out.data(), footer_offset);
+  store_be64(out.data() + 8, footer_size);
+  std::memcpy(out.data() + 16, "QLTX-END", 8);
+  return out;
+}
+
+Trailer decode_trailer61(ByteView b, uint64_t container_size) {
+  need(b, TRAILER_SIZE, "trailer");
+  const uint8_t* d = b.data + (b.size - TRAILER_SIZE);
+  if (std::memcmp(d + 16, "QLTX-END", 8) != 0)
+    throw NotAContainer("trailer: bad magic (expected \"QLTX-END\")");
+  Trailer t;
+  t.footer_offset = load_be64(d);
+  t.footer_size = load_be64(d + 8);
+  std::string p = trailer61_problem(t.footer_offset, t.footer_size);
+  if (!p.empty()) throw Damaged("trailer: " + p);
+  // Both are below 2^59 once checked: no overflow.
+  if (t.footer_offset + t.footer_size + TRAILER_SIZE != container_size)
+    throw Damaged("trailer: footer at " + to_string(t.footer_offset) + " of " +
+                  to_string(t.footer_size) + " bytes does not end at the trailer of a " +
+                  to_string(container_size) + "-byte container");
+  return t;
 }
 
 // ---- TopTable ----

@@ -207,6 +207,15 @@ TopTable decode_footer61(ByteView buf, unsigned page_shift, uint64_t block_size,
 Bytes encode_footer61(uint64_t num_blocks, uint64_t plaintext_size,
                       const std::vector<TopEntry>& pages, ByteView info, ByteView mac);
 
+// ---- trailer (24 bytes, as in 6.0; the bounds on its footer follow the 6.1 footer) ----------
+
+std::array<uint8_t, TRAILER_SIZE> encode_trailer61(uint64_t footer_offset, uint64_t footer_size);
+// The last 24 bytes of buf, the end of a 6.1 container of container_size bytes: magic
+// "QLTX-END" (NotAContainer), footer_size = 64 + 48 * P + 46..1070 for some P <= 2^25, the footer
+// after the header, both keyring copies and room for P pages and their blocks, and ending at
+// the trailer.
+Trailer decode_trailer61(ByteView buf, uint64_t container_size);
+
 // Argument checks (std::invalid_argument).
 void check_page_shift_arg(uint64_t page_shift);
 void check_keyring_slots_arg(uint64_t num_slots);

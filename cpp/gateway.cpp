@@ -105,14 +105,16 @@ struct Gateway::Pool {
 namespace {
 
 struct Item {
-  enum Kind { Raw, Block, Footer, End, Abort } kind = Raw;
+  enum Kind { Raw, Block, Footer, Page, End, Abort } kind = Raw;
   Buf in, out;
   StreamBlock blk;
   Hash digest{};
-  uint64_t footer_offset = 0;
+  uint64_t footer_offset = 0;  // Footer and Page items: where they are in the container
   bool done = false;  // guarded by Conn::m
   std::string error;
   size_t held() const { return in.size() + out.size(); }
+  // Items counted in the queue's buffered bytes (markers are not).
+  bool holds() const { return kind == Raw || kind == Block || kind == Footer || kind == Page; }
 };
 
 }  // namespace
@@ -314,6 +316,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
 
   void read_container() {
     StreamDecoder dec;
+    Bytes header;  // 6.1: the header, until the keyring arrives
     Buf stage;
     size_t have = 0;
     for (;;) {
@@ -343,8 +346,27 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       const ByteView item{stage.data(), st.size};
       switch (st.item) {
         case StreamItem::Header:
-          codec = gw.factory_->opener(item);
+          if (dec.version() == VERSION_6_0)
+            codec = gw.factory_->opener(item);
+          else  // 6.1: the opener gets the header and the keyring that follows it
+            header.assign(item.data, item.data + item.size);
           break;
+        case StreamItem::Keyring:
+          header.insert(header.end(), item.data, item.data + item.size);
+          codec = gw.factory_->opener({header.data(), header.size()});
+          header = Bytes();
+          break;
+        case StreamItem::Page: {
+          if (!codec->checks_pages()) break;
+          auto it = std::make_shared<Item>();
+          it->kind = Item::Page;
+          it->in = Buf(st.size);
+          std::memcpy(it->in.data(), item.data, st.size);
+          it->footer_offset = dec.offset() - st.size;
+          it->done = true;
+          if (!push(std::move(it))) return;
+          break;
+        }
         case StreamItem::Block: {
           auto it = std::make_shared<Item>();
           it->kind = Item::Block;
@@ -395,8 +417,18 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
   }
 
   void run_writer() {
-    std::vector<Entry> entries;
-    uint64_t offset = HEADER_SIZE, plain = 0;
+    // Encrypt mode: entries of the blocks sent (6.0: all of them; with pages: of the current
+    // page, and once it is written, of the last page written). offset: where the next item goes.
+    std::vector<Entry> entries, last_page;
+    uint64_t offset = 0, plain = 0;
+    uint64_t per_page = 0;  // E when the sealer writes pages (known with the header)
+    auto write_page = [&] {
+      const Bytes pg = codec->page(entries);
+      send(pg.data(), pg.size());
+      offset += pg.size();
+      last_page.swap(entries);
+      entries.clear();
+    };
     try {
       for (;;) {
         std::shared_ptr<Item> it;
@@ -417,12 +449,12 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
           Gateway& g;
           size_t n;
           ~Release() { g.add_buffered(-static_cast<int64_t>(n)); }
-        } release{gw, it->kind == Item::Block || it->kind == Item::Raw || it->kind == Item::Footer
-                          ? it->held()
-                          : 0};
+        } release{gw, it->holds() ? it->held() : 0};
         switch (it->kind) {
-          case Item::Raw:
+          case Item::Raw:  // the header (6.1: and the keyring), whatever its size
             send(it->in.data(), it->in.size());
+            offset += it->in.size();
+            if (!gw.cfg_.decrypt) per_page = codec->page_entries();
             break;
           case Item::Block:
             if (!it->error.empty()) {
@@ -441,14 +473,18 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
               entries.push_back(e);
               offset += it->out.size();
               plain += it->blk.plain_size;
+              if (per_page && (entries.size() == per_page || it->blk.final)) write_page();
             }
             break;
           case Item::Footer:
             codec->check_footer({it->in.data(), it->in.size()}, it->footer_offset);
             break;
+          case Item::Page:
+            codec->check_page({it->in.data(), it->in.size()}, it->footer_offset);
+            break;
           case Item::End: {
             if (!gw.cfg_.decrypt) {
-              const Bytes tail = codec->finish(entries, plain);
+              const Bytes tail = codec->finish(per_page ? last_page : entries, plain);
               send(tail.data(), tail.size());
             }
             dst().shutdown_write();
@@ -493,8 +529,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       // Drop what is still queued (blocks of a failed connection).
       std::lock_guard<std::mutex> lk(m);
       for (auto& it : q)
-        if (it->kind == Item::Block || it->kind == Item::Raw || it->kind == Item::Footer)
-          gw.add_buffered(-static_cast<int64_t>(it->held()));
+        if (it->holds()) gw.add_buffered(-static_cast<int64_t>(it->held()));
       q.clear();
     }
     src.close();

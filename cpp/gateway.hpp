@@ -22,6 +22,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,22 @@ class Codec {
   virtual void open(const StreamBlock& b, ByteView stored, uint8_t* out) = 0;
   // Authenticate the footer (its structure was already checked against the blocks seen).
   virtual void check_footer(ByteView footer, uint64_t footer_offset) = 0;
+
+  // Format 6.1 (optional: a codec without pages writes 6.0). Encrypt mode: when page_entries()
+  // is E > 0, page(entries) gives the bytes of the index page of the last E blocks (fewer after
+  // the final block), written right after them; finish() then gets the entries of the last page.
+  virtual uint64_t page_entries() { return 0; }
+  virtual Bytes page(const std::vector<Entry>& entries) {
+    (void)entries;
+    throw std::logic_error("this codec writes no index pages");
+  }
+  // Decrypt mode: authenticate an index page at `offset` (its structure was already checked
+  // against the blocks seen). checks_pages() false: pages are not passed on.
+  virtual bool checks_pages() { return false; }
+  virtual void check_page(ByteView page, uint64_t offset) {
+    (void)page;
+    (void)offset;
+  }
 };
 
 class CodecFactory {
@@ -56,6 +73,7 @@ class CodecFactory {
   virtual ~CodecFactory() = default;
   virtual std::unique_ptr<Codec> sealer() = 0;
   // Checks the key against the header (throws on a wrong key or a header that fails its MAC).
+  // 6.0: the 416-byte header; 6.1: the 256-byte header followed by both keyring copies.
   virtual std::unique_ptr<Codec> opener(ByteView header) = 0;
   // level: 10 debug, 20 info, 30 warning, 40 error (Python's logging levels).
   virtual void log(int level, const std::string& msg) = 0;

@@ -140,8 +140,12 @@ class Trailer:
     footer_offset: int
     footer_size: int
 
-def encode_trailer(footer_offset: int, footer_size: int) -> bytes: ...  # 24 bytes
-def decode_trailer(buf: Buffer, container_size: int) -> Trailer: ...
+def encode_trailer(footer_offset: int, footer_size: int, version: int = 6) -> bytes: ...  # 24 bytes
+def decode_trailer(buf: Buffer, container_size: int, version: int = 6) -> Trailer: ...
+    # version=VERSION_6_1 (0x0601): the same 24 bytes, with the 6.1 bounds: footer_size = 64 +
+    # 48*P + 46..1070 for some P <= 2**25, footer_offset >= 256 + 2 keyring copies + room for
+    # the fewest pages (each with a block) such a footer can list, and not more than the most
+    # blocks they can list fill; otherwise as below. ValueError for another version.
     # the last 24 bytes of buf, the end of a container of container_size bytes: checks magic
     # "QLTX-END", footer_size == 64 + 56*n + info_size for some n <= MAX_BLOCKS and
     # 46 <= info_size <= 1070, footer_offset leaves room for the fewest blocks such a footer can
@@ -337,16 +341,25 @@ def _sha256_many_with(buffers: Sequence[Buffer], kernel: str) -> list[bytes]: ..
 
 # Private, the gateway (qeltrix.gateway is the API; cpp/stream.hpp, cpp/gateway.hpp).
 class _StreamDecoder:
-    """One-pass V6 stream decoder, sans I/O: ``next(bytes of the current item so far)`` returns
-    ("need", total bytes needed) or (kind, bytes of the complete item) with kind "header",
-    "block", "footer" or "trailer"; ``end(pending)`` at end of input raises TruncatedError unless
-    the trailer was decoded. Bad bytes raise NotAContainerError or DamagedError."""
+    """One-pass V6 stream decoder, sans I/O, for format 6.0 and 6.1 (told apart by the header's
+    version): ``next(bytes of the current item so far)`` returns ("need", total bytes needed) or
+    (kind, bytes of the complete item) with kind "header", "keyring" (6.1: both copies, right
+    after the header; at least one copy must be well-formed), "block", "page" (6.1: the index
+    page after every E-th block and after the final block; it must list exactly the blocks seen
+    since the previous page), "footer" or "trailer"; ``end(pending)`` at end of input raises
+    TruncatedError unless the trailer was decoded. Bad bytes raise NotAContainerError or
+    DamagedError. No item is larger than its bound: 416 or 256 (header), 2 * (56 + 128 *
+    keyring_slots), block_size + 220, 16 + 56 * E (page), 64 + 56 * blocks seen + 1070 (6.0
+    footer) or 64 + 48 * pages seen + 1070 (6.1 footer)."""
 
     done: bool
+    version: int  # VERSION_6_0 or VERSION_6_1 once the first 6 bytes were seen, 0 before
     offset: int
     num_blocks: int
+    num_pages: int  # 6.1: pages seen
     plaintext_size: int
     last_block: tuple[int, int, int, bool]  # index, plain_offset, plain_size, final
+    last_page: tuple[int, int]  # 6.1: first_block, num_entries of the last page seen
     def __init__(self) -> None: ...
     def next(self, buf: Buffer) -> tuple[str, int]: ...
     def end(self, pending: int) -> None: ...
@@ -354,11 +367,21 @@ class _StreamDecoder:
 def _flush_deadline(first_byte: int, last_byte: int, flush_after: int, max_delay: int) -> int: ...
 
 class _Gateway:
-    """The native gateway. make_sealer() returns a session with header_bytes, seal(index,
-    plain_offset, data, final, out) -> entry hash and finish(entries, plaintext_size) -> footer and
-    trailer; make_opener(header) one with open(index, plain_offset, plain_size, final, stored, out)
-    and check_footer(footer, footer_offset); log(level, message). Each is called with the GIL
-    held, from the gateway's threads. start() raises OSError when it cannot bind."""
+    """The native gateway. make_sealer() returns a session with header_bytes (the header, and
+    for 6.1 the keyring: any size), seal(index, plain_offset, data, final, out) -> entry hash and
+    finish(entries, plaintext_size) -> footer and trailer; make_opener(header) one with
+    open(index, plain_offset, plain_size, final, stored, out) and check_footer(footer,
+    footer_offset); log(level, message). Each is called with the GIL held, from the gateway's
+    threads. start() raises OSError when it cannot bind.
+
+    Format 6.1, optional: a sealer with a ``page`` attribute also has ``page_entries`` (E), and
+    page(entries) -> the index page's bytes is called after every E blocks and after the final
+    block when the last page is partial (the bytes are written at once, and count in the
+    offsets of the entries that follow); finish() then gets the entries of the last page (empty
+    with no blocks). A sealer without ``page`` is called exactly as for 6.0. Decrypting a 6.1
+    stream, make_opener gets the header followed by both keyring copies, and each index page
+    goes to the opener's check_page(page, offset) when it has one (after the page's blocks were
+    opened, before the next block is released)."""
 
     port: int
     running: bool

@@ -1,12 +1,15 @@
-// Fuzz target of the gateway's one-pass V6 stream decoder (cpp/stream.cpp), driven as
+// Fuzz target of the gateway's one-pass V6 stream decoder (cpp/stream.cpp; 6.0 and 6.1), driven as
 // gateway.cpp's read_container drives it: the buffer holds the bytes received since the last
 // item, and at most what the decoder asked for. Byte 0 picks the chunk sizes the bytes arrive in
 // (1 byte at a time, small, large, or all at once); the rest is the stream. Invariants:
 //   - NeedMore asks for more than it was given, and never more than the structure's bound
 //     (416 for the header, block_size + 220 for a block, 64 + 56 * blocks seen + 1070 for the
-//     footer), so a hostile size cannot make the gateway buffer more than one block;
+//     footer; 6.1: 2 * the keyring copy of the header's slot count, 16 + 56 * E for a page,
+//     64 + 48 * pages seen + 1070 for the footer), so a hostile size cannot make the gateway
+//     buffer more than one block;
 //   - a complete item fits in what was given; block sizes add up to plaintext_size;
 //   - the same bytes in different pieces give the same items and the same outcome.
+#include <algorithm>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -26,7 +29,14 @@ struct Outcome {
 
 size_t bound(const StreamDecoder& dec, bool header_seen) {
   if (!header_seen) return HEADER_SIZE;
-  const uint64_t block = uint64_t{dec.header().block_size} + BLOCK_OVERHEAD;
+  const uint64_t block = uint64_t{dec.block_size()} + BLOCK_OVERHEAD;
+  if (dec.version() == VERSION_6_1) {
+    const Header61& h = dec.header61();
+    const uint64_t keyring = 2 * h.keyring_copy_size();
+    const uint64_t page = PAGE_HEAD_SIZE + PAGE_ENTRY_SIZE * h.page_entries();
+    const uint64_t footer = FOOTER_HEAD_SIZE + TOP_ENTRY_SIZE * dec.num_pages() + MAX_INFO_SIZE;
+    return static_cast<size_t>(std::max({block, keyring, page, footer}));
+  }
   const uint64_t footer = FOOTER_HEAD_SIZE + FOOTER_ENTRY_SIZE * dec.num_blocks() + MAX_INFO_SIZE;
   return static_cast<size_t>(block > footer ? block : footer);
 }
@@ -60,6 +70,10 @@ Outcome drive(const uint8_t* d, size_t n, size_t chunk) {
       check(st.size > 0 && st.size <= stage.size(), "an item fits in what was given");
       out.items.push_back({static_cast<int>(st.item), st.size});
       if (st.item == StreamItem::Header) header_seen = true;
+      if (st.item == StreamItem::Page)
+        check(dec.last_page_entries() >= 1 &&
+                  dec.last_page_first_block() + dec.last_page_entries() == dec.num_blocks(),
+              "a page lists the blocks since the last page");
       if (st.item == StreamItem::Block) {
         check(dec.last_block().plain_size + BLOCK_OVERHEAD == st.size, "block size");
         check(dec.last_block().plain_offset == plain, "block offset");

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-20}
-harnesses=${FUZZ_HARNESSES:-format http range stream}
+harnesses=${FUZZ_HARNESSES:-format format61 http range stream}
 out=build/fuzz
 CXX=${CXX_FUZZ:-$(command -v clang++ || command -v clang++-14 || true)}
 [ -n "$CXX" ] || { echo "fuzz: clang++ not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }

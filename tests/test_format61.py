@@ -45,7 +45,7 @@ def test_constants():
     assert (c.PAGE_HEAD_SIZE, c.TOP_ENTRY_SIZE, c.MIN_PAGE_SHIFT, c.MAX_PAGE_SHIFT) == (16, 48, 6, 16)
     assert (c.HASH_SHA256, c.HASH_BLAKE3) == (1, 2)
     assert (c.SLOT_EMPTY, c.SLOT_RAW, c.SLOT_ARGON2ID, c.SLOT_SCRYPT, c.SLOT_X25519) == (0, 1, 2, 3, 4)
-    assert c.SLOT_BODY_SIZES == {1: 48, 2: 76, 3: 76, 4: 80}
+    assert c.SLOT_BODY_SIZES == {1: 48, 2: 76, 3: 76, 4: 96}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def keyring_bytes(slots: list[bytes], n: int, *, generation=7, magic=b"QKEY", nu
     return struct.pack(">4sIQQ", magic, n if num is None else num, generation, reserved) + b"".join(slots) + mac
 
 
-ALL_TYPES = [(1, os.urandom(48)), (2, os.urandom(76)), (3, os.urandom(76)), (4, os.urandom(80)),
+ALL_TYPES = [(1, os.urandom(48)), (2, os.urandom(76)), (3, os.urandom(76)), (4, os.urandom(96)),
              (5, b""), (9, os.urandom(1)), (200, os.urandom(124)), (255, os.urandom(60))]
 
 
@@ -300,7 +300,7 @@ def test_keyring_round_trip_any(n, gen, data):
     (slot_bytes(1, bytes(49)), "48"),
     (slot_bytes(2, bytes(48)), "76"),
     (slot_bytes(3, bytes(80)), "76"),
-    (slot_bytes(4, bytes(76)), "80"),
+    (slot_bytes(4, bytes(76)), "96"),
     (slot_bytes(1, bytes(48), padding=b"\x01" + bytes(75)), "padding"),
     (slot_bytes(7, b"abc", padding=bytes(120) + b"\x01"), "padding"),
     (slot_bytes(0, b"", len_body=1), "empty"),

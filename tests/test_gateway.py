@@ -24,6 +24,7 @@ from qeltrix.crypto import CIPHER_AES256_GCM, CIPHER_CHACHA20_POLY1305
 from qeltrix.errors import DamagedError, NotAContainerError, TruncatedError
 from qeltrix.writer import _pack_from_parts
 
+from qeltrix.inspect import data_offset, index_entries
 from speccheck import spec_check
 
 BS = 4096  # the smallest block size: many blocks from little data
@@ -158,7 +159,7 @@ def test_reflect(mk, cipher, size):
     check_container(blob, mk, data)
     p = spec_check(blob)
     assert p.header.cipher.value == cipher
-    n = len(p.footer.entries)
+    n = len(list(index_entries(p)))
     # full blocks, then the final one: empty when the input ended on a block boundary (or no
     # block at all for an empty input)
     assert n == (0 if size == 0 else size // BS + 1)
@@ -235,10 +236,10 @@ def test_slow_source_flushes_early_blocks(mk):
     blob = bytes(rec["data"])
     check_container(blob, mk, b"".join(pieces))
     p = spec_check(blob)
-    sizes = [e.len_plaintext for e in p.footer.entries]
+    sizes = [e.len_plaintext for e in index_entries(p)]
     assert sizes[:5] == [1000] * 5 and sum(sizes) == 5000  # one partial block per pause
     # the receiver had the header and the first block long before the source ended
-    first_block_end = 416 + 1000 + 220
+    first_block_end = data_offset(p) + 1000 + 220
     t_first = next(t for t, n in rec["times"] if n >= first_block_end)
     assert t_first < t_end - 1.0
 
@@ -255,7 +256,7 @@ def test_steady_trickle_is_not_held_back(mk):
             recv_all(s)
         (rec,) = sink.wait(1)
     p = spec_check(bytes(rec["data"]))
-    assert len(p.footer.entries) >= 3  # sealed about every 0.5 s, not once at the end
+    assert len(list(index_entries(p))) >= 3  # sealed about every 0.5 s, not once at the end
 
 
 def test_slow_destination_bounds_memory(mk):
@@ -294,7 +295,7 @@ def test_client_abort_gives_a_truncated_container(mk, tmp_path):
         (rec,) = sink.wait(1)
         assert settle(gw)["failed"] == 1
     blob = bytes(rec["data"])
-    assert len(blob) >= 416 + 9 * (BS + 220)  # the full blocks arrived
+    assert len(blob) >= _core.decode_header61(blob[:256]).data_offset + 9 * (BS + 220)  # the full blocks arrived
     with pytest.raises(TruncatedError):
         qltx.unpack(blob, io.BytesIO(), mk)
     (tmp_path / "k.key").write_bytes(mk)
@@ -591,8 +592,6 @@ def test_argument_checks(mk):
         qltx.GatewayServer(mk, block_size=100)
     with pytest.raises(ValueError):
         qltx.GatewayServer(None)
-    with pytest.raises(ValueError):
-        qltx.GatewayServer(mk, decrypt=True, passphrase="x")
     with gateway(mk) as gw:
         with pytest.raises(OSError):
             gateway(mk, listen_port=gw.port).start()  # the port is taken

@@ -734,7 +734,10 @@ class Mount:
         try:
             fuse.FUSE(ops, mountpoint, raw_fi=True, **options)
         except RuntimeError as e:
-            raise OSError(errno.EIO, f"{mountpoint}: cannot mount (libfuse error {e})") from None
+            # libfuse returns non-zero when a signal (SIGINT, SIGTERM, SIGHUP) ended the loop: it
+            # has unmounted; that is the normal end of a mount that was up.
+            if not ops.ready:
+                raise OSError(errno.EIO, f"{mountpoint}: cannot mount (libfuse error {e})") from None
         finally:
             self.close()
 
@@ -747,6 +750,7 @@ class _Operations:
     def __init__(self, m: Mount, on_ready):
         self._m = m
         self._on_ready = on_ready
+        self.ready = False
         for name in ("getattr", "readdir", "statfs", "open", "read", "release", "flush", "create", "write",
                      "truncate", "utimens", "unlink", "rmdir", "mkdir", "rename", "chmod", "chown",
                      "symlink", "link", "mknod"):
@@ -756,6 +760,7 @@ class _Operations:
         if config is not None:
             config.attr_timeout = 1.0
             config.entry_timeout = 1.0
+        self.ready = True
         if self._on_ready is not None:
             self._on_ready()
 

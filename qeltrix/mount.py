@@ -720,13 +720,15 @@ class Mount:
         for c in self._retired:
             c.close()
 
-    def run(self, mountpoint: str, *, allow_other: bool = False, on_ready=None, debug: bool = False) -> None:
+    def run(self, mountpoint: str, *, allow_other: bool = False, on_ready=None, debug: bool = False,
+            readahead_kib: int = 1024) -> None:
         """Mount at ``mountpoint`` and serve until unmounted (``fusermount3 -u``, SIGINT,
-        SIGTERM). ``on_ready()`` is called once the kernel talks to us. Closes this Mount."""
+        SIGTERM). ``on_ready()`` is called once the kernel talks to us. ``readahead_kib``: the
+        kernel's read-ahead for this mount (0: its default). Closes this Mount."""
         fuse = _binding()
         if not os.path.isdir(mountpoint):
             raise FileNotFoundError(f"{mountpoint}: the mount point must be an existing folder")
-        ops = _Operations(self, on_ready)
+        ops = _Operations(self, on_ready, mountpoint, readahead_kib)
         options = {"foreground": True, "nothreads": False, "fsname": "qeltrix", "subtype": "qeltrix",
                    "ro": not self.writable, "debug": debug}
         if allow_other:
@@ -742,14 +744,28 @@ class Mount:
             self.close()
 
 
+def _tune_readahead(mountpoint: str, kib: int) -> None:
+    """Let the kernel read ahead ``kib`` KiB (its default for FUSE is 128): a sequential reader
+    then gets 1 MiB requests, a whole block each, not eight calls per block (about 1.5x the
+    throughput). Needs root (the mount's sysfs knob); quietly left as it is otherwise."""
+    try:
+        dev = os.stat(mountpoint).st_dev  # here, not in init: the kernel waits for init's reply
+        with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb", "w") as f:
+            f.write(str(kib))
+    except OSError as e:
+        log.debug("read-ahead left at the kernel's default: %s", e)
+
+
 class _Operations:
     """What mfusepy sees: the Mount's operations, plus init (ready)."""
 
     use_ns = True
 
-    def __init__(self, m: Mount, on_ready):
+    def __init__(self, m: Mount, on_ready, mountpoint: str, readahead_kib: int):
         self._m = m
         self._on_ready = on_ready
+        self._mountpoint = mountpoint
+        self._readahead_kib = readahead_kib
         self.ready = False
         for name in ("getattr", "readdir", "statfs", "open", "read", "release", "flush", "create", "write",
                      "truncate", "utimens", "unlink", "rmdir", "mkdir", "rename", "chmod", "chown",
@@ -761,6 +777,9 @@ class _Operations:
             config.attr_timeout = 1.0
             config.entry_timeout = 1.0
         self.ready = True
+        if self._readahead_kib:
+            threading.Thread(target=_tune_readahead, args=(self._mountpoint, self._readahead_kib),
+                             name="qeltrix-mount-tune", daemon=True).start()
         if self._on_ready is not None:
             self._on_ready()
 

@@ -526,7 +526,7 @@ def test_daemon_then_umount_and_unmount_after_kill_9(corpus, tmp_path):
             time.sleep(0.05)
         with pytest.raises(OSError) as e:
             os.stat(mp / "random.bin")
-        assert e.value.errno == errno.ENOTCONN
+        assert e.value.errno in (errno.ENOTCONN, errno.ECONNABORTED)  # the kernel's word for a dead server
         u = _cli("umount", mp)
         assert u.returncode == 0, u.stderr
         assert not os.path.ismount(mp)

@@ -390,8 +390,12 @@ def cmd_mount(args) -> int:
                          "give --passphrase-file, $" + PASSPHRASE_ENV + " or type it at the prompt")
     keys = _key_args(args)
     logger = logging.getLogger("qeltrix.mount")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("qeltrix mount: %(message)s"))
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("qeltrix mount: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
@@ -579,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("mountpoint", help="an existing folder")
     sp.add_argument("--read-only", action="store_true", help="no new files")
     sp.add_argument("--daemon", action="store_true", help="run in the background once mounted")
+    sp.add_argument("--log-file", metavar="FILE", help="log here, not on stderr (a daemon's stderr is closed)")
     sp.add_argument("--allow-other", action="store_true",
                     help="let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)")
     sp.add_argument("--cache-mib", type=_positive, default=64, metavar="MIB",

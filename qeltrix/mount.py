@@ -731,6 +731,8 @@ class Mount:
         ops = _Operations(self, on_ready, mountpoint, readahead_kib)
         options = {"foreground": True, "nothreads": False, "fsname": "qeltrix", "subtype": "qeltrix",
                    "ro": not self.writable, "debug": debug}
+        if getattr(fuse, "fuse_version_major", 3) == 3:
+            options["max_idle_threads"] = 10  # else libfuse 3.14 logs a bogus error about its default
         if allow_other:
             options["allow_other"] = True
         try:

@@ -596,3 +596,40 @@ def test_a_moto_s3_prefix_read_and_write_once(corpus, mounter, tmp_path_factory)
         r = _cli("unpack", prefix + "sub/upload.bin.qltx", out, "--key-file", corpus["key_file"], "-q", env=env)
         assert r.returncode == 0, r.stderr
         assert out.read_bytes() == new.read_bytes()
+
+
+def test_passphrase_containers_and_a_folder_with_another_key(tmp_path, mounter, mk):
+    src = tmp_path / "src"
+    src.mkdir()
+    pw = tmp_path / "pw.txt"
+    pw.write_text("correct horse\n")
+    qeltrix.pack(b"under the passphrase\n" * 100, str(src / "p.qltx"), passphrase="correct horse", name="p.txt")
+    qeltrix.pack(b"under a key\n", str(src / "k.qltx"), mk, name="k.txt")
+    mp = tmp_path / "mp"
+    mp.mkdir()
+    log = tmp_path / "mount.log"
+    proc = subprocess.Popen([sys.executable, "-m", "qeltrix", "mount", str(src), str(mp), "--passphrase-file", str(pw),
+                             "--log-file", str(log)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    m = Mounted(proc, mp, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.ismount(mp):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert os.listdir(mp) == ["p.txt"]  # the container under another key is skipped, with a line
+        with open(mp / "p.txt", "rb") as f:
+            assert f.read() == b"under the passphrase\n" * 100
+        with open(mp / "new.txt", "wb") as f:  # new files are packed under the same passphrase
+            f.write(b"written through the mount\n")
+        m.unmount()
+        text = log.read_text()
+        assert "skipping" in text and "k.qltx" in text and "correct horse" not in text
+        r = _cli("unpack", src / "new.txt.qltx", "-", "--passphrase-file", pw, "-q")
+        assert r.returncode == 0 and r.stdout == "written through the mount\n", r.stderr
+    finally:
+        if os.path.ismount(mp):
+            subprocess.run(["fusermount3", "-u", "-z", str(mp)], timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -28,6 +28,7 @@ The binding is ``mfusepy`` (``pip install 'qeltrix[mount]'``; ctypes over libfus
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
@@ -541,7 +542,12 @@ class Mount:
             parts.append(block[lo:hi])
         if sequential and self._readahead and last < c.num_blocks:
             self._read_ahead(e, last, min(last + self._readahead, c.num_blocks))
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        if len(parts) == 1:
+            # The cached block itself, copied once, by mfusepy into libfuse's buffer (bytes()
+            # would copy it twice). The array keeps the block's buffer referenced, so the
+            # cache's pool does not reuse it meanwhile.
+            return (ctypes.c_char * len(parts[0])).from_buffer(parts[0])
+        return b"".join(parts)
 
     def _pool(self, block_size: int) -> RecyclingPool:
         with self._pools_lock:
@@ -560,10 +566,11 @@ class Mount:
         c = e.container
         try:
             return self._cache.get_or_load((e.key, i), lambda: c.read_block(i, self._pool(c.header.block_size)))
-        except DamagedError as err:
+        except QeltrixError as err:  # DamagedError, or another reason this block cannot be read
             if (e.key, i) not in self._damaged:
                 self._damaged.add((e.key, i))
-                self._log.error("%s: block %d is damaged: %s", self._show(e.src), i, err)
+                what = "is damaged" if isinstance(err, DamagedError) else "cannot be read"
+                self._log.error("%s: block %d %s: %s", self._show(e.src), i, what, err)
             raise OSError(errno.EIO, str(err)) from None
         except OSError as err:
             from .errors import RemoteChangedError

@@ -292,9 +292,12 @@ class Mount:
         return node
 
     def _is_remote_dir(self, url: str) -> bool:
-        import fsspec
+        try:
+            import fsspec
 
-        fs, path = fsspec.core.url_to_fs(url)
+            fs, path = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError):
+            return False  # opening it as one container says what to install
         try:
             return fs.isdir(path)
         except FileNotFoundError:
@@ -314,7 +317,7 @@ class Mount:
         root_s = root.rstrip("/")
         plan: dict = {}
         for p, info in sorted(found.items()):
-            rel = p.rstrip("/")[len(root_s):].strip("/") if p.startswith(root_s) else None
+            rel = p.rstrip("/")[len(root_s):].strip("/") if p.startswith(root_s + "/") else None
             if not rel:
                 continue
             parts = [urllib.parse.unquote(x) if http else x for x in rel.split("/")]
@@ -802,6 +805,8 @@ def mount(source: str, mountpoint: str, master_key=None, *, passphrase=None, rea
     raises :class:`~qeltrix.errors.WrongKeyError` before anything is mounted) and serve it at
     ``mountpoint`` until unmounted."""
     _binding()  # fail before opening anything when FUSE is missing
+    if not os.path.isdir(mountpoint):
+        raise FileNotFoundError(f"{mountpoint}: the mount point must be an existing folder")
     m = Mount(source, master_key, passphrase=passphrase, read_only=read_only, **options)
     m.run(mountpoint, allow_other=allow_other, on_ready=on_ready)
 

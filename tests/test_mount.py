@@ -633,3 +633,11 @@ def test_passphrase_containers_and_a_folder_with_another_key(tmp_path, mounter, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_bad_mount_point_and_umount_of_a_folder_that_is_not_mounted(corpus, tmp_path):
+    r = _cli("mount", corpus["src"], tmp_path / "missing", "--key-file", corpus["key_file"])
+    assert r.returncode == 5 and "mount point" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "plain").mkdir()
+    r = _cli("umount", tmp_path / "plain")
+    assert r.returncode == 5 and r.stderr.startswith("qeltrix: ") and "Traceback" not in r.stderr

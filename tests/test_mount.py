@@ -535,9 +535,10 @@ def test_daemon_then_umount_and_unmount_after_kill_9(corpus, tmp_path):
             subprocess.run(["fusermount3", "-u", "-z", str(mp)], timeout=30)
 
 
-def test_sigterm_unmounts_cleanly(corpus, mounter):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_unmounts_cleanly(corpus, mounter, sig):
     m = mounter(corpus["src"], corpus["key_file"])
-    m.proc.send_signal(signal.SIGTERM)
+    m.proc.send_signal(sig)
     assert m.proc.wait(timeout=30) == 0
     assert not os.path.ismount(m.mp)
 

@@ -70,7 +70,7 @@ def _binding():
 class _Entry:
     """One container shown as a file."""
 
-    __slots__ = ("src", "container", "size", "mtime", "ident", "state", "key", "stale")
+    __slots__ = ("src", "container", "size", "mtime", "ident", "state", "key", "stale", "opens", "retired")
 
     _keys = iter(range(1 << 62))  # cache keys: a reopened container never reuses a key
     _keys_lock = threading.Lock()
@@ -83,6 +83,8 @@ class _Entry:
         self.state = state
         self.mtime = container.info.mtime or mtime
         self.stale = False
+        self.opens = 0  # handles open on it
+        self.retired = False  # replaced in the tree: closed once its last handle is released
         with _Entry._keys_lock:
             self.key = next(_Entry._keys)
 
@@ -236,7 +238,7 @@ class Mount:
         self._lock = threading.Lock()  # the tree and the handles
         self._handles: dict[int, _Handle] = {}
         self._next_fh = 1
-        self._retired: list[Container] = []
+        self._retired: list[_Entry] = []  # replaced, still open
         self._damaged: set = set()
         self._closed = False
         pack_args = {"workers": workers}
@@ -480,18 +482,21 @@ class Mount:
         return 0
 
     def _fresh(self, path: str, e: _Entry) -> tuple[_Entry, bool]:
-        """``e`` or, if the stored container changed, a reopened entry; and whether the kernel
-        may keep the pages it has (same container id and size)."""
+        """``e`` or, if the stored container changed, a reopened entry, counted as opened once
+        more; and whether the kernel may keep the pages it has (same container id and size)."""
         if is_url(e.src):
-            if not e.stale:
-                return e, True
+            unchanged = not e.stale
         else:
             try:
                 st = os.stat(e.src)
             except OSError as err:
                 raise OSError(errno.EIO, f"{e.src}: {err}") from None
-            if (st.st_ino, st.st_size, st.st_mtime_ns) == e.state and not e.stale:
-                return e, True
+            unchanged = (st.st_ino, st.st_size, st.st_mtime_ns) == e.state and not e.stale
+        if unchanged:
+            with self._lock:
+                if not e.retired:
+                    e.opens += 1
+                    return e, True
         try:
             new = self._open_entry(e.src)
         except (QeltrixError, OSError, ValueError) as err:
@@ -502,13 +507,25 @@ class Mount:
             self._log.info("%s changed (another container or size): reopened", self._show(e.src))
         with self._lock:
             parent, name = self._parent(path)
-            if parent.children.get(name) is e:
+            current = parent.children.get(name)
+            if current is e:
                 parent.children[name] = new
-                self._retired.append(e.container)
-            else:
-                self._retired.append(new.container)
-                return parent.children.get(name) or e, False
+                self._retire(e)
+            else:  # another open replaced it first
+                new.container.close()
+                if not isinstance(current, _Entry):
+                    raise OSError(errno.ENOENT, path)
+                new, same = current, False
+            new.opens += 1
         return new, same
+
+    def _retire(self, e: _Entry) -> None:
+        """(under the lock) ``e`` left the tree: close it now, or when its last handle goes."""
+        e.retired = True
+        if e.opens:
+            self._retired.append(e)
+        else:
+            e.container.close()
 
     def _new_handle(self, h: _Handle) -> int:
         with self._lock:
@@ -604,6 +621,12 @@ class Mount:
     def release(self, path, fi):
         with self._lock:
             h = self._handles.pop(fi.fh, None)
+            e = h.entry if h is not None else None
+            if e is not None:
+                e.opens -= 1
+                if e.retired and not e.opens and e in self._retired:
+                    self._retired.remove(e)
+                    e.container.close()
         if h is not None and h.upload is not None:
             self._finish(path, h.upload)
         return 0
@@ -678,7 +701,7 @@ class Mount:
                 parent.children[name] = e
                 self.count += 1
             else:
-                self._retired.append(e.container)
+                e.container.close()
         self._log.info("packed %s into %s", path, self._show(up.dst))
 
     def truncate(self, path, length, fh=None):
@@ -727,8 +750,8 @@ class Mount:
                     stack.append(child)
                 elif isinstance(child, _Entry):
                     child.container.close()
-        for c in self._retired:
-            c.close()
+        for e in self._retired:
+            e.container.close()
 
     def run(self, mountpoint: str, *, allow_other: bool = False, on_ready=None, debug: bool = False,
             readahead_kib: int = 1024) -> None:

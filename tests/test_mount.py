@@ -349,6 +349,9 @@ def test_a_replaced_container_is_read_anew(tmp_path, mounter, mk):
         assert new.startswith(got[:len(b"new")]), got[:40]  # never the old bytes
         time.sleep(0.05)
     assert got == new
+    # the replaced container was closed once no handle needed it: one descriptor for f.qltx
+    fds = [os.readlink(f"/proc/{m.proc.pid}/fd/{n}") for n in os.listdir(f"/proc/{m.proc.pid}/fd")]
+    assert sum("f.qltx" in t for t in fds) == 1, fds
 
 
 # -- write-once ---------------------------------------------------------------------------------

@@ -399,6 +399,11 @@ def cmd_mount(args) -> int:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
+    shown = args.source
+    if is_url(shown):
+        from .remote import display_url
+
+        shown = display_url(shown)  # no credentials or signature in messages
     ready_w = None
     if args.daemon:
         r, ready_w = os.pipe()
@@ -409,7 +414,7 @@ def cmd_mount(args) -> int:
                 ok = f.read(1)
             if ok:
                 if not args.quiet:
-                    _say(f"qeltrix: mounted {args.source} at {args.mountpoint} (pid {pid}); "
+                    _say(f"qeltrix: mounted {shown} at {args.mountpoint} (pid {pid}); "
                          f"'qeltrix umount {args.mountpoint}' to unmount")
                 return EXIT_OK
             _, status = os.waitpid(pid, 0)
@@ -427,7 +432,7 @@ def cmd_mount(args) -> int:
             os.write(ready_w, b"1")
             os.close(ready_w)
         elif not args.quiet:
-            _say(f"qeltrix: mounted {args.source} at {args.mountpoint}; Ctrl-C or "
+            _say(f"qeltrix: mounted {shown} at {args.mountpoint}; Ctrl-C or "
                  f"'qeltrix umount {args.mountpoint}' to unmount")
             sys.stderr.flush()
 

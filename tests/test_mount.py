@@ -556,6 +556,16 @@ def test_an_nginx_served_folder(corpus, mounter, tmp_path_factory):
             subprocess.run(["cmp", str(corpus["plain"] / rel), m.path(rel)], check=True, timeout=60)
         r = subprocess.run(["grep", "-c", "-r", "beta 2", m.path("sub")], capture_output=True, text=True, timeout=60)
         assert len(r.stdout.split()) == 2
+        procs = [subprocess.Popen([sys.executable, "-c", _READER, m.path(name), str(corpus["plain"] / name), str(seed)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for seed, name in enumerate(["random.bin", "db.sqlite", "random.bin"])]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out == "ok\n", err
+        if shutil.which("sqlite3"):
+            r = subprocess.run(["sqlite3", "-readonly", m.path("db.sqlite"), "select s from t where id = 31337;"],
+                               capture_output=True, text=True, check=True, timeout=60)
+            assert r.stdout == "row 31337\n"
         with pytest.raises(OSError) as e:
             open(m.path("new.bin"), "wb")
         assert e.value.errno == errno.EROFS

@@ -553,6 +553,12 @@ class Mount:
         first, last = c.index.span(offset, length)
         sequential = offset == h.last_end
         h.last_end = end
+        if last - first > 1:  # several blocks missing: fetched together (one ranged request
+            # for adjacent remote blocks) and hashed side by side; errors are reported below
+            missing = [(e.key, i) for i in range(first, last) if not self._cache.has((e.key, i))]
+            if len(missing) > 1:
+                pool = self._pool(c.header.block_size)
+                self._cache.load_many(missing, lambda ks: c.read_blocks([i for _, i in ks], pool))
         parts = []
         for i in range(first, last):
             block = self._block(e, i)

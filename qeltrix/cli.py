@@ -439,7 +439,8 @@ def cmd_mount(args) -> int:
     try:
         mount(args.source, args.mountpoint, read_only=args.read_only, allow_other=args.allow_other,
               on_ready=ready, cache_bytes=args.cache_mib << 20, workers=args.workers,
-              block_size=args.block_size * 1024, cipher_id=CIPHER_CHOICES[args.cipher], **keys)
+              block_size=args.block_size * 1024, cipher_id=CIPHER_CHOICES[args.cipher], timeout=args.timeout,
+              **keys)
     finally:
         logger.removeHandler(handler)
     return EXIT_OK
@@ -593,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)")
     sp.add_argument("--cache-mib", type=_positive, default=64, metavar="MIB",
                     help="decrypted blocks kept, all files together (default 64)")
+    sp.add_argument("--timeout", type=_number(float, lambda v: 0.1 <= v <= 3600, "must be 0.1..3600 seconds"),
+                    default=10.0, metavar="S", help="http(s): wait at most S seconds for data, then retry twice, "
+                                                    "then EIO (default 10)")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="cipher of new files (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB",
                     help="block size of new files in KiB (default 1024)")

@@ -224,9 +224,14 @@ class Mount:
 
     def __init__(self, source: str, master_key=None, *, passphrase=None, read_only: bool = False,
                  cache_bytes: int = 64 << 20, readahead_blocks: int = 8, workers: int = 4,
-                 block_size: int | None = None, cipher_id: int | None = None, logger: logging.Logger | None = None):
-        if readahead_blocks < 0 or workers < 1 or cache_bytes < 1:
-            raise ValueError("readahead_blocks must be non-negative, workers and cache_bytes positive")
+                 block_size: int | None = None, cipher_id: int | None = None, timeout: float = 10.0,
+                 retries: int = 2, logger: logging.Logger | None = None):
+        if readahead_blocks < 0 or workers < 1 or cache_bytes < 1 or timeout <= 0 or retries < 0:
+            raise ValueError("readahead_blocks and retries must be non-negative, workers, cache_bytes "
+                             "and timeout positive")
+        # http(s): a read waits at most `timeout` seconds for data, `retries` times more: a
+        # program reading a file whose server went silent gets EIO, not a hang
+        self._http = {"timeout": timeout, "connect_timeout": min(timeout, 10.0), "retries": retries}
         self._log = logger or log
         self._keys = {"master_key": master_key} if master_key is not None else {"passphrase": passphrase}
         self._workers = workers
@@ -334,7 +339,12 @@ class Mount:
         self._place_all(list(plan.values()))
 
     def _open_entry(self, src: str) -> _Entry:
-        ra = open_random_access(src, workers=self._workers)
+        if is_url(src) and urllib.parse.urlsplit(src).scheme.lower() in ("http", "https"):
+            from .remote import open_remote
+
+            ra = open_remote(src, workers=self._workers, **self._http)
+        else:
+            ra = open_random_access(src, workers=self._workers)
         if ra is None:
             raise NotAContainerError(f"{src}: not a regular file")
         try:

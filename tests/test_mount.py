@@ -655,3 +655,25 @@ def test_bad_mount_point_and_umount_of_a_folder_that_is_not_mounted(corpus, tmp_
     (tmp_path / "plain").mkdir()
     r = _cli("umount", tmp_path / "plain")
     assert r.returncode == 5 and r.stderr.startswith("qeltrix: ") and "Traceback" not in r.stderr
+
+
+def test_a_silent_server_gives_eio_after_the_timeout_not_a_hang(corpus, mounter, tmp_path):
+    from faultserver import FaultServer
+
+    data = corpus["files"]["random.bin"]
+    blob = (corpus["src"] / "random_bin.qltx").read_bytes()
+    with FaultServer(blob) as srv:
+        m = mounter(srv.url, corpus["key_file"], "--timeout", "1", "--cache-mib", "1")
+        fd = os.open(m.path("random.bin"), os.O_RDONLY)
+        try:
+            assert os.pread(fd, 1000, 0) == data[:1000]
+            srv.stall, srv.stall_s = 1000, 8.0  # every answer: headers, then silence
+            t0 = time.monotonic()
+            with pytest.raises(OSError) as e:
+                os.pread(fd, 1000, 2 * MiB)
+            assert e.value.errno == errno.EIO
+            assert time.monotonic() - t0 < 60  # 3 tries of 1 s each (the kernel may ask twice)
+            srv.stall = 0
+            assert os.pread(fd, 1000, 2 * MiB + 100) == data[2 * MiB + 100:2 * MiB + 1100]  # and recovers
+        finally:
+            os.close(fd)

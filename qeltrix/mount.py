@@ -314,7 +314,8 @@ class Mount:
         try:
             import fsspec
         except ImportError:
-            raise ValueError(f"listing {url.split('://')[0]}:// folders needs fsspec: pip install 'qeltrix[remote]'") from None
+            raise ValueError(f"listing {url.split('://')[0]}:// folders needs fsspec: "
+                             "pip install 'qeltrix[remote]'") from None
         fs, root = fsspec.core.url_to_fs(url)
         self._fs = fs
         http = urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
@@ -589,7 +590,8 @@ class Mount:
         with self._pools_lock:
             pool = self._pools.get(block_size)
             if pool is None:
-                pool = self._pools[block_size] = RecyclingPool(block_size, max(4, self._cache.max_bytes // block_size // 4))
+                keep = max(4, self._cache.max_bytes // block_size // 4)
+                pool = self._pools[block_size] = RecyclingPool(block_size, keep)
             return pool
 
     def _evicted(self, key, view) -> None:

@@ -31,8 +31,8 @@ _WHERE["open"] = "fileobj"
 
 
 # Submodules reachable as attributes (``qeltrix.writer``), as they were before imports became lazy.
-_SUBMODULES = frozenset({"blocks", "cli", "container", "crypto", "demo", "errors", "fileobj", "gateway",
-                         "httpaccess", "inspect", "io", "pipeline", "reader", "remote", "server", "writer"})
+_SUBMODULES = frozenset({"blockcache", "blocks", "cli", "container", "crypto", "demo", "errors", "fileobj", "gateway",
+                         "httpaccess", "inspect", "io", "mount", "pipeline", "reader", "remote", "server", "writer"})
 
 
 def __getattr__(name: str):

@@ -538,6 +538,79 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def cmd_mount(args) -> int:
+    import logging
+
+    from .mount import mount
+
+    if args.passphrase is not None:
+        raise UsageError("a mount runs for long and --passphrase stays visible in the process list: "
+                         "give --passphrase-file, $" + PASSPHRASE_ENV + " or type it at the prompt")
+    keys = _key_args(args)
+    logger = logging.getLogger("qeltrix.mount")
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("qeltrix mount: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    logger.propagate = False
+    shown = args.source
+    if is_url(shown):
+        from .remote import display_url
+
+        shown = display_url(shown)  # no credentials or signature in messages
+    ready_w = None
+    if args.daemon:
+        r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid:  # the parent: wait until the child has mounted (or failed), then return
+            os.close(ready_w)
+            with os.fdopen(r, "rb") as f:
+                ok = f.read(1)
+            if ok:
+                if not args.quiet:
+                    _say(f"qeltrix: mounted {shown} at {args.mountpoint} (pid {pid}); "
+                         f"'qeltrix umount {args.mountpoint}' to unmount")
+                return EXIT_OK
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else EXIT_ERROR
+        os.close(r)
+        os.setsid()
+
+    def ready():
+        if ready_w is not None:  # detach from the terminal and let the parent go
+            null = os.open(os.devnull, os.O_RDWR)
+            sys.stderr.flush()
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+        elif not args.quiet:
+            _say(f"qeltrix: mounted {shown} at {args.mountpoint}; Ctrl-C or "
+                 f"'qeltrix umount {args.mountpoint}' to unmount")
+            sys.stderr.flush()
+
+    try:
+        mount(args.source, args.mountpoint, read_only=args.read_only, allow_other=args.allow_other,
+              on_ready=ready, cache_bytes=args.cache_mib << 20, workers=args.workers,
+              block_size=args.block_size * 1024, cipher_id=CIPHER_CHOICES[args.cipher], timeout=args.timeout,
+              **keys)
+    finally:
+        logger.removeHandler(handler)
+    return EXIT_OK
+
+
+def cmd_umount(args) -> int:
+    from .mount import unmount
+
+    unmount(args.mountpoint, lazy=args.lazy)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -701,6 +774,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     _add_key_options(sp)
     sp.set_defaults(func=cmd_keys)
+
+    sp = sub.add_parser("mount", help="show the plaintext of containers as read-only files (FUSE), until unmounted",
+                        description="SOURCE: a container, a folder of containers, an http(s) URL (of a container, or of "
+                                    "a folder listing when it ends in /) or an fsspec URL (s3://bucket/prefix/). Each "
+                                    "container shows under its stored name. New files written front to back into a "
+                                    "folder are packed into new containers when closed; nothing else can change. "
+                                    "Needs 'qeltrix[mount]' and libfuse 3 (Debian: fuse3).")
+    sp.add_argument("source", help="container, folder or URL")
+    sp.add_argument("mountpoint", help="an existing folder")
+    sp.add_argument("--read-only", action="store_true", help="no new files")
+    sp.add_argument("--daemon", action="store_true", help="run in the background once mounted")
+    sp.add_argument("--log-file", metavar="FILE", help="log here, not on stderr (a daemon's stderr is closed)")
+    sp.add_argument("--allow-other", action="store_true",
+                    help="let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)")
+    sp.add_argument("--cache-mib", type=_positive, default=64, metavar="MIB",
+                    help="decrypted blocks kept, all files together (default 64)")
+    sp.add_argument("--timeout", type=_number(float, lambda v: 0.1 <= v <= 3600, "must be 0.1..3600 seconds"),
+                    default=10.0, metavar="S", help="http(s): wait at most S seconds for data, then retry twice, "
+                                                    "then EIO (default 10)")
+    sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="cipher of new files (default aes)")
+    sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB",
+                    help="block size of new files in KiB (default 1024)")
+    common(sp)
+    _add_key_options(sp)
+    sp.set_defaults(func=cmd_mount)
+
+    sp = sub.add_parser("umount", help="unmount a 'qeltrix mount' (fusermount3 -u)")
+    sp.add_argument("mountpoint")
+    sp.add_argument("-z", "--lazy", action="store_true", help="detach now, even while files are open")
+    sp.set_defaults(func=cmd_umount)
 
     sp = sub.add_parser("keygen", help="write a new random 32-byte key file")
     sp.add_argument("output")

@@ -38,7 +38,7 @@ http {{
     keepalive_requests 10000;
     server {{
         listen 127.0.0.1:{port};
-        root {root};
+        root {root};{autoindex}
         location = /__mark {{ return 204; }}
     }}
 }}
@@ -82,8 +82,9 @@ class Nginx:
     """``with Nginx(root, workdir) as n:`` serves ``root`` at ``n.url``; ``n.mark()`` returns
     the log lines written since the previous mark (each request logged in full)."""
 
-    def __init__(self, root, workdir):
+    def __init__(self, root, workdir, autoindex: bool = False):
         self.root = Path(root).resolve()
+        self.autoindex = autoindex  # folder URLs answer with an HTML listing (tests/test_mount.py)
         self.dir = Path(workdir).resolve()
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -104,7 +105,8 @@ class Nginx:
         for _attempt in range(5):
             self.port = _free_port()
             conf = self.dir / "nginx.conf"
-            conf.write_text(_CONF.format(user=user, d=self.dir, port=self.port, root=self.root))
+            conf.write_text(_CONF.format(user=user, d=self.dir, port=self.port, root=self.root,
+                                         autoindex="\n        autoindex on;" if self.autoindex else ""))
             self.proc = subprocess.Popen([exe, "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE)

@@ -23,6 +23,8 @@ _LAZY = {
                "WrongKeyError"),
     "fileobj": ("ContainerFile",),
     "gateway": ("GatewayServer",),
+    "recipients": ("X25519Identity", "X25519Recipient", "load_identities", "load_recipients"),
+    "rekey": ("keys", "rekey", "rotate"),
     "server": ("SeekServer",),
     "writer": ("DEFAULT_BLOCK_SIZE", "PackResult", "StreamPacker", "pack"),
 }
@@ -32,7 +34,8 @@ _WHERE["open"] = "fileobj"
 
 # Submodules reachable as attributes (``qeltrix.writer``), as they were before imports became lazy.
 _SUBMODULES = frozenset({"blockcache", "blocks", "cli", "container", "crypto", "demo", "errors", "fileobj", "gateway",
-                         "httpaccess", "inspect", "io", "mount", "pipeline", "reader", "remote", "server", "writer"})
+                         "httpaccess", "inspect", "io", "keyring", "mount", "pipeline", "reader", "recipients",
+                         "rekey", "remote", "server", "writer"})
 
 
 def __getattr__(name: str):
@@ -57,6 +60,7 @@ __version__ = "6.1.0"
 __all__ = [
     "pack", "unpack", "seek_extract", "verify", "info", "inspect_container", "open", "ContainerFile",
     "StreamPacker", "GatewayServer", "SeekServer", "PackResult", "UnpackResult", "VerifyResult",
+    "rekey", "keys", "rotate", "X25519Identity", "X25519Recipient", "load_identities", "load_recipients",
     "random_master_key", "load_key_file", "CIPHER_AES256_GCM", "CIPHER_CHACHA20_POLY1305",
     "DEFAULT_BLOCK_SIZE",
     "QeltrixError", "NotAContainerError", "UnsupportedVersionError", "WrongKeyError",

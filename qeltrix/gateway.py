@@ -67,6 +67,7 @@ class _SealSession:
     def __init__(self, prepared, block_size: int, cipher_id: int):
         self.sealer = Sealer(prepared=prepared, block_size=block_size, cipher_id=cipher_id, workers=1)
         self.header_bytes = self.sealer.header_bytes
+        self.page_entries = self.sealer.page_entries  # the native writer calls page() after this many blocks
 
     def seal(self, index, plain_offset, data, final, out) -> bytes:
         return self.sealer.seal_at(index, plain_offset, data, final, out)
@@ -85,8 +86,9 @@ class _SealSession:
         return self._record(entries, len(entries) < self.sealer.page_entries)
 
     def finish(self, entries, plaintext_size) -> bytes:
+        """The footer and trailer (``entries``: the last page's, already recorded by ``page``)."""
         s = self.sealer
-        out = self._record(entries, True)
+        out = b""
         s.final_seen = s.num_blocks > 0
         if s.plain_offset != plaintext_size:
             raise ValueError("plaintext size does not match the entries")

@@ -247,3 +247,94 @@ def test_kill_9_at_random_instants_during_rekey(tmp_path, mk):
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=30)
         assert opens(path, master_key=mk) or opens(path, master_key=k2)
+
+
+class CountingProxy:
+    """A TCP relay on 127.0.0.1 in front of a server, counting the bytes each way."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+
+        self.target = port
+        self.up = self.down = 0
+        self._lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            s = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(c, s, "up"), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, "down"), daemon=True).start()
+
+    def _pump(self, a, b, way):
+        try:
+            while chunk := a.recv(1 << 16):
+                with self._lock:
+                    setattr(self, way, getattr(self, way) + len(chunk))
+                b.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(2)  # the other direction's pump sees the end and closes its side
+            except OSError:
+                pass
+            a.close()
+
+    def reset(self):
+        with self._lock:
+            self.up = self.down = 0
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def test_s3_rekey_moves_only_the_head(tmp_path, mk):
+    """A rekey of an object in S3 (moto): one multipart upload, the new header and keyring in its
+    5 MiB first part, the rest copied server-side: the payload is neither downloaded nor uploaded."""
+    import fsspec
+    from motoserver import BUCKET, moto_s3
+
+    data = os.urandom(24 << 20)
+    url = f"s3://{BUCKET}/rekey.qltx"
+    with moto_s3(tmp_path) as endpoint:
+        proxy = CountingProxy(int(endpoint.rsplit(":", 1)[1]))
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setitem(fsspec.config.conf["s3"], "endpoint_url", f"http://127.0.0.1:{proxy.port}")
+                qltx.pack(data, url, mk)
+                before = fsspec.filesystem("s3").cat_file(url)
+                proxy.reset()
+                r = rekey(url, mk, add_passphrase="a new way in")
+                up, down = proxy.up, proxy.down
+                after = fsspec.filesystem("s3").cat_file(url)
+                assert qltx.seek_extract(url, 20 << 20, 1000, passphrase="a new way in") == data[20 << 20:(20 << 20) + 1000]
+            start = data_offset_bytes(before)
+            assert after[:256] == before[:256] and after[start:] == before[start:] and after != before
+            assert r.added == 1 and r.slots == 2
+            assert up <= 6 << 20 and down <= 6 << 20, (up, down)
+            with pytest.raises(ValueError, match="read-only"):
+                rekey("https://example.invalid/x.qltx", mk, add_passphrase="x")
+        finally:
+            proxy.close()
+
+
+def data_offset_bytes(blob: bytes) -> int:
+    from qeltrix import _core
+
+    return _core.decode_header61(blob[:256]).data_offset

@@ -145,6 +145,13 @@ doc: |
   * Readers release only authenticated plaintext; random access authenticates the footer (and
     so the total size) before releasing any byte.
 
+  Sizes that follow from the counts (6.1; n blocks, P = ceil(n / E) pages, plaintext size L):
+  the footer is 64 + 48 P + len_info bytes and starts at data_offset + L + 276 n + 16 P (each
+  block stores 220 bytes more than its plaintext, each page 16 + 56 per entry); the trailer's
+  footer length is therefore between 110 and 64 + 48 ceil(2^31 / 64) + 1070 bytes, and its
+  offset at least 624 (header and the smallest keyring). A patched header's totals must satisfy
+  the same equations.
+
   Order of checks (normative). Every length or count read from the input is checked against
   the container's real size and the format's caps before anything of that size is allocated or
   read: header (fixed size), then (6.1) keyring_slots against the container size, then the
@@ -414,8 +421,14 @@ types:
       - id: len_body
         type: u2
         valid:
-          max: 124
-        doc: Bytes of body used; the rest of the 124 is zero.
+          expr: >-
+            _ <= 124 and (slot_type != slot_type::empty or _ == 0)
+            and (slot_type != slot_type::raw or _ == 48)
+            and ((slot_type != slot_type::argon2id and slot_type != slot_type::scrypt) or _ == 76)
+            and (slot_type != slot_type::x25519 or _ == 96)
+        doc: |
+          Bytes of body used (the rest of the 124 is zero): exactly 48 (raw), 76 (argon2id,
+          scrypt), 96 (x25519) or 0 (empty); at most 124 for types this revision does not know.
       - id: body
         size: len_body
         type:

@@ -147,6 +147,13 @@ class QeltrixV6(KaitaiStruct):
     * Readers release only authenticated plaintext; random access authenticates the footer (and
       so the total size) before releasing any byte.
     
+    Sizes that follow from the counts (6.1; n blocks, P = ceil(n / E) pages, plaintext size L):
+    the footer is 64 + 48 P + len_info bytes and starts at data_offset + L + 276 n + 16 P (each
+    block stores 220 bytes more than its plaintext, each page 16 + 56 per entry); the trailer's
+    footer length is therefore between 110 and 64 + 48 ceil(2^31 / 64) + 1070 bytes, and its
+    offset at least 624 (header and the smallest keyring). A patched header's totals must satisfy
+    the same equations.
+    
     Order of checks (normative). Every length or count read from the input is checked against
     the container's real size and the format's caps before anything of that size is allocated or
     read: header (fixed size), then (6.1) keyring_slots against the container size, then the
@@ -684,8 +691,9 @@ class QeltrixV6(KaitaiStruct):
             if not self.reserved == 0:
                 raise kaitaistruct.ValidationNotEqualError(0, self.reserved, self._io, u"/types/key_slot/seq/1")
             self.len_body = self._io.read_u2be()
-            if not self.len_body <= 124:
-                raise kaitaistruct.ValidationGreaterThanError(124, self.len_body, self._io, u"/types/key_slot/seq/2")
+            _ = self.len_body
+            if not  ((_ <= 124) and ( ((self.slot_type != QeltrixV6.SlotType.empty) or (_ == 0)) ) and ( ((self.slot_type != QeltrixV6.SlotType.raw) or (_ == 48)) ) and ( (( ((self.slot_type != QeltrixV6.SlotType.argon2id) and (self.slot_type != QeltrixV6.SlotType.scrypt)) ) or (_ == 76)) ) and ( ((self.slot_type != QeltrixV6.SlotType.x25519) or (_ == 96)) )) :
+                raise kaitaistruct.ValidationExprError(self.len_body, self._io, u"/types/key_slot/seq/2")
             _on = self.slot_type
             if _on == QeltrixV6.SlotType.argon2id:
                 pass

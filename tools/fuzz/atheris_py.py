@@ -3,8 +3,10 @@
     python tools/fuzz/atheris_py.py -max_total_time=20      (or -atheris_runs=N; run.sh runs it)
 
 Each input either is a container itself (byte 0 even) or edits one of a few genuine containers
-made at start-up with a fixed key (byte 0 odd: aes, chacha, permuted, streamed header, empty;
-then (offset, byte) edits, a cut and an insertion). It goes through qeltrix.open + read,
+made at start-up with a fixed key (byte 0 odd: format 6.0 aes, chacha, permuted, streamed header,
+empty; format 6.1 with a raw-key and an age X25519 slot, with index pages of 64 entries over
+several pages, streamed, empty; then (offset, byte) edits, a cut and an insertion). Edits reach
+6.1's keyring copies, slots, index pages and top table. It goes through qeltrix.open + read,
 seek_extract, unpack from bytes, streaming unpack from an unseekable file object, keyed verify,
 and inspect's parse_container + describe. The oracle: each either raises a QeltrixError or
 returns exactly the original plaintext (of the container that was edited), never another
@@ -39,13 +41,24 @@ def _make():
 
     rnd = random.Random(7)
     out = []
+    from qeltrix.recipients import X25519Identity
+
+    someone = X25519Identity.generate().recipient
+    v61 = {"version": 0x0601, "keyring_slots": 3, "recipients": [someone], "page_shift": 6}
     for kw, size, patch in [({}, 2 * BS + 100, True),
                             ({"cipher_id": qltx.CIPHER_CHACHA20_POLY1305}, BS + 1, True),
                             ({"permute": True}, 3 * BS, True),
                             ({}, BS + 7, False),
-                            ({}, 0, True)]:
+                            ({}, 0, True),
+                            (v61, 2 * BS + 100, True),
+                            (dict(v61, block_hash="blake3", index_hash="sha256"), 130 * BS + 5, True),
+                            (dict(v61, permute=True), BS + 7, False),
+                            (v61, 0, True)]:
         data = rnd.randbytes(size)
-        blob = writer._pack_from_parts(data, MK, rand=rnd.randbytes, block_size=BS, patch=patch, **kw)
+        kw = dict(kw)
+        version = kw.pop("version", 6)
+        blob = writer._pack_from_parts(data, MK, rand=rnd.randbytes, block_size=BS, patch=patch, version=version,
+                                       **kw)
         out.append((blob, data))
     return out
 

@@ -287,9 +287,12 @@ def decode(blob: bytes, master_key=None, passphrase=None, identities=None) -> by
     return decode_detailed(blob, master_key, passphrase, identities)[0]
 
 
-def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=None):
-    """(plaintext, details): details holds the keys (``keys``) and per block its ``cdk`` and
-    ``perm_key`` (``blocks``: list of dicts)."""
+def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=None, details=None):
+    """(plaintext, details). ``details`` (a dict, filled as decoding goes, so that it holds what
+    was computed before a Reject too): ``version``, ``keys`` (the file secret, FK, sub-keys, the
+    copy and generation that opened), ``blocks`` (per block: index, cdk, block_salt, H and, when
+    permuted, perm_key and perm_table), ``file_info``."""
+    details = {} if details is None else details
     blob = bytes(blob)
     size = len(blob)
     # magic and version
@@ -300,6 +303,7 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
     version = struct.unpack(">H", blob[4:6])[0]
     if version not in (V60, V61):
         raise Reject("unsupported version", f"version {version:#x}")
+    details["version"] = version
     hsize = HEADER_SIZE[version]
     if size < hsize:
         raise Reject("truncated", "shorter than the header")
@@ -352,6 +356,8 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
         keys = open_v60(h, hraw, master_key, passphrase)
     else:
         keys = open_v61(h, hraw, blob[256:first], copy_len, master_key, passphrase, identities)
+    details["keys"] = keys
+    details["blocks"] = []
 
     # footer MAC, header totals, file info
     mac = hmac.new(keys["k_footer"], h.header_mac + fraw[:32] + fraw[64:], "sha256").digest()
@@ -368,6 +374,7 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
     fi = parse(K.FileInfo, info)
     if fi is None or fi.len_plaintext != len_plain:
         raise Reject("footer", "file info size differs from the footer's")
+    details["file_info"] = (fi.len_plaintext, fi.mtime, fi.name)
 
     # the index: 6.0 entries in the footer; 6.1 pages that tile the space with the blocks
     index_hash = 1 if version == V60 else h.index_hash.value
@@ -421,7 +428,7 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
         raise Reject("layout", "entries do not add up to the footer's totals")
 
     # blocks
-    out, details = [], {"keys": keys, "blocks": [], "version": version}
+    out = []
     permuted = bool(h.permuted)
     wrap, meta_aead = AESGCM(keys["k_wrap"]), AESGCM(keys["k_meta"])
     for i, e in enumerate(entries):
@@ -455,6 +462,7 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
         except InvalidTag:
             raise Reject("block", "payload does not open", i) from None
         bd = {"index": i, "cdk": cdk, "block_salt": salt, "H": H}
+        details["blocks"].append(bd)
         if permuted:
             if version == V60:
                 pk = hkdf_expand(cdk, b"qeltrix-v6 permutation", 72)
@@ -465,11 +473,8 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
             bd["perm_table"] = permutation_table(pk)
         if not hmac.compare_digest(block_hash(bhash, pt), H):
             raise Reject("block", "plaintext differs from its block hash H", i)
-        details["blocks"].append(bd)
         out.append(pt)
-    data = b"".join(out)
-    details["file_info"] = (fi.len_plaintext, fi.mtime, fi.name)
-    return data, details
+    return b"".join(out), details
 
 
 def open_v60(h, hraw: bytes, master_key, passphrase) -> dict:

@@ -7,6 +7,7 @@ and permutation) are recomputed by the independent decoder and compared."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import struct
@@ -161,8 +162,8 @@ def test_intermediate_values(path):
     S by the spec's key schedule, and from the container by opening it) and compares."""
     fields, blob = load(path)
     secret = bytes.fromhex(fields["secret"])
-    version, cid, cipher, block_size, _ = _header_fields(blob)
-    keys = independent.file_keys(secret, version, cid, cipher, block_size)
+    _, cid, cipher, block_size, _ = _header_fields(blob)
+    keys = independent.file_keys(secret, independent.V61, cid, cipher, block_size)  # (v61_version_0602 too)
     for name in ("fk", "k_wrap", "k_meta", "k_header", "k_footer", "k_info", "k_keyring", "k_recipient",
                  "key_commitment"):
         assert keys[name].hex() == fields[name], name
@@ -190,11 +191,60 @@ def test_intermediate_values(path):
                 assert bytes(b["perm_table"]).hex() == fields["perm_table"]
 
 
-def test_vectors_are_what_the_generator_makes():
-    """The generator is deterministic: regenerating must give the committed bytes (format pinned)."""
+def _gen_vectors():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import gen_vectors
     finally:
         sys.path.pop(0)
-    assert gen_vectors.main(["--check"]) == 0
+    return gen_vectors
+
+
+def test_independent_decoder_imports_nothing_of_qeltrix_but_the_parser():
+    tree = ast.parse((ROOT / "tests" / "independent.py").read_text())
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    allowed = {"__future__", "hashlib", "hmac", "math", "struct", "unicodedata", "blake3", "kaitaistruct",
+               "qeltrix._spec.qeltrix_v6"}
+    assert {m for m in modules if not m.startswith("cryptography.")} <= allowed, modules
+
+
+def _payload_aad_without_cipher(self, index, final):
+    return self.container_id + struct.pack(">Q", index) + bytes((1 if final else 0,))
+
+
+#: Mistakes the package could make consistently (writer and readers alike), so that only a second
+#: implementation notices them.
+MUTATIONS = {
+    "file key label": ("LABEL_FILE_KEY", b"qeltrix-v6 filekey"),
+    "metadata label": ("LABEL_META", b"qeltrix-v6 meta"),
+    "keyring mac label": ("LABEL_KEYRING_MAC", b"qeltrix-v6 keyring"),
+    "raw slot label": ("LABEL_RAW_SLOT", b"qeltrix-v6 raw"),
+    "block key label": ("LABEL_BLOCK_KEY", b"qeltrix-v6 block"),
+    "permutation label": ("LABEL_PERMUTATION", b"qeltrix-v6 perm"),
+    "payload aad": ("payload_aad", _payload_aad_without_cipher),
+}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_a_consistent_mistake_is_caught_by_the_independent_decoder(mutation, monkeypatch):
+    """The package with one label or AAD changed still reads what it writes; the independent
+    decoder (and so test_vector) rejects it."""
+    from qeltrix import crypto
+
+    gen = _gen_vectors()
+    name, value = MUTATIONS[mutation]
+    monkeypatch.setattr(crypto.FileKeys if name == "payload_aad" else crypto, name, value)
+    k = gen.key("a")
+    pt = gen.data(2 * gen.BS + 100, "mutation")
+    blob = gen.seal61(gen.blocks_of(pt), "mutation", key=k, permute=True).blob
+    out = io.BytesIO()
+    qltx.unpack(blob, out, k)
+    assert out.getvalue() == pt
+    with pytest.raises(Reject):
+        decode_detailed(blob, master_key=k)
+
+
+def test_vectors_are_what_the_generator_makes():
+    """The generator is deterministic: regenerating must give the committed bytes (format pinned)."""
+    assert _gen_vectors().main(["--check"]) == 0

@@ -48,7 +48,7 @@ from qeltrix import _core, crypto
 from qeltrix.blocks import stored_size
 from qeltrix.crypto import KDF_ARGON2ID, KDF_SCRYPT, KdfParams
 from qeltrix.recipients import X25519Identity
-from qeltrix.writer import Sealer, _pack_from_parts
+from qeltrix.writer import Sealer, _pack_from_parts, encode_file_info
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 BS = 4096
@@ -290,6 +290,34 @@ def intermediates(sealed: Sealed, block: int | None = 0) -> dict:
     return out
 
 
+def with_footer(sealed: Sealed, edit, blob: bytes | None = None) -> bytes:
+    """``blob`` (default: the sealed container) with its footer changed by ``edit`` (a function of
+    a bytearray) and MACed again with the container's key, as a key holder could."""
+    b = bytearray(sealed.blob if blob is None else blob)
+    ofs, ln = _trailer(bytes(b))
+    f = bytearray(b[ofs:ofs + ln])
+    edit(f)
+    keys, h = sealed.sealer.keys, sealed.sealer.header
+    f[32:64] = keys.footer_mac(h.header_mac, bytes(f[:32]), bytes(f[64:]))
+    b[ofs:ofs + ln] = f
+    return bytes(b)
+
+
+def with_page(sealed: Sealed, k: int, edit) -> bytes:
+    """The container with index page ``k`` changed by ``edit``, its hash in the top table and the
+    footer MAC made to match (so only the rule the edit breaks catches it)."""
+    b = bytearray(sealed.blob)
+    ofs, _ = _trailer(sealed.blob)
+    top = ofs + 64 + 48 * k
+    at, = struct.unpack(">Q", b[top:top + 8])
+    n, = struct.unpack(">I", b[at + 4:at + 8])
+    page = bytearray(b[at:at + 16 + 56 * n])
+    edit(page)
+    b[at:at + len(page)] = page
+    digest = sealed.sealer.index_hash([bytes(page)])[0]
+    return with_footer(sealed, lambda f: f.__setitem__(slice(64 + 48 * k + 16, 64 + 48 * k + 48), digest), bytes(b))
+
+
 def vectors61():
     """The 6.1 vectors: each slot type, several slots, both hashes, pages, keyring copies; one
     expected failure each for the faults the spec makes readers reject."""
@@ -350,6 +378,18 @@ def vectors61():
     for opener, label in (("key", "key"), ("passphrase", "passphrase"), (alice, "alice"), (bob, "bob")):
         yield ok(f"multi_{label}", multi, f"raw, Argon2id and two X25519 slots of 5; opened by {label}", opener=opener)
 
+    yield ok("empty_final_block", seal61([(b"", True)], "61 empty final", key=k),
+             "one empty final block (readers accept it)")
+    yield ok("empty_final_after_data", seal61([(b"live ", False), (b"stream", False), (b"", True)],
+                                              "61 empty final 2", key=k),
+             "a live stream flushed twice, then closed: an empty final block")
+    name, h, blob = ok("passphrase_nfd", seal61(blocks_of(data(300, "61 nfd")), "61 nfd", passphrase="caf\u00e9",
+                                               kdf_params=argon),
+                       "sealed with the NFC passphrase 'caf' + U+00E9; opened with its NFD spelling "
+                       "(e + U+0301): 6.1 normalizes to NFC", opener="passphrase")
+    h["passphrase"] = "cafe\u0301"
+    yield name, h, blob
+
     # keyring copies (spec: "Opening a 6.1 container")
     slots = base.sealer.header.keyring_slots
     size = 56 + 128 * slots
@@ -366,6 +406,11 @@ def vectors61():
     k2 = key("rekeyed")
     new = encode_copy(base.sealer.keys, base.sealer.header.header_mac, slots, 2,
                       make_slots(prepare_recipients(k2), base.sealer.keys))
+    unknown = encode_copy(base.sealer.keys, base.sealer.header.header_mac, slots, 1,
+                          [(9, b"a slot type from the future"), *make_slots(prepare_recipients(k), base.sealer.keys)])
+    yield ok("unknown_slot_type", Sealed(base.blob[:A] + unknown + unknown + base.blob[B + size:], base.sealer,
+                                         base.rand, base.chunks),
+             "slot 0 has type 9 (unknown: skipped), slot 1 the raw key's", block=1)
     midway = Sealed(base.blob[:B] + new + base.blob[B + size:], base.sealer, base.rand, base.chunks)
     name, h, blob = ok("rekey_midway_new", midway, "a rekey stopped after its commit point: copy B "
                        "(generation 2) holds a new key's slot, copy A (generation 1) the old one; the new "
@@ -442,6 +487,28 @@ def vectors61():
     sw = bytearray(pb)
     sw[page0:page0 + plen], sw[page1:page1 + plen] = pb[page1:page1 + plen], pb[page0:page0 + plen]
     yield bad("pages_swapped", "layout failure", bytes(sw), "index pages 0 and 1 swapped", pages, block=70)
+    yield bad("page_first_block", "layout failure",
+              with_page(pages, 1, lambda p: p.__setitem__(slice(8, 16), struct.pack(">Q", 0))),
+              "index page 1 says it starts at block 0 (its hash and the footer MAC made to match)", pages, block=70)
+
+    def shift_entry(p):
+        e = 16 + 56 * 5
+        p[e:e + 8] = struct.pack(">Q", struct.unpack(">Q", p[e:e + 8])[0] + 1)
+    yield bad("entry_offset", "layout failure", with_page(pages, 0, shift_entry),
+              "entry 5's plaintext offset is not the sum of the entries before it (page hash and footer "
+              "MAC made to match)", pages, block=70)
+
+    def other_size(f):
+        info = base.sealer.keys.seal_info(Drbg("61 info iv")(12), encode_file_info(3 * BS + 1, 0, None))
+        f[len(f) - len(info):] = info
+    yield bad("info_size", "footer failure", with_footer(base, other_size),
+              "the sealed file info says one byte more than the footer (footer MAC made to match)", base)
+    b = bytearray(base.blob)
+    b[150] = 1
+    yield bad("header_reserved", "header failure", bytes(b), "a reserved header byte is not zero", base)
+    b = bytearray(base.blob)
+    b[4:6] = b"\x06\x02"
+    yield bad("version_0602", "unsupported version", bytes(b), "version 0x0602", base)
     greedy = KdfParams(KDF_ARGON2ID, Drbg("61 greedy salt")(16), 1, 64, 1)
     s = seal61([(b"x", True)], "61 greedy", passphrase="qeltrix", kdf_params=greedy)
     g = bytearray(s.blob)

@@ -511,6 +511,7 @@ def open_v61(h, hraw: bytes, keyring: bytes, copy_len: int, master_key, passphra
     mac_input = hraw[:88] + bytes(32) + hraw[120:224]
     ids = [age_identity(i) for i in identities or ()]
     kdf_cache = {}
+    opened_by = {}
     limit = None
     opened_but_tampered = unopened = 0
 
@@ -532,11 +533,12 @@ def open_v61(h, hraw: bytes, keyring: bytes, copy_len: int, master_key, passphra
         elif t == 4:
             for ident in ids:
                 s, recipient = x25519_unwrap(ident, body.ephemeral_share, body.wrapped_key)
+                opened_by["recipient"] = recipient
                 yield s
 
     for _, which, c, raw in copies:
         state = "unopened"
-        for slot in c.slots:
+        for j, slot in enumerate(c.slots):
             for s in candidates(slot):
                 if s is None:
                     continue
@@ -547,8 +549,11 @@ def open_v61(h, hraw: bytes, keyring: bytes, copy_len: int, master_key, passphra
                     raise Reject("header", "header_mac does not verify")
                 kmac = hmac.new(keys["k_keyring"], h.header_mac + raw[:-32], "sha256").digest()
                 if hmac.compare_digest(kmac, c.keyring_mac):
-                    keys["copy"] = which
-                    keys["generation"] = c.generation
+                    keys.update(copy=which, generation=c.generation, slot=j, slot_type=enum_value(slot.slot_type))
+                    if keys["slot_type"] == 4:  # which recipient: only holders of S can tell
+                        pk = opened_by["recipient"]
+                        keys["recipient_tag_ok"] = hmac.compare_digest(
+                            slot.body.recipient_tag, hmac.new(keys["k_recipient"], pk, "sha256").digest()[:16])
                     return keys
                 state = "tampered"
                 break

@@ -178,6 +178,8 @@ def test_intermediate_values(path):
         assert "block" in fields or not details["blocks"]
     if "keys" in details:
         assert details["keys"]["secret"] == secret
+        if details["keys"]["slot_type"] == 4:  # the x25519 slot names its recipient by the spec's tag
+            assert details["keys"]["recipient_tag_ok"]
     if "block" in fields:
         done = {b["index"]: b for b in details.get("blocks", [])}
         b = done.get(int(fields["block"]))

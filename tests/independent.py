@@ -296,7 +296,7 @@ def decode_detailed(blob: bytes, master_key=None, passphrase=None, identities=No
     blob = bytes(blob)
     size = len(blob)
     # magic and version
-    if blob[:4] != b"QLTX"[:min(4, size)] or size < 4:
+    if blob[:4] != b"QLTX"[:min(4, size)]:
         raise Reject("not a container", "no QLTX magic")
     if size < 6:
         raise Reject("truncated", "shorter than the version field")

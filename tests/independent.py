@@ -115,6 +115,9 @@ def bech32_polymod(values) -> int:
 
 
 def bech32_decode(s: str) -> tuple[str, bytes]:
+    """(hrp as written, data bytes); ValueError for anything BIP 173 refuses (but its length cap)."""
+    if any(not 33 <= ord(c) <= 126 for c in s):
+        raise ValueError("a character outside 33..126")
     if s.lower() != s and s.upper() != s:
         raise ValueError("mixed case")
     s_low = s.lower()
@@ -122,6 +125,8 @@ def bech32_decode(s: str) -> tuple[str, bytes]:
     if pos < 1 or pos + 7 > len(s_low):
         raise ValueError("no separator")
     hrp = s_low[:pos]
+    if any(c not in CHARSET for c in s_low[pos + 1:]):
+        raise ValueError("a character outside the Bech32 alphabet")
     data = [CHARSET.index(c) for c in s_low[pos + 1:]]
     if bech32_polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + data) != 1:
         raise ValueError("bad checksum")

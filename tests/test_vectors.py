@@ -247,6 +247,32 @@ def test_a_consistent_mistake_is_caught_by_the_independent_decoder(mutation, mon
         decode_detailed(blob, master_key=k)
 
 
+def test_independent_bech32_and_x25519_against_bip173_and_age_testkit():
+    """The independent decoder's Bech32 and age X25519 unwrap, on BIP 173's and age's vectors."""
+    from base64 import b64decode
+
+    from test_recipients import BIP173_INVALID, BIP173_VALID, CCTV, CCTV_FILE_KEY, CCTV_IDENTITY
+
+    for s in BIP173_VALID:
+        independent.bech32_decode(s)
+    for s in BIP173_INVALID:
+        with pytest.raises(ValueError):
+            independent.bech32_decode(s)
+    ident = independent.age_identity(CCTV_IDENTITY)
+
+    def unwrap(name):
+        share, body = (b64decode(x + "=" * (-len(x) % 4)) for x in CCTV[name][0].split("\n")[:2])
+        return independent.x25519_unwrap(ident, share, body)[0]
+
+    assert unwrap("x25519") == CCTV_FILE_KEY
+    assert unwrap("x25519_multiple_recipients") is None  # its first stanza is for someone else
+    lines = CCTV["x25519_multiple_recipients"][0].split("\n")
+    share, body = (b64decode(x + "=" * (-len(x) % 4)) for x in (lines[2].split()[-1], lines[3]))
+    assert independent.x25519_unwrap(ident, share, body)[0] == CCTV_FILE_KEY
+    assert unwrap("x25519_bad_tag") is None
+    assert unwrap("x25519_low_order") is None and unwrap("x25519_identity") is None
+
+
 def _package_outcome(blob, kw) -> str:
     out = io.BytesIO()
     try:

@@ -44,11 +44,8 @@ OVERHEAD = 28 + 12 + 164 + 16  # prefix, meta_iv, meta_sealed, payload tag
 ENTRY = 56
 TOP_ENTRY = 48
 PAGE_HEAD = 16
-SLOT = 128
-MAX_BLOCKS = 1 << 31
 MAX_FOOTER = 16 << 20  # this reader's cap on the footer (spec: "at most the reader's cap")
 META = struct.Struct(">QI12s32s12s48s32s")
-INFO = struct.Struct(">QQH")
 ZERO_NONCE = bytes(12)
 
 

@@ -371,8 +371,8 @@ def vectors61():
     yield ok("argon2id", s, "Argon2id slot, t=1 m=64KiB p=1 (a test cost)", opener="passphrase")
     s = seal61(blocks_of(data(600, "61 scrypt")), "61 scrypt", passphrase="qeltrix", kdf_params=scrypt)
     yield ok("scrypt", s, "scrypt slot, N=2^10 r=8 p=1 (a test cost)", opener="passphrase")
-    s = seal61(blocks_of(data(600, "61 x25519")), "61 x25519", recipients=[str(alice.recipient)])
-    yield ok("x25519", s, "age X25519 slot", opener=alice)
+    x25 = seal61(blocks_of(data(600, "61 x25519")), "61 x25519", recipients=[str(alice.recipient)])
+    yield ok("x25519", x25, "age X25519 slot", opener=alice)
     multi = seal61(blocks_of(data(BS + 10, "61 multi")), "61 multi", key=k, passphrase="qeltrix",
                    kdf_params=argon, recipients=[str(alice.recipient), str(bob.recipient)], keyring_slots=5)
     for opener, label in (("key", "key"), ("passphrase", "passphrase"), (alice, "alice"), (bob, "bob")):
@@ -474,6 +474,29 @@ def vectors61():
                         "the same container opened with the stranger's key: S' fails the key commitment", base)
     h["key"] = stranger.hex()
     yield name, h, blob
+    # a stranger who knows only alice's public key wraps a secret S' of their own to her and puts
+    # that slot before hers (so hers moves to slot 1)
+    with deterministic_ephemerals("61 stranger x25519"):
+        share, wrapped = qeltrix.recipients.wrap_file_key(alice.recipient, Drbg("61 stranger S'")(32))
+    evil = bytes([_core.SLOT_X25519, 0]) + struct.pack(">H", 96) + share + wrapped + Drbg("61 stranger tag")(16)
+    xs = x25.sealer.header.keyring_slots
+    xa, xb = H61, H61 + 56 + 128 * xs
+    xblob = x25.blob
+
+    def stranger_copy(at: int) -> bytes:
+        c = bytearray(xblob[at:at + 56 + 128 * xs])
+        c[8:16] = struct.pack(">Q", 2)
+        c[24 + 128:24 + 256] = c[24:24 + 128]
+        c[24:24 + 128] = evil + bytes(128 - len(evil))
+        return bytes(c)
+    one = xblob[:xa] + stranger_copy(xa) + xblob[xb:]
+    yield ok("stranger_x25519_in_a", Sealed(one, x25.sealer, x25.rand, x25.chunks),
+             "copy A (generation 2) edited by a stranger: slot 0 wraps their S' to alice (fails the key "
+             "commitment: the next slot is tried), slot 1 is hers (keyring_mac fails): copy B opens it",
+             opener=alice)
+    both = xblob[:xa] + stranger_copy(xa) + stranger_copy(xb) + xblob[xb + 56 + 128 * xs:]
+    yield bad("stranger_x25519_both", "keyring failure", both,
+              "both copies edited as in v61_stranger_x25519_in_a: no copy's keyring_mac holds", x25, opener=alice)
     kb = bytearray(b)
     kb[A:A + 4] = kb[B:B + 4] = b"XKEY"
     yield bad("copies_malformed", "keyring failure", bytes(kb), "both keyring copies have a broken magic", base)

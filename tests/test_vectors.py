@@ -1,7 +1,7 @@
 """Known-answer vectors (tests/vectors/*.qltxv, C2SP CCTV / age-testkit style) through every
-reading path of the package (unpack, streaming unpack, seek, verify) and through the independent
-decoder (tests/independent.py: written from the spec text, nothing of qeltrix but the generated
-parser). Every path must give the expected outcome: the same plaintext, or a failure of the
+reading path of the package (unpack, streaming unpack, seek, qeltrix.open, verify) and through
+the independent decoder (tests/independent.py: written from the spec text, nothing of qeltrix
+but the generated parser). Every path must give the expected outcome: the same plaintext, or a failure of the
 expected class. The 6.1 vectors' intermediate values (file secret, FK, sub-keys, a block's CDK
 and permutation) are recomputed by the independent decoder and compared."""
 
@@ -78,10 +78,23 @@ def _readers(blob, kw):
     def seek():
         return qltx.seek_extract(blob, 0, 1 << 40, **kw)
 
+    def seek_halves():  # two random reads that meet inside a block (6.1: the page lookup)
+        with qltx.open(blob, **kw) as f:
+            half = f.seek(0, io.SEEK_END) // 2 + 13
+        return qltx.seek_extract(blob, 0, half, **kw) + qltx.seek_extract(blob, half, 1 << 40, **kw)
+
+    def fileobj():  # qeltrix.open, read in odd pieces
+        parts = []
+        with qltx.open(blob, **kw) as f:
+            while piece := f.read(3001):
+                parts.append(piece)
+        return b"".join(parts)
+
     def verify():
         return qltx.verify(blob, **kw)
 
-    return {"unpack": unpack, "stream": stream, "seek": seek, "verify": verify}
+    return {"unpack": unpack, "stream": stream, "seek": seek, "seek_halves": seek_halves, "open": fileobj,
+            "verify": verify}
 
 
 def test_there_are_vectors():

@@ -442,11 +442,12 @@ def vectors61():
     first = base.sealer.data_offset
     bl = BS + 220
     b = base.blob
-    yield bad("block_duplicated", "block failure", b[:first + 2 * bl] + b[first + bl:first + 2 * bl] + b[first + 3 * bl:],
-              "block 1 stored again in block 2's place", base)
+    dup = b[:first + 2 * bl] + b[first + bl:first + 2 * bl] + b[first + 3 * bl:]
+    yield bad("block_duplicated", "block failure", dup, "block 1 stored again in block 2's place", base)
     other = seal61(blocks_of(data(3 * BS, "61 other")), "61 other", key=k)
     ob = other.blob
-    yield bad("block_transplanted", "block failure", b[:first + bl] + ob[first + bl:first + 2 * bl] + b[first + 2 * bl:],
+    moved = b[:first + bl] + ob[first + bl:first + 2 * bl] + b[first + 2 * bl:]
+    yield bad("block_transplanted", "block failure", moved,
               "block 1 taken from another container sealed for the same raw key", base)
     yield bad("bytes_after_trailer", "layout failure", b + b[-24:],
               "the trailer repeated after the trailer (the last 24 bytes are a trailer, but its footer "

@@ -47,6 +47,7 @@ import qeltrix.recipients
 from qeltrix import _core, crypto
 from qeltrix.blocks import stored_size
 from qeltrix.crypto import KDF_ARGON2ID, KDF_SCRYPT, KdfParams
+from qeltrix.keyring import encode_copy, make_slots, prepare_recipients
 from qeltrix.recipients import X25519Identity
 from qeltrix.writer import Sealer, _pack_from_parts, encode_file_info
 
@@ -402,7 +403,6 @@ def vectors61():
     b[A + 8:A + 16] = struct.pack(">Q", 2)
     yield ok("copy_a_newer_mac_fails", Sealed(bytes(b), base.sealer, base.rand, base.chunks),
              "copy A claims generation 2 but its keyring_mac fails: copy B (generation 1) opens it", block=1)
-    from qeltrix.keyring import encode_copy, make_slots, prepare_recipients
     k2 = key("rekeyed")
     new = encode_copy(base.sealer.keys, base.sealer.header.header_mac, slots, 2,
                       make_slots(prepare_recipients(k2), base.sealer.keys))

@@ -98,7 +98,7 @@ def _readers(blob, kw):
 
 
 def test_there_are_vectors():
-    assert len(VECTORS) >= 50
+    assert len(VECTORS) >= 70
     assert len([p for p in VECTORS if p.stem.startswith("v61_")]) >= 30
 
 
@@ -131,7 +131,9 @@ def test_vector(path):
             continue
         with pytest.raises(expected) as exc:
             read()
-        if expected is qltx.DamagedError:
+        if expected is qltx.DamagedError and name != "stream":
+            # (walking a 6.0 stream, a last block without its final flag followed by the footer
+            # reads as "the stream ends without its final block", a TruncatedError)
             assert not isinstance(exc.value, qltx.TruncatedError), (name, str(exc.value))
         if expect == "block failure" and name != "stream":
             # (walking a stream, a missing or extra final flag may show first as a misplaced index page)

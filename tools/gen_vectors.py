@@ -147,6 +147,7 @@ def vectors():
     g = bytearray(_pack_from_parts(b"x", rand=Drbg("greedy"), passphrase="qeltrix", kdf_params=greedy, block_size=BS))
     g[68:72] = struct.pack(">I", 64 * 1024 * 1024)  # 64 GiB of memory asked
     yield "kdf_cost_limit", {"expect": "limit", "passphrase": "qeltrix", "comment": "Argon2id asks 64 GiB"}, bytes(g)
+    yield from vectors60_faults()
     yield from vectors61()
 
 
@@ -207,8 +208,9 @@ class Sealed:
 
 
 def seal61(chunks, seed: str, *, key=None, passphrase=None, recipients=None, kdf_params=None,
-           patch: bool = True, name=None, mtime: int = 0, flags=None, wrong_h=None, **options) -> Sealed:
-    """A 6.1 container of ``chunks`` ((data, final) per block), one block at a time through the
+           patch: bool = True, name=None, mtime: int = 0, flags=None, wrong_h=None, version: int = V61,
+           **options) -> Sealed:
+    """A 6.1 container (6.0 with ``version=6``) of ``chunks`` ((data, final) per block), one block at a time through the
     public Sealer. Faults for failure vectors: ``flags`` {block: final flag written in the block}
     (the index and pages are laid out as for the true flags); ``wrong_h`` {block: H}: that block
     is sealed, its CDK and permutation key derived, with this H instead of the hash of its
@@ -216,7 +218,7 @@ def seal61(chunks, seed: str, *, key=None, passphrase=None, recipients=None, kdf
     rand = Recorder(seed)
     with deterministic_ephemerals(seed):
         sealer = Sealer(key, passphrase=passphrase, recipients=recipients, workers=1, rand=rand,
-                        kdf_params=kdf_params, version=V61, block_size=BS, **options)
+                        kdf_params=kdf_params, version=version, block_size=BS, **options)
     parts = [sealer.header_bytes]
     offset = 0
     keys = sealer.keys
@@ -231,7 +233,8 @@ def seal61(chunks, seed: str, *, key=None, passphrase=None, recipients=None, kdf
         offset += len(data)
     parts.append(sealer.finish(name, mtime))
     if patch:
-        parts[0] = sealer.patched_header() + parts[0][H61:]
+        patched = sealer.patched_header()
+        parts[0] = patched + parts[0][len(patched):]
     return Sealed(b"".join(parts), sealer, rand, chunks, wrong_h)
 
 
@@ -317,6 +320,44 @@ def with_page(sealed: Sealed, k: int, edit) -> bytes:
     b[at:at + len(page)] = page
     digest = sealed.sealer.index_hash([bytes(page)])[0]
     return with_footer(sealed, lambda f: f.__setitem__(slice(64 + 48 * k + 16, 64 + 48 * k + 48), digest), bytes(b))
+
+
+def vectors60_faults():
+    """6.0 containers with the faults that need a writer's hand (authentic but for one rule)."""
+    k = key("a")
+    pts = data(3 * BS, "60 faults")
+
+    def bad(name, expect, blob, comment):
+        return "v60_" + name, {"expect": expect, "key": k.hex(), "comment": comment}, blob
+
+    s = seal61(blocks_of(pts), "60 faults", key=k, version=6, flags={2: False})
+    yield bad("final_cleared", "block failure", s.blob, "the last block sealed without the final flag "
+              "(footer and MACs authentic)")
+    s = seal61(blocks_of(pts), "60 faults", key=k, version=6, flags={1: True})
+    yield bad("final_early", "block failure", s.blob, "block 1 of 3 sealed with the final flag")
+    s = seal61(blocks_of(pts), "60 faults", key=k, version=6, wrong_h={1: hashlib.sha256(b"not block 1").digest()})
+    yield bad("wrong_h", "block failure", s.blob, "block 1 sealed with a wrong H, its CDK derived from it: "
+              "only its plaintext hash differs")
+    base = seal61(blocks_of(pts), "60 faults", key=k, version=6)
+    hb = bytearray(base.blob)
+    n_blocks, plain, fofs, flen = struct.unpack(">QQQQ", hb[140:172])
+    hb[140:172] = struct.pack(">QQQQ", n_blocks, plain - 1, fofs - 1, flen)  # consistent in itself
+    yield bad("header_totals", "header failure", bytes(hb),
+              "the patched header's size and footer offset are one less than the footer's")
+    yield bad("bytes_after_trailer", "layout failure", base.blob + base.blob[-24:], "the trailer repeated after "
+              "the trailer")
+
+    def other_size(f):
+        info = base.sealer.keys.seal_info(Drbg("60 info iv")(12), encode_file_info(3 * BS + 1, 0, None))
+        f[len(f) - len(info):] = info
+    yield bad("info_size", "footer failure", with_footer(base, other_size),
+              "the sealed file info says one byte more than the footer (footer MAC made to match)")
+
+    def shift_entry(f):
+        e = 64 + 56 * 1
+        f[e:e + 8] = struct.pack(">Q", struct.unpack(">Q", f[e:e + 8])[0] + 1)
+    yield bad("entry_offset", "layout failure", with_footer(base, shift_entry),
+              "entry 1's plaintext offset is not the sum of the entries before it (footer MAC made to match)")
 
 
 def vectors61():

@@ -274,7 +274,9 @@ def parse_copy(raw: bytes, n: int):
     c = parse(K.KeyringCopy, raw, n)
     if c is None:
         return None
-    for s in c.slots:  # type and body length agree; an empty slot is all zero
+    # The types' docs: a raw body is 48 bytes, a passphrase body 76, an x25519 body 96, and
+    # "empty ones are all zero" (the .ksy itself validates only len_body <= 124 and the padding).
+    for s in c.slots:
         t = enum_value(s.slot_type)
         if t == 0 and s.len_body != 0:
             return None

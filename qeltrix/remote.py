@@ -328,6 +328,6 @@ def open_remote_output(url: str, overwrite: bool = True, storage_options: dict |
     if scheme == "file":
         from .io import AtomicOutput
 
-        return AtomicOutput(file_url_path(url), overwrite=overwrite)
+        return AtomicOutput(file_url_path(url), overwrite=overwrite, shown=display_url(url))
     return _FsspecOutput(url, overwrite=overwrite, storage_options=storage_options)
 

@@ -89,7 +89,8 @@ def _when(t: int | None) -> str:
 
 
 _STYLE = ("body{font:14px/1.4 system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-          "td,th{padding:.2em .8em;text-align:left;vertical-align:top}td.n{word-break:break-all;max-width:60em}"
+          "td,th{padding:.2em .8em;text-align:left;vertical-align:top;white-space:nowrap}"
+          "td.n{white-space:normal;word-break:break-all;min-width:12em;max-width:60em}"
           "td.s{text-align:right;font-variant-numeric:tabular-nums}th{border-bottom:1px solid #ccc}")
 
 

@@ -119,11 +119,18 @@ class Chromium:
                 "uploadThroughput": -1})
         self.call("Page.navigate", {"url": url})
 
-    def evaluate(self, expression: str):
-        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+    def evaluate(self, expression: str, await_promise: bool = False):
+        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                           "awaitPromise": await_promise})
         if "exceptionDetails" in r:
             raise CdpError(f"{expression}: {r['exceptionDetails']}")
         return r["result"].get("value")
+
+    def screenshot(self) -> bytes:
+        """The tab as a PNG."""
+        import base64
+
+        return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
 
     def wait_for(self, expression: str, timeout: float | None = None, interval: float = 0.2):
         """Evaluates ``expression`` until it is truthy; returns that value."""

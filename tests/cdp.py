@@ -39,8 +39,9 @@ class CdpError(RuntimeError):
 
 
 class Chromium:
-    def __init__(self, timeout: float = 60.0):
+    def __init__(self, timeout: float = 60.0, flags: list[str] | None = None):
         self.timeout = timeout
+        self.flags = list(flags or [])
         self.proc: subprocess.Popen | None = None
         self._profile: str | None = None
         self._next_id = 0
@@ -66,7 +67,8 @@ class Chromium:
                       f"os.close({cmd_r}); os.close({out_w}); os.execv(sys.argv[1], sys.argv[1:])")
             with open(self.stderr_path, "wb") as err:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-c", script, exe, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+                    [sys.executable, "-c", script, exe, *FLAGS, *self.flags, f"--user-data-dir={self._profile}",
+                     "about:blank"],
                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, pass_fds=(cmd_r, out_w))
         finally:
             os.close(cmd_r)

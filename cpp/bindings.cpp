@@ -571,12 +571,14 @@ class PySeekServer {
       }
       throw std::runtime_error(error);
     };
-    auto log_fn = [log](int level, const std::string& line) {
-      NativeGil gil;
-      try {
-        log(level, line);
-      } catch (py::error_already_set& e) {
-        e.discard_as_unraisable("qeltrix SeekServer log callback");
+    auto log_fn = [log](const qltx::seek::LogLines& lines) {
+      NativeGil gil;  // once for the batch
+      for (const auto& l : lines) {
+        try {
+          log(l.first, l.second);
+        } catch (py::error_already_set& e) {
+          e.discard_as_unraisable("qeltrix SeekServer log callback");
+        }
       }
     };
     qltx::seek::PageFn page_fn;

@@ -263,22 +263,15 @@ struct Server::Impl {
     for (;;) {
       lcv.wait(g, [&] { return log_exit || !logs.empty(); });
       if (logs.empty() && log_exit) return;
-      auto batch = std::move(logs);
+      LogLines batch(std::make_move_iterator(logs.begin()), std::make_move_iterator(logs.end()));
       logs.clear();
       uint64_t dropped = logs_dropped;
       logs_dropped = 0;
       g.unlock();
-      for (auto& l : batch) {
-        try {
-          if (log_fn) log_fn(l.first, l.second);
-        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
-        }
-      }
-      if (dropped) {
-        try {
-          if (log_fn) log_fn(30, std::to_string(dropped) + " log lines dropped (log queue full)");
-        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
-        }
+      if (dropped) batch.emplace_back(30, std::to_string(dropped) + " log lines dropped (log queue full)");
+      try {
+        if (log_fn) log_fn(batch);
+      } QLTX_RETHROW_FORCED_UNWIND catch (...) {
       }
       g.lock();
     }

@@ -38,8 +38,11 @@ struct Entry {
 // Fills ``out`` with exactly ``length`` bytes of entry ``id`` from ``offset``, or throws (any
 // exception): the connection is then closed before its Content-Length is reached.
 using ReadFn = std::function<void(uint32_t id, uint64_t offset, uint64_t length, std::string& out)>;
-// One log line; level as Python's logging (20 INFO: access log, 30 WARNING, 40 ERROR).
-using LogFn = std::function<void(int level, const std::string& line)>;
+// Log lines, in order, as many as were waiting (one call per batch: a Python callback then takes
+// the GIL once, not once per line); level as Python's logging (20 INFO: access log, 30 WARNING,
+// 40 ERROR).
+using LogLines = std::vector<std::pair<int, std::string>>;
+using LogFn = std::function<void(const LogLines& lines)>;
 
 // A small generated answer (a folder listing, health, metrics, 404), made by the page callback in
 // a worker thread for a path that is no entry (and for every path under "/-/").

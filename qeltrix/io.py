@@ -297,13 +297,21 @@ class _CallableReader:
         self.read = fn
 
 
-def output_error(e: OSError, shown: str, path: str | None = None) -> OSError:
+def output_error(e: OSError, shown: str, path: str | None = None, remote: bool = False) -> OSError:
     """``e`` (about an output's temporary file, its folder or the rename) said about the output
     the user named: an OSError of the same class and errno whose filename is ``shown`` and whose
-    message is the reason in words the user can act on."""
-    folder = os.path.dirname(path if path is not None else shown) or "."
+    message is the reason in words the user can act on. ``remote``: ``shown`` is a URL."""
+    code = e.errno
+    if code is None:  # fsspec backends raise the class without an errno
+        code = {FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES,
+                IsADirectoryError: errno.EISDIR}.get(type(e))
+    if remote:
+        folder = shown.rsplit("/", 1)[0] if shown.count("/") > 2 else shown
+    else:
+        folder = os.path.dirname(path if path is not None else shown) or "."
     reasons = {
-        errno.ENOENT: f"directory {folder} does not exist",
+        errno.ENOENT: (f"bucket or folder {folder} does not exist" if remote else
+                       f"directory {folder} does not exist"),
         errno.ENOTDIR: f"{folder} is not a directory",
         errno.EACCES: f"permission denied (cannot write in {folder})",
         errno.EPERM: f"permission denied (cannot write in {folder})",
@@ -314,8 +322,10 @@ def output_error(e: OSError, shown: str, path: str | None = None) -> OSError:
         errno.EISDIR: "is a directory",
         errno.ENAMETOOLONG: "file name too long",
     }
-    reason = reasons.get(e.errno, e.strerror or str(e))
-    err = type(e)(e.errno, reason) if e.errno is not None else OSError(reason)
+    if remote and code in (errno.EACCES, errno.EPERM):
+        reasons[code] = "permission denied"
+    reason = reasons.get(code, e.strerror or str(e))
+    err = type(e)(code, reason) if code is not None else OSError(errno.EIO, reason)
     err.filename = shown
     return err
 

@@ -146,3 +146,22 @@ def test_disk_full(work, argv):
     assert p.returncode != 99, p.stderr
     # what ls printed after the error line: nothing (no output, no temporary file)
     check(p, "small/out.x", "disk full")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    from motoserver import moto_s3
+
+    with moto_s3(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.mark.parametrize("argv", WRITERS[:3], ids=IDS[:3])
+def test_s3_missing_bucket(work, s3, argv):
+    from motoserver import CHILD_ENV
+
+    url = "s3://no-such-bucket/out.qltx"
+    env = dict(os.environ, QELTRIX_PASSPHRASE=PASS, FSSPEC_S3_ENDPOINT_URL=s3, **CHILD_ENV)
+    p = subprocess.run([sys.executable, "-m", "qeltrix", *[(url if a == "OUT" else a) for a in argv]], cwd=work,
+                       env=env, input=b"", capture_output=True, timeout=120)
+    check(p, url, "bucket or folder s3://no-such-bucket does not exist")

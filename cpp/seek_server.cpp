@@ -296,8 +296,7 @@ struct Server::Impl {
         job = jobs.front();
         jobs.pop_front();
       }
-      Done d{job.conn, true, {}, {}, job.offset, job.len};
-      d.page = job.page;
+      Done d{job.conn, true, {}, {}, job.offset, job.len, job.page, {}};
       try {
         if (job.page) {
           page_fn(job.page_req, d.page_out);
@@ -528,7 +527,7 @@ struct Server::Impl {
         if (s.kind == Step::Read) {
           {
             std::lock_guard<std::mutex> g(jm);
-            jobs.push_back({c.id, c.resp.entry, s.offset, s.len});
+            jobs.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
           }
           jcv.notify_one();
           c.job_pending = true;

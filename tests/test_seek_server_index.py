@@ -295,6 +295,10 @@ def test_cli_options_are_documented():
     out = subprocess.run([sys.executable, "-m", "qeltrix", "gateway", "--help"], capture_output=True, text=True).stdout
     for opt in ("--max-connections", "--window", "--connect-timeout"):
         assert opt in out
+    for bad in (("--max-connections", "0"), ("--header-timeout", "0"), ("--cache-mb", "0"), ("--max-ranges", "-1")):
+        p = subprocess.run([sys.executable, "-m", "qeltrix", "serve", ".", *bad], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 2 and bad[0] in p.stderr, p.stderr
 
 
 def test_cli_serve_lists_and_reports(folder, tmp_path):

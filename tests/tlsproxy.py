@@ -53,22 +53,51 @@ def make_cert(d: Path) -> tuple[Path, Path, str]:
     return cp, kp, b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Instance:
     """One ``qeltrix serve`` process; its stderr (the access log) collected line by line."""
 
-    def __init__(self, folder: Path, key_file: Path, extra=()):
+    def __init__(self, folder: Path, key_file: Path, extra=(), quiet: bool = False):
+        """``quiet``: ``-q`` (no access log) on a port found here, ready once /-/health answers."""
         env = dict(os.environ)
         env.pop("QELTRIX_PASSPHRASE", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "qeltrix", "serve", str(folder), "--port", "0",
-                                      "--key-file", str(key_file), *extra],
+        port = _free_port() if quiet else 0
+        self.proc = subprocess.Popen([sys.executable, "-m", "qeltrix", "serve", str(folder), "--port", str(port),
+                                      "--key-file", str(key_file), *(["-q"] if quiet else []), *extra],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=env)
         self.lines: list[str] = []
         self._cv = threading.Condition()
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
-        m = self.wait_line(r"serving http://127\.0\.0\.1:(\d+)/")
-        self.port = int(m.group(1))
+        if quiet:
+            self.port = port
+            self._wait_health()
+        else:
+            m = self.wait_line(r"serving http://127\.0\.0\.1:(\d+)/")
+            self.port = int(m.group(1))
+
+    def _wait_health(self, timeout: float = 30.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"qeltrix serve did not start: {self.lines[-20:]}")
+            time.sleep(0.05)
 
     def _read(self):
         for raw in self.proc.stderr:

@@ -2,7 +2,7 @@
 instances (the README's configuration, as tests/test_deploy_nginx.py runs it) against the same
 nginx serving the plaintext over the same TLS settings, in the same run, alternating.
 
-    python tools/bench/bench_deploy.py [--size-mib 256] [--repeat 3] [--duration 5] [--block-kib 1024]
+    python tools/bench/bench_deploy.py [--size-mib 256] [--repeat 3] [--duration 5] [--block-kib 1024] [--quiet]
 
 - whole-file GET, one client: ``curl --http1.1 -o /dev/null https://...`` (MB/s, median);
 - random 4 KiB ranges at 16 connections: ``wrk -t2 -c16 -d<duration>s --latency -s range.lua``
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--block-kib", type=int, default=1024, help="container block size (default 1024)")
+    ap.add_argument("--quiet", action="store_true", help="instances run with -q (no access log; nginx logs)")
     a = ap.parse_args()
     size = a.size_mib * MiB
     with tempfile.TemporaryDirectory(prefix="qeltrix-bench-deploy-") as td:
@@ -70,7 +71,7 @@ def main() -> None:
         (d / "media.key").write_bytes(mk)
         qeltrix.pack(str(plain_root / "data.bin"), str(media / "data.qltx"), mk, name="data.bin",
                      block_size=a.block_kib << 10)
-        instances = [Instance(media, d / "media.key"), Instance(media, d / "media.key")]  # access log on, as deployed
+        instances = [Instance(media, d / "media.key", quiet=a.quiet) for _ in range(2)]
         plain_port = free_port()
 
         def servers(port: int) -> str:

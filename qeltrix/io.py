@@ -316,7 +316,7 @@ def output_error(e: OSError, shown: str, path: str | None = None, remote: bool =
         errno.EACCES: f"permission denied (cannot write in {folder})",
         errno.EPERM: f"permission denied (cannot write in {folder})",
         errno.ENOSPC: "disk full",
-        errno.EDQUOT: "disk quota exceeded",
+        getattr(errno, "EDQUOT", -1): "disk quota exceeded",
         errno.EROFS: "read-only file system",
         errno.EFBIG: "file too large (file size limit)",
         errno.EISDIR: "is a directory",
@@ -325,7 +325,10 @@ def output_error(e: OSError, shown: str, path: str | None = None, remote: bool =
     if remote and code in (errno.EACCES, errno.EPERM):
         reasons[code] = "permission denied"
     reason = reasons.get(code, e.strerror or str(e))
-    err = type(e)(code, reason) if code is not None else OSError(errno.EIO, reason)
+    try:
+        err = type(e)(code, reason) if code is not None else OSError(errno.EIO, reason)
+    except TypeError:  # a subclass with another signature
+        err = OSError(code if code is not None else errno.EIO, reason)
     err.filename = shown
     return err
 
@@ -434,11 +437,29 @@ class _PassThrough:
 
 
 class _OwnedPassThrough(_PassThrough):
+    """A device or FIFO we opened by its path: errors name that path."""
+
+    def __init__(self, f, shown: str):
+        super().__init__(f)
+        self.shown = shown
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            raise output_error(e, self.shown) from None
+
     def commit(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as e:
+            raise output_error(e, self.shown) from None
 
     def abort(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass
 
     def __exit__(self, exc_type, *exc):
         if not self.file.closed:
@@ -459,7 +480,7 @@ def open_output(dst, overwrite: bool = True):
             raise IsADirectoryError(errno.EISDIR, "is a directory (give a file name)", os.fspath(dst))
         if os.path.exists(dst) and not os.path.isfile(dst):
             # A device or FIFO (/dev/null, a named pipe): write straight to it; never rename over it.
-            return _OwnedPassThrough(open(dst, "wb"))
+            return _OwnedPassThrough(open(dst, "wb"), os.fspath(dst))
         return AtomicOutput(dst, overwrite=overwrite)
     if hasattr(dst, "write"):
         return _PassThrough(dst)

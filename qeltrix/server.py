@@ -465,10 +465,9 @@ class SeekServer:
         for s in self._served:
             if s.src and not is_url(s.src):
                 try:
-                    st = os.stat(s.src)
+                    if _source_state(s.src, None)[0] != s.state:
+                        return False
                 except OSError:
-                    return False
-                if b"%d:%d" % (st.st_mtime_ns, st.st_size) != s.state:
                     return False
         return not self._closed
 

@@ -165,3 +165,12 @@ def test_s3_missing_bucket(work, s3, argv):
     p = subprocess.run([sys.executable, "-m", "qeltrix", *[(url if a == "OUT" else a) for a in argv]], cwd=work,
                        env=env, input=b"", capture_output=True, timeout=120)
     check(p, url, "bucket or folder s3://no-such-bucket does not exist")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("argv", WRITERS[1:4], ids=IDS[1:4])
+def test_a_full_device(work, argv):
+    """A device is written straight (no temporary file): its errors name it too. (Not pack:
+    /dev/full is seekable, and pack's header patch writes through the file object itself.)"""
+    p = run(work, *[("/dev/full" if a == "OUT" else a) for a in argv])
+    check(p, "/dev/full", "disk full")

@@ -374,7 +374,8 @@ def cmd_serve(args) -> int:
         with _signals_stop() as stop, SeekServer(
                 args.input, host=args.host, port=args.port, workers=args.workers, token=token,
                 index=not args.no_index, max_connections=args.max_connections, header_timeout=args.header_timeout,
-                idle_timeout=args.idle_timeout, send_timeout=args.send_timeout, cache_bytes=args.cache_mb << 20,
+                idle_timeout=args.idle_timeout, send_timeout=args.send_timeout, stop_timeout=args.stop_timeout,
+                cache_bytes=args.cache_mb << 20,
                 readahead_blocks=args.readahead_blocks, max_ranges=args.max_ranges, **keys) as srv:
             if not args.quiet:
                 for p in srv.paths:
@@ -527,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="close a keep-alive connection idle for S seconds (default 15)")
     sp.add_argument("--send-timeout", type=_timeout, default=30.0, metavar="S",
                     help="close a connection whose client reads nothing for S seconds (default 30)")
+    sp.add_argument("--stop-timeout", type=_timeout, default=5.0, metavar="S",
+                    help="on SIGINT/SIGTERM, let responses in flight finish for up to S seconds (default 5)")
     sp.add_argument("--cache-mb", type=_positive, default=32, metavar="MB",
                     help="decrypted blocks kept for all clients, in MiB (default 32)")
     sp.add_argument("--readahead-blocks", type=_nonneg, default=8, metavar="N",

@@ -350,7 +350,8 @@ class SeekServer:
                     self._log.info("skipping %s: not a container", fn)
                     continue
                 if s.path in names:
-                    self._log.warning("skipping %s: %s is already served from %s", fn, _printable(s.path), names[s.path])
+                    self._log.warning("skipping %s: %s is already served from %s", fn, _printable(s.path),
+                                      names[s.path])
                     s.container.close()
                     continue
                 if s.path.startswith(RESERVED):

@@ -156,7 +156,8 @@ def metrics_text(native: dict, cache: dict, containers: int) -> bytes:
     _metric(m, "qeltrix_http_response_head_bytes_total", "counter", "Status lines and header fields sent.",
             [((), native["head_bytes"])])
     _metric(m, "qeltrix_http_responses_aborted_total", "counter",
-            "Responses cut short: the client went away or timed out, a block failed authentication, the server stopped.",
+            "Responses cut short (the client went away or timed out, a block failed authentication, "
+            "the server stopped).",
             [((), native["aborted"])])
     _metric(m, "qeltrix_http_auth_failures_total", "counter", "Requests refused for a missing or wrong token (401).",
             [((), native["auth_failures"])])

@@ -289,7 +289,8 @@ def test_refused_connections_are_logged_at_a_bounded_rate(tmp_path, caplog):
 
 def test_cli_options_are_documented():
     out = subprocess.run([sys.executable, "-m", "qeltrix", "serve", "--help"], capture_output=True, text=True).stdout
-    for opt in ("--no-index", "--max-connections", "--header-timeout", "--idle-timeout", "--send-timeout", "--stop-timeout",
+    for opt in ("--no-index", "--max-connections", "--header-timeout", "--idle-timeout", "--send-timeout",
+                "--stop-timeout",
                 "--cache-mb", "--readahead-blocks", "--max-ranges"):
         assert opt in out
     out = subprocess.run([sys.executable, "-m", "qeltrix", "gateway", "--help"], capture_output=True, text=True).stdout

@@ -886,7 +886,7 @@ void bind_http(py::module_& m) {
 // finish (they may be waiting for it), and the callbacks are released with the GIL held.
 class PySeekServer {
  public:
-  PySeekServer(qltx::seek::Config cfg, py::object read, py::object log) {
+  PySeekServer(qltx::seek::Config cfg, py::object read, py::object log, py::object page) {
     auto read_fn = [read](uint32_t id, uint64_t offset, uint64_t length, std::string& out) {
       NativeGil gil;
       std::string error;
@@ -905,15 +905,41 @@ class PySeekServer {
       }
       throw std::runtime_error(error);
     };
-    auto log_fn = [log](int level, const std::string& line) {
-      NativeGil gil;
-      try {
-        log(level, line);
-      } catch (py::error_already_set& e) {
-        e.discard_as_unraisable("qeltrix SeekServer log callback");
+    auto log_fn = [log](const qltx::seek::LogLines& lines) {
+      NativeGil gil;  // once for the batch
+      for (const auto& l : lines) {
+        try {
+          log(l.first, l.second);
+        } catch (py::error_already_set& e) {
+          e.discard_as_unraisable("qeltrix SeekServer log callback");
+        }
       }
     };
-    server_.reset(new qltx::seek::Server(std::move(cfg), read_fn, log_fn));
+    qltx::seek::PageFn page_fn;
+    if (!page.is_none()) {
+      page_fn = [page](const qltx::seek::PageRequest& req, qltx::seek::Page& out) {
+        NativeGil gil;
+        std::string error;
+        try {
+          py::tuple t = page(req.method, py::bytes(req.path), req.query, req.accept);
+          if (t.size() != 3) throw py::type_error("page() must return (status, fields, body)");
+          out.status = static_cast<int>(as_uint(t[0], "status", 999));
+          for (const py::handle f : t[1]) {
+            auto nv = f.cast<std::pair<std::string, std::string>>();
+            out.fields.push_back(std::move(nv));
+          }
+          BufferView b(t[2], false, "page() body");
+          out.body.assign(reinterpret_cast<const char*>(b.data()), b.size());
+          return;
+        } catch (py::error_already_set& e) {
+          error = e.what();
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        throw std::runtime_error(error);
+      };
+    }
+    server_.reset(new qltx::seek::Server(std::move(cfg), read_fn, log_fn, page_fn));
   }
   ~PySeekServer() {
     if (server_) {
@@ -937,6 +963,31 @@ class PySeekServer {
   }
   uint16_t port() const { return server_->port(); }
   bool running() const { return server_->running(); }
+  py::dict stats() const {
+    qltx::seek::Stats s;
+    {
+      py::gil_scoped_release nogil;
+      s = server_->stats();
+    }
+    py::dict d;
+    py::dict by_status;
+    for (const auto& kv : s.responses) by_status[py::int_(kv.first)] = kv.second;
+    d["responses"] = by_status;
+    d["body_bytes"] = s.body_bytes;
+    d["head_bytes"] = s.head_bytes;
+    d["aborted"] = s.aborted;
+    d["auth_failures"] = s.auth_failures;
+    d["refused"] = s.refused;
+    d["accepted"] = s.accepted;
+    d["open_connections"] = s.open_connections;
+    py::list bounds, counts;
+    for (double b : qltx::seek::Stats::kBounds) bounds.append(b);
+    for (uint64_t c : s.duration_counts) counts.append(c);
+    d["duration_bounds"] = bounds;
+    d["duration_counts"] = counts;
+    d["duration_sum"] = s.duration_sum;
+    return d;
+  }
 
  private:
   std::unique_ptr<qltx::seek::Server> server_;
@@ -953,7 +1004,8 @@ void bind_seek_server(py::module_& m) {
                        const py::object& port, const py::object& workers, const py::object& max_connections,
                        double header_timeout, double idle_timeout, double send_timeout, double stop_timeout,
                        const std::string& token, const std::string& boundary_prefix,
-                       const py::object& max_ranges, const py::object& max_overlaps, const py::object& max_chunk) {
+                       const py::object& max_ranges, const py::object& max_overlaps, const py::object& max_chunk,
+                       py::object page) {
              qltx::seek::Config cfg;
              cfg.host = host;
              cfg.port = static_cast<uint16_t>(as_uint(port, "port", 65535));
@@ -992,17 +1044,20 @@ void bind_seek_server(py::module_& m) {
                    throw py::value_error("etag and content_type must not hold CR, LF or NUL");
                cfg.entries.push_back(std::move(e));
              }
-             return new PySeekServer(std::move(cfg), std::move(read), std::move(log));
+             cfg.pages = !page.is_none();
+             return new PySeekServer(std::move(cfg), std::move(read), std::move(log), std::move(page));
            }),
            py::arg("entries"), py::arg("read"), py::arg("log"), py::arg("host") = "127.0.0.1",
            py::arg("port") = 7621, py::arg("workers") = 4, py::arg("max_connections") = 256,
            py::arg("header_timeout") = 10.0, py::arg("idle_timeout") = 15.0, py::arg("send_timeout") = 30.0,
            py::arg("stop_timeout") = 5.0, py::arg("token") = "", py::arg("boundary_prefix") = "qeltrix",
-           py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2, py::arg("max_chunk") = 4u << 20)
+           py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2, py::arg("max_chunk") = 4u << 20,
+           py::arg("page") = py::none())
       .def("start", &PySeekServer::start)
       .def("stop", &PySeekServer::stop)
       .def_property_readonly("port", &PySeekServer::port)
-      .def_property_readonly("running", &PySeekServer::running);
+      .def_property_readonly("running", &PySeekServer::running)
+      .def("stats", &PySeekServer::stats);
 }
 
 }  // namespace

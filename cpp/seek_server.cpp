@@ -67,10 +67,21 @@ struct Response {
   std::string boundary, content_type;
   // for the access log
   int status = 0;
-  uint64_t sent_body = 0;
   std::string line;  // "METHOD target HTTP/1.x"
   std::string range;
+  std::string note;  // " incomplete" when a read failed
   Clock::time_point started;
+  uint64_t start_total = 0;  // Conn::queued_total when this response began
+  uint64_t head_bytes = 0;
+  bool page = false;  // waiting for the page callback
+  bool head_only = false;
+};
+
+// A response wholly queued, logged (and counted) once its last byte is sent, or when the
+// connection closes first (then with the bytes that were sent).
+struct PendingLog {
+  uint64_t end_total;
+  Response r;
 };
 
 // Next thing to queue: static bytes, a read of [offset, offset+len), or nothing (done).
@@ -120,6 +131,8 @@ struct Conn {
   size_t out_off = 0;    // sent bytes of out.front()
   size_t out_bytes = 0;  // unsent bytes in out
   Response resp;
+  std::deque<PendingLog> pending_logs;
+  uint64_t queued_total = 0, sent_total = 0;  // bytes ever queued / sent on this connection
   bool job_pending = false;
   bool keep_alive = true;
   bool close_after = false;  // close once out is flushed and no response is active
@@ -133,6 +146,8 @@ struct Job {
   uint64_t conn;
   uint32_t entry;
   uint64_t offset, len;
+  bool page = false;
+  PageRequest page_req;
 };
 
 struct Done {
@@ -141,6 +156,8 @@ struct Done {
   std::string data;
   std::string error;
   uint64_t offset, len;
+  bool page = false;
+  Page page_out;
 };
 
 }  // namespace
@@ -186,6 +203,7 @@ struct Server::Impl {
   Config cfg;
   ReadFn read;
   LogFn log_fn;
+  PageFn page_fn;
   std::map<std::string, const Entry*> routes;
 
   net::Socket listener, wake_r, wake_w;
@@ -215,8 +233,16 @@ struct Server::Impl {
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   uint64_t next_id = 1;
   size_t active_conns = 0;  // not counting rejected ones
+  uint64_t refused_unlogged = 0;  // refused since the last "connections refused" line
+  Clock::time_point refused_logged{};
 
-  Impl(Config c, ReadFn r, LogFn l) : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)) {
+  // metrics
+  mutable std::mutex sm;
+  Stats st;                         // guarded by sm
+  std::map<int, uint64_t> by_status;  // guarded by sm
+
+  Impl(Config c, ReadFn r, LogFn l, PageFn p)
+      : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)) {
     for (const Entry& e : cfg.entries) routes[e.path] = &e;
     if (cfg.workers == 0) cfg.workers = 1;
   }
@@ -237,22 +263,15 @@ struct Server::Impl {
     for (;;) {
       lcv.wait(g, [&] { return log_exit || !logs.empty(); });
       if (logs.empty() && log_exit) return;
-      auto batch = std::move(logs);
+      LogLines batch(std::make_move_iterator(logs.begin()), std::make_move_iterator(logs.end()));
       logs.clear();
       uint64_t dropped = logs_dropped;
       logs_dropped = 0;
       g.unlock();
-      for (auto& l : batch) {
-        try {
-          if (log_fn) log_fn(l.first, l.second);
-        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
-        }
-      }
-      if (dropped) {
-        try {
-          if (log_fn) log_fn(30, std::to_string(dropped) + " log lines dropped (log queue full)");
-        } QLTX_RETHROW_FORCED_UNWIND catch (...) {
-        }
+      if (dropped) batch.emplace_back(30, std::to_string(dropped) + " log lines dropped (log queue full)");
+      try {
+        if (log_fn) log_fn(batch);
+      } QLTX_RETHROW_FORCED_UNWIND catch (...) {
       }
       g.lock();
     }
@@ -277,10 +296,14 @@ struct Server::Impl {
         job = jobs.front();
         jobs.pop_front();
       }
-      Done d{job.conn, true, {}, {}, job.offset, job.len};
+      Done d{job.conn, true, {}, {}, job.offset, job.len, job.page, {}};
       try {
-        read(job.entry, job.offset, job.len, d.data);
-        if (d.data.size() != job.len) {
+        if (job.page) {
+          page_fn(job.page_req, d.page_out);
+        } else {
+          read(job.entry, job.offset, job.len, d.data);
+        }
+        if (!job.page && d.data.size() != job.len) {
           d.ok = false;
           d.error = "read returned " + std::to_string(d.data.size()) + " bytes, not " + std::to_string(job.len);
           d.data.clear();
@@ -313,6 +336,7 @@ struct Server::Impl {
     if (bytes.empty()) return;
     if (c.out.empty()) c.send_progress = Clock::now();
     c.out_bytes += bytes.size();
+    c.queued_total += bytes.size();
     c.out.push_back(std::move(bytes));
   }
 
@@ -324,13 +348,62 @@ struct Server::Impl {
     return f;
   }
 
-  void access_log(Conn& c, const char* note = "") {
-    Response& r = c.resp;
-    const auto ms = std::chrono::duration_cast<Ms>(Clock::now() - r.started).count();
+  // The access log line and the metrics of one response, once it ended: ``sent`` is the number
+  // of its bytes (head and body) that went out.
+  void access_log(const Conn& c, const Response& r, uint64_t sent, const char* note) {
+    const auto elapsed = Clock::now() - r.started;
+    const auto ms = std::chrono::duration_cast<Ms>(elapsed).count();
+    const uint64_t body = sent > r.head_bytes ? sent - r.head_bytes : 0;
     std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
-                       std::to_string(r.sent_body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
-                       std::to_string(ms) + "ms" + note;
+                       std::to_string(body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
+                       std::to_string(ms) + "ms" + r.note + note;
     log(20, std::move(line));
+    const double secs = std::chrono::duration<double>(elapsed).count();
+    std::lock_guard<std::mutex> g(sm);
+    ++by_status[r.status];
+    st.body_bytes += body;
+    st.head_bytes += std::min(sent, r.head_bytes);
+    if (*note || !r.note.empty()) ++st.aborted;
+    size_t b = 0;
+    while (b < Stats::kBuckets - 1 && secs > Stats::kBounds[b]) ++b;
+    ++st.duration_counts[b];
+    st.duration_sum += secs;
+  }
+
+  // The current response is wholly queued: logged when its last byte is sent.
+  void finish(Conn& c) {
+    c.pending_logs.push_back({c.queued_total, c.resp});
+    emit_sent(c);
+  }
+
+  void emit_sent(Conn& c) {
+    while (!c.pending_logs.empty() && c.pending_logs.front().end_total <= c.sent_total) {
+      const PendingLog& p = c.pending_logs.front();
+      access_log(c, p.r, p.end_total - p.r.start_total, "");
+      c.pending_logs.pop_front();
+    }
+  }
+
+  // The connection closes: what was not wholly sent is logged with the bytes that were.
+  void emit_closing(Conn& c) {
+    emit_sent(c);
+    auto sent_of = [&](const Response& r, uint64_t end) {
+      const uint64_t upto = std::min(c.sent_total, end);
+      return upto > r.start_total ? upto - r.start_total : 0;
+    };
+    for (const PendingLog& p : c.pending_logs) access_log(c, p.r, sent_of(p.r, p.end_total), " aborted");
+    c.pending_logs.clear();
+    if (c.resp.active || c.resp.page) access_log(c, c.resp, sent_of(c.resp, c.queued_total), " aborted");
+    c.resp.active = c.resp.page = false;
+  }
+
+  void begin_response(Conn& c) {
+    c.resp.start_total = c.queued_total;
+  }
+
+  void queue_head(Conn& c, std::string head) {
+    c.resp.head_bytes = head.size();
+    queue(c, std::move(head));
   }
 
   // An answer with a short text body (errors, 401, 405, 503), made in the I/O thread.
@@ -340,7 +413,8 @@ struct Server::Impl {
     const std::string body = std::to_string(status) + " " + http::reason_phrase(status) + "\n";
     f.push_back({"Content-Type", "text/plain; charset=utf-8"});
     f.push_back({"Content-Length", std::to_string(body.size())});
-    queue(c, http::build_head(status, f));
+    begin_response(c);
+    queue_head(c, http::build_head(status, f));
     if (!head_only) queue(c, body);
     c.resp.status = status;
     c.keep_alive = keep_alive;
@@ -351,6 +425,7 @@ struct Server::Impl {
     Response& r = c.resp;
     r = Response();
     r.started = Clock::now();
+    r.start_total = c.queued_total;
     r.line = escape_for_log(req.method, 32) + " " + escape_for_log(req.target) +
              (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
     if (const std::string* rg = req.get("range")) r.range = *rg;
@@ -367,25 +442,48 @@ struct Server::Impl {
       }
       if (!ok) {
         simple_response(c, 401, head, {{"WWW-Authenticate", "Bearer realm=\"qeltrix\""}}, keep);
-        access_log(c);
+        {
+          std::lock_guard<std::mutex> g(sm);
+          ++st.auth_failures;
+        }
+        finish(c);
         return;
       }
     }
     if (req.method != "GET" && !head) {
       simple_response(c, 405, false, {{"Allow", "GET, HEAD"}}, keep);
-      access_log(c);
+      finish(c);
       return;
     }
     std::string path;
     if (!target_path(req.target, &path)) {
       simple_response(c, 400, head, {}, false);
-      access_log(c);
+      finish(c);
       return;
     }
     auto it = routes.find(path);
+    if (page_fn && cfg.pages && (it == routes.end() || path.compare(0, 3, "/-/") == 0)) {
+      Job job{c.id, 0, 0, 0, true, {}};
+      job.page_req.method = req.method;
+      job.page_req.path = path;
+      const size_t q = req.target.find('?');
+      if (q != std::string::npos) job.page_req.query = req.target.substr(q + 1, req.target.find('#', q) - q - 1);
+      if (const std::string* a = req.get("accept")) job.page_req.accept = *a;
+      c.keep_alive = keep;
+      if (!keep) c.close_after = true;
+      r.page = true;
+      r.head_only = head;
+      {
+        std::lock_guard<std::mutex> g(jm);
+        jobs.push_back(std::move(job));
+      }
+      jcv.notify_one();
+      c.job_pending = true;
+      return;
+    }
     if (it == routes.end()) {
       simple_response(c, 404, head, {}, keep);
-      access_log(c);
+      finish(c);
       return;
     }
     const Entry& e = *it->second;
@@ -394,13 +492,14 @@ struct Server::Impl {
     http::Plan p = http::plan_response(req.method, req.headers, e.resource, boundary, cfg.range_limits);
     http::Fields f = common_fields(keep);
     for (auto& x : p.fields) f.push_back(std::move(x));
-    queue(c, http::build_head(p.status, f));
+    begin_response(c);
+    queue_head(c, http::build_head(p.status, f));
     c.keep_alive = keep;
     if (!keep) c.close_after = true;
     r.status = p.status;
     if (!p.static_body.empty()) {
       if (p.send_body) queue(c, p.static_body);
-      access_log(c);
+      finish(c);
       return;
     }
     r.body = p.send_body;
@@ -428,14 +527,14 @@ struct Server::Impl {
         if (s.kind == Step::Read) {
           {
             std::lock_guard<std::mutex> g(jm);
-            jobs.push_back({c.id, c.resp.entry, s.offset, s.len});
+            jobs.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
           }
           jcv.notify_one();
           c.job_pending = true;
           return;
         }
         c.resp.active = false;
-        access_log(c);
+        finish(c);
         continue;
       }
       if (c.close_after || c.rejected) return;
@@ -456,7 +555,7 @@ struct Server::Impl {
         c.resp.line = "-";
         simple_response(c, pr.error.status, false, {}, false);
         log(30, c.peer + " bad request (" + std::to_string(pr.error.status) + "): " + pr.error.reason);
-        access_log(c);
+        finish(c);
         c.in.clear();
         return;
       }
@@ -471,18 +570,51 @@ struct Server::Impl {
     if (it == conns.end()) return;  // the client went away: nothing more to do
     Conn& c = *it->second;
     c.job_pending = false;
+    if (d.page) {
+      on_page(c, d);
+      return;
+    }
     if (!d.ok) {
       const auto* e = route_of(c.resp.entry);
       log(40, c.peer + " read of " + (e ? escape_for_log(e->path) : std::string("?")) + " bytes " +
                   std::to_string(d.offset) + "-" + std::to_string(d.offset + d.len - 1) + " failed: " +
                   escape_for_log(d.error) + "; connection closed before the end of the body");
-      access_log(c, " incomplete");
-      c.resp.active = false;
+      c.resp.note = " incomplete";
       close_conn(c.id);
       return;
     }
-    c.resp.sent_body += d.data.size();
     queue(c, std::move(d.data));
+    pump(c);
+    flush(c);
+  }
+
+  void on_page(Conn& c, Done& d) {
+    Response& r = c.resp;
+    r.page = false;
+    if (!d.ok) {
+      log(40, c.peer + " page " + escape_for_log(r.line) + " failed: " + escape_for_log(d.error));
+      simple_response(c, 500, r.head_only, {}, c.keep_alive);
+      finish(c);
+    } else {
+      Page& p = d.page_out;
+      http::Fields f = common_fields(c.keep_alive);
+      for (auto& x : p.fields) f.push_back(std::move(x));
+      f.push_back({"Content-Length", std::to_string(p.body.size())});
+      begin_response(c);
+      try {
+        queue_head(c, http::build_head(p.status, f));
+      } catch (const std::exception& e) {
+        log(40, c.peer + " page " + escape_for_log(r.line) + " failed: " + escape_for_log(e.what()));
+        simple_response(c, 500, r.head_only, {}, c.keep_alive);
+        finish(c);
+        pump(c);
+        flush(c);
+        return;
+      }
+      if (!r.head_only) queue(c, std::move(p.body));
+      r.status = p.status;
+      finish(c);
+    }
     pump(c);
     flush(c);
   }
@@ -510,6 +642,7 @@ struct Server::Impl {
           c.send_progress = Clock::now();
           c.out_off += n;
           c.out_bytes -= n;
+          c.sent_total += n;
           if (c.out_off == front.size()) {
             c.out.pop_front();
             c.out_off = 0;
@@ -519,6 +652,7 @@ struct Server::Impl {
         close_conn(c.id);  // reset by the peer: nothing more to send
         return false;
       }
+      emit_sent(c);
       const size_t before = c.out_bytes;
       pump(c);
       if (c.out.empty() && !c.resp.active && !c.job_pending && (c.close_after || c.rejected)) {
@@ -542,9 +676,13 @@ struct Server::Impl {
     if (it == conns.end()) return;
     if (it->second->job_pending) cancel_jobs(id);
     // A body cut short (the client went away or timed out, or the server stops): logged too, as
-    // nginx does, with the bytes produced so far.
-    if (it->second->resp.active) access_log(*it->second, " aborted");
-    if (!it->second->rejected) --active_conns;
+    // nginx does, with the bytes sent.
+    if (!it->second->rejected) {
+      emit_closing(*it->second);
+      --active_conns;
+      std::lock_guard<std::mutex> g(sm);
+      --st.open_connections;
+    }
     conns.erase(it);
   }
 
@@ -600,10 +738,12 @@ struct Server::Impl {
       }
       if (!s.valid()) return;
       const bool over = active_conns >= cfg.max_connections;
-      if (over && conns.size() >= cfg.max_connections * 2) {
-        log(30, peer + " connection refused (limit " + std::to_string(cfg.max_connections) + ")");
-        continue;  // closed at once
+      if (over) {
+        ++refused_unlogged;
+        std::lock_guard<std::mutex> g(sm);
+        ++st.refused;
       }
+      if (over && conns.size() >= cfg.max_connections * 2) continue;  // closed at once
       try {
         s.set_nonblocking(true);
       } catch (const net::NetError&) {
@@ -622,10 +762,12 @@ struct Server::Impl {
         ref.resp.started = Clock::now();
         ref.resp.line = "-";
         simple_response(ref, 503, false, {{"Retry-After", "1"}}, false);
-        log(30, peer + " connection limit reached (" + std::to_string(cfg.max_connections) + "): 503");
         flush(ref);
       } else {
         ++active_conns;
+        std::lock_guard<std::mutex> g(sm);
+        ++st.accepted;
+        ++st.open_connections;
       }
     }
   }
@@ -638,6 +780,21 @@ struct Server::Impl {
     if (c.resp.active) return Clock::time_point::max();
     if (!c.in.empty()) return c.request_start + Ms(cfg.header_timeout_ms);
     return c.last_activity + Ms(cfg.idle_timeout_ms);
+  }
+
+  // One line per second at most, with the count, however many connections are refused (a line
+  // each would flood the log under exactly the load that causes them).
+  void log_refused(bool force) {
+    if (!refused_unlogged) return;
+    const auto now = Clock::now();
+    if (!force && now - refused_logged < Ms(1000)) return;
+    const bool first = refused_logged == Clock::time_point{};
+    log(30, std::to_string(refused_unlogged) + " connection(s) refused over the limit of " +
+                std::to_string(cfg.max_connections) + " (503 or closed)" +
+                (first ? "" : " in the last " +
+                                  std::to_string(std::chrono::duration_cast<Ms>(now - refused_logged).count()) + "ms"));
+    refused_unlogged = 0;
+    refused_logged = now;
   }
 
   void loop_main() {
@@ -660,6 +817,7 @@ struct Server::Impl {
         for (uint64_t id : idle) close_conn(id);
       }
       if (stop_seen && (conns.empty() || now >= stop_deadline)) break;
+      log_refused(false);
 
       // timeouts
       std::vector<uint64_t> expired;
@@ -738,13 +896,16 @@ struct Server::Impl {
         if (rev & net::WRITABLE) flush(c);
       }
     }
-    conns.clear();
+    std::vector<uint64_t> left;
+    for (auto& kv : conns) left.push_back(kv.first);
+    for (uint64_t id : left) close_conn(id);
+    log_refused(true);
     active_conns = 0;
   }
 };
 
-Server::Server(Config config, ReadFn read, LogFn log)
-    : impl_(new Impl(std::move(config), std::move(read), std::move(log))) {}
+Server::Server(Config config, ReadFn read, LogFn log, PageFn page)
+    : impl_(new Impl(std::move(config), std::move(read), std::move(log), std::move(page))) {}
 
 Server::~Server() { stop(); }
 
@@ -794,6 +955,13 @@ void Server::stop() {
 
 uint16_t Server::port() const { return impl_->bound_port; }
 bool Server::running() const { return impl_->running.load(); }
+
+Stats Server::stats() const {
+  std::lock_guard<std::mutex> g(impl_->sm);
+  Stats s = impl_->st;
+  for (const auto& kv : impl_->by_status) s.responses.push_back(kv);
+  return s;
+}
 
 }  // namespace seek
 }  // namespace qltx

@@ -38,8 +38,43 @@ struct Entry {
 // Fills ``out`` with exactly ``length`` bytes of entry ``id`` from ``offset``, or throws (any
 // exception): the connection is then closed before its Content-Length is reached.
 using ReadFn = std::function<void(uint32_t id, uint64_t offset, uint64_t length, std::string& out)>;
-// One log line; level as Python's logging (20 INFO: access log, 30 WARNING, 40 ERROR).
-using LogFn = std::function<void(int level, const std::string& line)>;
+// Log lines, in order, as many as were waiting (one call per batch: a Python callback then takes
+// the GIL once, not once per line); level as Python's logging (20 INFO: access log, 30 WARNING,
+// 40 ERROR).
+using LogLines = std::vector<std::pair<int, std::string>>;
+using LogFn = std::function<void(const LogLines& lines)>;
+
+// A small generated answer (a folder listing, health, metrics, 404), made by the page callback in
+// a worker thread for a path that is no entry (and for every path under "/-/").
+struct PageRequest {
+  std::string method;  // GET or HEAD
+  std::string path;    // percent-decoded, as routes
+  std::string query;   // raw, after '?' (without '#...')
+  std::string accept;  // the Accept field, or empty
+};
+struct Page {
+  int status = 200;
+  http::Fields fields;  // Content-Type and the like; Content-Length is added
+  std::string body;
+};
+using PageFn = std::function<void(const PageRequest& req, Page& out)>;
+
+// Counters for the metrics page (each response counted when it ends, with the bytes sent).
+struct Stats {
+  static constexpr size_t kBuckets = 12;  // request duration, seconds (Prometheus' defaults)
+  static constexpr double kBounds[kBuckets - 1] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                   0.5,   1.0,  2.5,   5.0,  10.0};
+  std::vector<std::pair<int, uint64_t>> responses;  // (status, count), by status
+  uint64_t body_bytes = 0;         // body bytes sent (multipart framing included)
+  uint64_t head_bytes = 0;         // status lines and fields sent
+  uint64_t aborted = 0;            // responses cut short (client gone, timeout, read failure)
+  uint64_t auth_failures = 0;      // 401s
+  uint64_t refused = 0;            // connections over max_connections (503 or closed at once)
+  uint64_t accepted = 0;           // connections accepted (refused ones not counted)
+  uint64_t open_connections = 0;   // now
+  uint64_t duration_counts[kBuckets] = {};  // per bucket (not cumulative; the last is +Inf)
+  double duration_sum = 0;
+};
 
 struct Config {
   std::string host = "127.0.0.1";
@@ -56,11 +91,12 @@ struct Config {
   http::Limits limits;
   http::RangeLimits range_limits;
   std::vector<Entry> entries;
+  bool pages = false;  // unknown paths and "/-/..." go to the page callback (else 404)
 };
 
 class Server {
  public:
-  Server(Config config, ReadFn read, LogFn log);
+  Server(Config config, ReadFn read, LogFn log, PageFn page = nullptr);
   ~Server();  // stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -69,6 +105,7 @@ class Server {
   void stop();   // graceful: stops accepting, closes idle connections, lets responses finish
   uint16_t port() const;
   bool running() const;
+  Stats stats() const;  // a consistent copy, from any thread
 
  private:
   struct Impl;

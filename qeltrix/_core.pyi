@@ -421,3 +421,25 @@ def http_build_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes: ..
     # status line + fields + CRLF; ValueError on CR/LF in a field (no response splitting)
 def http_multipart_part(boundary: str, content_type: str, first: int, last: int, size: int) -> bytes: ...
 def http_multipart_close(boundary: str) -> bytes: ...
+
+class SeekServer:
+    """The native HTTP server behind qeltrix.SeekServer (cpp/seek_server.hpp). entries: (path,
+    id, size, etag, last_modified, content_type, chunk). Called from its threads with the GIL
+    taken around each call: read(id, offset, length) -> buffer of exactly length bytes;
+    log(level, line) (a batch of lines per GIL acquisition); page(method, path bytes, query,
+    accept) -> (status, [(name, value)], body) for paths that are no entry and every path under
+    /-/ (None: 404 for those)."""
+
+    port: int
+    running: bool
+    def __init__(self, entries, read, log, host: str = "127.0.0.1", port: int = 7621, workers: int = 4,
+                 max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
+                 send_timeout: float = 30.0, stop_timeout: float = 5.0, token: str = "",
+                 boundary_prefix: str = "qeltrix", max_ranges: int = 16, max_overlaps: int = 2,
+                 max_chunk: int = 4 << 20, page=None) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def stats(self) -> dict: ...
+    # {"responses": {status: count}, "body_bytes", "head_bytes", "aborted", "auth_failures",
+    # "refused", "accepted", "open_connections", "duration_bounds": [s], "duration_counts":
+    # [per bucket, the last +Inf], "duration_sum": s}; each response counted when it ends.

@@ -32,6 +32,11 @@ class BlockCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._loading: dict = {}
+        self.hits = self.misses = self.loaded = 0  # for the metrics (read under the lock)
+
+    def counters(self) -> dict:
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "decrypted": self.loaded, "bytes": self._bytes}
 
     def get(self, key):
         with self._lock:
@@ -72,6 +77,7 @@ class BlockCache:
         try:
             values = load(mine)
             with self._lock:
+                self.loaded += len(mine)
                 for k, p, v in zip(mine, pending, values):
                     p.value = v
                     self._put_locked(k, v)
@@ -89,7 +95,9 @@ class BlockCache:
             v = self._d.get(key)
             if v is not None:
                 self._d.move_to_end(key)
+                self.hits += 1
                 return v
+            self.misses += 1
             pending = self._loading.get(key)
             if pending is None:
                 pending = self._loading[key] = _Loading()
@@ -105,6 +113,7 @@ class BlockCache:
             v = load()
             pending.value = v
             with self._lock:
+                self.loaded += 1
                 self._put_locked(key, v)
         finally:
             with self._lock:

@@ -360,7 +360,8 @@ def cmd_gateway(args) -> int:
     gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=CIPHER_CHOICES[args.cipher],
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
-                       idle_timeout=args.idle_timeout or None, **keys)
+                       idle_timeout=args.idle_timeout or None, max_connections=args.max_connections,
+                       window=args.window, connect_timeout=args.connect_timeout, **keys)
     if not is_loopback(args.host):
         _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
              "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
@@ -485,6 +486,10 @@ def cmd_keygen(args) -> int:
         fd = os.open(args.output, flags, 0o600)
     except FileExistsError:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)") from None
+    except OSError as e:
+        from .io import output_error
+
+        raise output_error(e, args.output) from None
     with os.fdopen(fd, "wb") as f:
         f.write(random_master_key())
     if not args.quiet:
@@ -524,8 +529,12 @@ def cmd_serve(args) -> int:
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
     try:
-        with _signals_stop() as stop, SeekServer(args.input, host=args.host, port=args.port,
-                                                 workers=args.workers, token=token, **keys) as srv:
+        with _signals_stop() as stop, SeekServer(
+                args.input, host=args.host, port=args.port, workers=args.workers, token=token,
+                index=not args.no_index, max_connections=args.max_connections, header_timeout=args.header_timeout,
+                idle_timeout=args.idle_timeout, send_timeout=args.send_timeout, stop_timeout=args.stop_timeout,
+                cache_bytes=args.cache_mb << 20,
+                readahead_blocks=args.readahead_blocks, max_ranges=args.max_ranges, **keys) as srv:
             if not args.quiet:
                 for p in srv.paths:
                     _say(f"serving {srv.url.rstrip('/')}{p}")
@@ -640,6 +649,7 @@ _port = _number(int, lambda v: 0 <= v <= 65535, "must be 0..65535")
 _seconds = _number(float, lambda v: 0.001 <= v <= 60, "must be between 0.001 and 60 seconds")
 _idle_seconds = _number(float, lambda v: v == 0 or 0.01 <= v <= 86400,
                         "must be 0 (never) or between 0.01 and 86400 seconds")
+_timeout = _number(float, lambda v: 0.01 <= v <= 86400, "must be between 0.01 and 86400 seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -727,6 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seal a partial block after S seconds without input (default 0.2)")
     sp.add_argument("--idle-timeout", type=_idle_seconds, default=300.0, metavar="S",
                     help="drop a source silent for S seconds, as an abort (default 300; 0: never)")
+    sp.add_argument("--max-connections", type=_positive, default=64, metavar="N",
+                    help="connections served at once; more wait to be accepted (default 64)")
+    sp.add_argument("--window", type=_positive, metavar="BLOCKS",
+                    help="blocks in flight per connection: a slow destination slows its source (default 2 x workers)")
+    sp.add_argument("--connect-timeout", type=_timeout, default=10.0, metavar="S",
+                    help="give up connecting to the destination after S seconds (default 10)")
     common(sp)
     _add_key_options(sp, writer=True)
     sp.set_defaults(func=cmd_gateway)
@@ -739,6 +755,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' (visible to other users: "
                                                   "prefer --token-file)")
     sp.add_argument("--token-file", metavar="FILE", help="read the bearer token from the first line of FILE")
+    sp.add_argument("--no-index", action="store_true",
+                    help="a folder does not list itself at / (its containers are still served by name)")
+    sp.add_argument("--max-connections", type=_positive, default=256, metavar="N",
+                    help="connections open at once; above, 503 and close (default 256)")
+    sp.add_argument("--header-timeout", type=_timeout, default=10.0, metavar="S",
+                    help="a request's head must arrive within S seconds (default 10)")
+    sp.add_argument("--idle-timeout", type=_timeout, default=15.0, metavar="S",
+                    help="close a keep-alive connection idle for S seconds (default 15)")
+    sp.add_argument("--send-timeout", type=_timeout, default=30.0, metavar="S",
+                    help="close a connection whose client reads nothing for S seconds (default 30)")
+    sp.add_argument("--stop-timeout", type=_timeout, default=5.0, metavar="S",
+                    help="on SIGINT/SIGTERM, let responses in flight finish for up to S seconds (default 5)")
+    sp.add_argument("--cache-mb", type=_positive, default=32, metavar="MB",
+                    help="decrypted blocks kept for all clients, in MiB (default 32)")
+    sp.add_argument("--readahead-blocks", type=_nonneg, default=8, metavar="N",
+                    help="blocks decrypted ahead of a streaming response (default 8; 0: off)")
+    sp.add_argument("--max-ranges", type=_nonneg, default=16, metavar="N",
+                    help="ranges one request may ask for (default 16; 0: no cap)")
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_serve)

@@ -125,7 +125,8 @@ def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite,
     try:
         opener = StreamOpener(reader, master_key, passphrase=passphrase, identities=identities, verify=verify)
         if dst is None:
-            out = AtomicOutput(".qeltrix-unpack", overwrite=True)  # renamed once the name is known
+            # renamed once the name is known
+            out = AtomicOutput(".qeltrix-unpack", overwrite=True, shown="the unpacked file (in the current folder)")
         else:
             out = open_output(dst, overwrite=overwrite)
         with out:

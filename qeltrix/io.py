@@ -297,50 +297,105 @@ class _CallableReader:
         self.read = fn
 
 
+def output_error(e: OSError, shown: str, path: str | None = None, remote: bool = False) -> OSError:
+    """``e`` (about an output's temporary file, its folder or the rename) said about the output
+    the user named: an OSError of the same class and errno whose filename is ``shown`` and whose
+    message is the reason in words the user can act on. ``remote``: ``shown`` is a URL."""
+    code = e.errno
+    if code is None:  # fsspec backends raise the class without an errno
+        code = {FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES,
+                IsADirectoryError: errno.EISDIR}.get(type(e))
+    if remote:
+        folder = shown.rsplit("/", 1)[0] if shown.count("/") > 2 else shown
+    else:
+        folder = os.path.dirname(path if path is not None else shown) or "."
+    reasons = {
+        errno.ENOENT: (f"bucket or folder {folder} does not exist" if remote else
+                       f"directory {folder} does not exist"),
+        errno.ENOTDIR: f"{folder} is not a directory",
+        errno.EACCES: f"permission denied (cannot write in {folder})",
+        errno.EPERM: f"permission denied (cannot write in {folder})",
+        errno.ENOSPC: "disk full",
+        getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.EFBIG: "file too large (file size limit)",
+        errno.EISDIR: "is a directory",
+        errno.ENAMETOOLONG: "file name too long",
+    }
+    if remote and code in (errno.EACCES, errno.EPERM):
+        reasons[code] = "permission denied"
+    reason = reasons.get(code, e.strerror or str(e))
+    try:
+        err = type(e)(code, reason) if code is not None else OSError(errno.EIO, reason)
+    except TypeError:  # a subclass with another signature
+        err = OSError(code if code is not None else errno.EIO, reason)
+    err.filename = shown
+    return err
+
+
 class AtomicOutput:
     """Write to a temporary file beside ``path``; rename over ``path`` only on ``commit``.
 
     On failure (``abort`` or leaving the ``with`` block by an exception) the temporary file is
-    removed, so nothing partial ever stands under the output's name.
+    removed, so nothing partial ever stands under the output's name. Errors (folder missing,
+    permission denied, disk full) name ``shown`` (default: ``path`` as given), never the
+    temporary file.
     """
 
-    def __init__(self, path, overwrite: bool = True, durable: bool = False):
+    def __init__(self, path, overwrite: bool = True, durable: bool = False, shown: str | None = None):
         self.path = os.fspath(path)
+        self.shown = shown if shown is not None else self.path
         if not overwrite and os.path.lexists(self.path):
-            raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
+            raise FileExistsError(f"{self.shown} exists (use --force to overwrite)")
         self._overwrite = overwrite
         self._durable = durable
         import tempfile  # here: only outputs to a path need it
 
         d = os.path.dirname(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=d)
+        self.tmp = None
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=d)
+        except OSError as e:
+            raise output_error(e, self.shown, self.path) from None
         self.file = os.fdopen(fd, "w+b")
 
     def write(self, data) -> int:
-        return self.file.write(data)
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            raise output_error(e, self.shown, self.path) from None
 
     def seekable(self) -> bool:
         return True
 
-    def retarget(self, path) -> None:
+    def retarget(self, path, shown: str | None = None) -> None:
         """Give the output its final name late (unpack restoring the stored name)."""
         self.path = os.fspath(path)
+        self.shown = shown if shown is not None else self.path
 
     def commit(self) -> None:
-        self.file.flush()
-        if self._durable:
-            os.fsync(self.file.fileno())
-        self.file.close()
+        try:
+            self.file.flush()
+            if self._durable:
+                os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as e:
+            raise output_error(e, self.shown, self.path) from None
         if not self._overwrite and os.path.lexists(self.path):
             self.abort()
-            raise FileExistsError(f"{self.path} exists (use --force to overwrite)")
-        os.replace(self.tmp, self.path)
+            raise FileExistsError(f"{self.shown} exists (use --force to overwrite)")
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            raise output_error(e, self.shown, self.path) from None
         self.tmp = None
 
     def abort(self) -> None:
         if self.tmp is not None:
             try:
                 self.file.close()
+            except OSError:
+                pass  # buffered bytes of an output being dropped (the disk is full, say)
             finally:
                 try:
                     os.unlink(self.tmp)
@@ -382,11 +437,29 @@ class _PassThrough:
 
 
 class _OwnedPassThrough(_PassThrough):
+    """A device or FIFO we opened by its path: errors name that path."""
+
+    def __init__(self, f, shown: str):
+        super().__init__(f)
+        self.shown = shown
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            raise output_error(e, self.shown) from None
+
     def commit(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as e:
+            raise output_error(e, self.shown) from None
 
     def abort(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass
 
     def __exit__(self, exc_type, *exc):
         if not self.file.closed:
@@ -403,9 +476,11 @@ def open_output(dst, overwrite: bool = True):
     if isinstance(dst, (str, os.PathLike)):
         if os.fspath(dst) == "-":
             return _PassThrough(sys.stdout.buffer)
+        if os.path.isdir(dst):
+            raise IsADirectoryError(errno.EISDIR, "is a directory (give a file name)", os.fspath(dst))
         if os.path.exists(dst) and not os.path.isfile(dst):
             # A device or FIFO (/dev/null, a named pipe): write straight to it; never rename over it.
-            return _OwnedPassThrough(open(dst, "wb"))
+            return _OwnedPassThrough(open(dst, "wb"), os.fspath(dst))
         return AtomicOutput(dst, overwrite=overwrite)
     if hasattr(dst, "write"):
         return _PassThrough(dst)

@@ -246,20 +246,35 @@ class _FsspecOutput:
         self.path = url
         self.name = display_url(url)
         self.fs, self._fspath = _fsspec_fs(url, storage_options)
-        self._existed = self.fs.exists(self._fspath)
+        try:
+            self._existed = self.fs.exists(self._fspath)
+        except OSError as e:
+            raise self._error(e) from None
         if self._existed and not overwrite:
             raise FileExistsError(f"{self.name} exists (use --force to overwrite)")
         try:
-            self._f = self.fs.open(self._fspath, "wb", autocommit=False)
-            self._autocommit = False
-        except (NotImplementedError, TypeError, ValueError):
-            self._f = self.fs.open(self._fspath, "wb")
-            self._autocommit = True
+            try:
+                self._f = self.fs.open(self._fspath, "wb", autocommit=False)
+                self._autocommit = False
+            except (NotImplementedError, TypeError, ValueError):
+                self._f = self.fs.open(self._fspath, "wb")
+                self._autocommit = True
+        except OSError as e:
+            raise self._error(e) from None
         self.file = self
         self._done = False
 
+    def _error(self, e: OSError) -> OSError:
+        """Said about the URL the user gave (a backend's message names neither)."""
+        from .io import output_error
+
+        return output_error(e, self.name, remote=True)
+
     def write(self, data) -> int:
-        return self._f.write(data)
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            raise self._error(e) from None
 
     def seekable(self) -> bool:
         return False
@@ -268,9 +283,12 @@ class _FsspecOutput:
         return self._f.tell()
 
     def commit(self) -> None:
-        self._f.close()
-        if not self._autocommit:
-            self._f.commit()
+        try:
+            self._f.close()
+            if not self._autocommit:
+                self._f.commit()
+        except OSError as e:
+            raise self._error(e) from None
         self._done = True
 
     def abort(self) -> None:
@@ -329,6 +347,6 @@ def open_remote_output(url: str, overwrite: bool = True, storage_options: dict |
     if scheme == "file":
         from .io import AtomicOutput
 
-        return AtomicOutput(file_url_path(url), overwrite=overwrite)
+        return AtomicOutput(file_url_path(url), overwrite=overwrite, shown=display_url(url))
     return _FsspecOutput(url, overwrite=overwrite, storage_options=storage_options)
 

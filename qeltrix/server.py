@@ -30,7 +30,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import _core
+from . import _core, serverpages
 from .blockcache import BlockCache as _BlockCache, RecyclingPool as _RecyclingPool
 from .errors import NotAContainerError
 from .io import open_random_access
@@ -51,6 +51,8 @@ class _Served:
     last_modified: int | None
     content_type: str
     pool: BufferPool  # plaintext buffers of the block cache
+    src: str = ""
+    state: bytes = b""  # _source_state's at opening (health: the file is still that one)
 
 
 #: A streaming response is read in whole blocks of at least this much (blocks are joined when
@@ -99,6 +101,14 @@ def _source_state(src, ra) -> tuple[bytes, int | None]:
     return state.encode(), (int(mtime) if mtime is not None and mtime >= 0 else None)
 
 
+#: The server's own pages (health, metrics) live under this path.
+RESERVED = "/-/"
+
+
+def _printable(name: str) -> str:
+    return name.encode("unicode_escape").decode("ascii")[:300]
+
+
 def _default_name(src: str) -> str:
     """The URL path's or file's last component without its extension (for a container that
     stores no name)."""
@@ -111,8 +121,16 @@ def _default_name(src: str) -> str:
 
 class SeekServer:
     """Serves one container at ``/`` and ``/<stored name>``, or every container of a folder at
-    ``/<stored name>`` (404 otherwise). GET and HEAD; Range, If-Range and the other conditionals;
-    keep-alive and pipelining. ``token``: require ``Authorization: Bearer <token>``.
+    ``/<stored name>``. GET and HEAD; Range, If-Range and the other conditionals; keep-alive and
+    pipelining. ``token``: require ``Authorization: Bearer <token>`` (of every request, the
+    pages below included).
+
+    A folder lists itself: ``/`` and every folder path (stored names with slashes make folders)
+    answer an HTML index (names, plaintext sizes, modification times, content types, links), or
+    JSON with ``Accept: application/json`` or ``?format=json``; ``index=False`` turns that off
+    (404). ``/-/health`` answers 200 while every container is still the file that was opened
+    (503 otherwise), ``/-/metrics`` the counters in Prometheus' text format. Stored names under
+    ``-/`` are not served (the server's own pages live there).
 
     ``path_or_dir`` may be a URL (http(s) or fsspec): only the blocks responses need are fetched.
     ``cache_bytes`` bounds the cache of decrypted blocks (shared by all clients; a block several
@@ -128,7 +146,8 @@ class SeekServer:
                  workers: int = 4, *, passphrase=None, identities=None, token: str | None = None,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, cache_bytes: int = 32 << 20,
-                 readahead_blocks: int = 8, max_ranges: int = 16, logger: logging.Logger | None = None):
+                 readahead_blocks: int = 8, max_ranges: int = 16, index: bool = True,
+                 logger: logging.Logger | None = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if readahead_blocks < 0:
@@ -145,6 +164,7 @@ class SeekServer:
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._ahead_lock = threading.Lock()
         self._identities = identities
+        self._index = index
         try:
             self._folder = False
             self._open(path_or_dir, master_key, passphrase, workers)
@@ -158,7 +178,11 @@ class SeekServer:
                 entries, self._read, self._log_line, host=host, port=port, workers=workers,
                 max_connections=max_connections, header_timeout=header_timeout,
                 idle_timeout=idle_timeout, send_timeout=send_timeout, stop_timeout=stop_timeout,
-                token=token or "", boundary_prefix="qltx" + secrets.token_hex(8), max_ranges=max_ranges)
+                token=token or "", boundary_prefix="qltx" + secrets.token_hex(8), max_ranges=max_ranges,
+                page=self._page)
+            self._listed = [serverpages.Listed(s.path, s.container.size,
+                                               s.container.info.mtime or s.last_modified, s.content_type)
+                            for s in self._served]
         except BaseException:
             self._close_containers()
             raise
@@ -188,7 +212,13 @@ class SeekServer:
                     self._log.info("skipping %s: not a container", fn)
                     continue
                 if s.path in names:
-                    self._log.warning("skipping %s: %s is already served from %s", fn, s.path, names[s.path])
+                    self._log.warning("skipping %s: %s is already served from %s", fn, _printable(s.path),
+                                      names[s.path])
+                    s.container.close()
+                    continue
+                if s.path.startswith(RESERVED):
+                    self._log.warning("skipping %s: its stored name %s is under %s (the server's own pages)",
+                                      fn, _printable(s.path), RESERVED)
                     s.container.close()
                     continue
                 names[s.path] = fn
@@ -212,7 +242,7 @@ class SeekServer:
         ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
         bs = c.header.block_size
         pool = _RecyclingPool(bs, keep=max(4, self._cache.max_bytes // bs // 4))
-        return _Served("/" + name.lstrip("/"), c, _etag(c, state), mtime, ctype, pool)
+        return _Served("/" + name.lstrip("/"), c, _etag(c, state), mtime, ctype, pool, src, state)
 
     # -- callbacks from the native server (worker threads) ------------------------------------
 
@@ -269,6 +299,44 @@ class SeekServer:
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)
+
+    def _page(self, method: str, raw_path: bytes, query: str, accept: str):
+        """The native server's page callback: (status, fields, body) for a path that is no
+        container's, and for every path under /-/."""
+        path = raw_path.decode("utf-8", "surrogateescape")
+        if path == RESERVED + "health":
+            ok = self.healthy()
+            body = b'{"status": "ok"}\n' if ok else b'{"status": "unavailable"}\n'
+            return (200 if ok else 503), [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body
+        if path == RESERVED + "metrics":
+            return 200, serverpages.METRICS_FIELDS, self.metrics()
+        if self._folder and self._index and not path.startswith(RESERVED):
+            f = serverpages.folder_at(path, self._listed)
+            if f is not None:
+                if serverpages.wants_json(query, accept):
+                    return 200, serverpages.JSON_FIELDS, serverpages.render_json(f)
+                return 200, serverpages.HTML_FIELDS, serverpages.render_html(f)
+            if serverpages.folder_at(path + "/", self._listed) is not None:
+                seg = path.rsplit("/", 1)[1]
+                return 301, [("Location", "./" + urllib.parse.quote(seg, safe="") + "/"),
+                             ("Content-Type", "text/plain; charset=utf-8")], b"301 Moved Permanently\n"
+        return 404, [("Content-Type", "text/plain; charset=utf-8")], b"404 Not Found\n"
+
+    def healthy(self) -> bool:
+        """Every container is still the file it was opened from (same size and mtime); remote
+        ones are not fetched for this."""
+        for s in self._served:
+            if s.src and not is_url(s.src):
+                try:
+                    if _source_state(s.src, None)[0] != s.state:
+                        return False
+                except OSError:
+                    return False
+        return not self._closed
+
+    def metrics(self) -> bytes:
+        """The counters, in Prometheus' text format."""
+        return serverpages.metrics_text(self._native.stats(), self._cache.counters(), len(self._served))
 
     # -- control ------------------------------------------------------------------------------
 

@@ -39,8 +39,9 @@ class CdpError(RuntimeError):
 
 
 class Chromium:
-    def __init__(self, timeout: float = 60.0):
+    def __init__(self, timeout: float = 60.0, flags: list[str] | None = None):
         self.timeout = timeout
+        self.flags = list(flags or [])
         self.proc: subprocess.Popen | None = None
         self._profile: str | None = None
         self._next_id = 0
@@ -66,7 +67,8 @@ class Chromium:
                       f"os.close({cmd_r}); os.close({out_w}); os.execv(sys.argv[1], sys.argv[1:])")
             with open(self.stderr_path, "wb") as err:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-c", script, exe, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+                    [sys.executable, "-c", script, exe, *FLAGS, *self.flags, f"--user-data-dir={self._profile}",
+                     "about:blank"],
                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, pass_fds=(cmd_r, out_w))
         finally:
             os.close(cmd_r)
@@ -119,11 +121,18 @@ class Chromium:
                 "uploadThroughput": -1})
         self.call("Page.navigate", {"url": url})
 
-    def evaluate(self, expression: str):
-        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+    def evaluate(self, expression: str, await_promise: bool = False):
+        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                           "awaitPromise": await_promise})
         if "exceptionDetails" in r:
             raise CdpError(f"{expression}: {r['exceptionDetails']}")
         return r["result"].get("value")
+
+    def screenshot(self) -> bytes:
+        """The tab as a PNG."""
+        import base64
+
+        return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
 
     def wait_for(self, expression: str, timeout: float | None = None, interval: float = 0.2):
         """Evaluates ``expression`` until it is truthy; returns that value."""

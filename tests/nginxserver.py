@@ -36,12 +36,16 @@ http {{
     sendfile on;
     keepalive_timeout 30;
     keepalive_requests 10000;
+{servers}
+}}
+"""
+
+_SERVER = """\
     server {{
         listen 127.0.0.1:{port};
         root {root};{autoindex}
         location = /__mark {{ return 204; }}
     }}
-}}
 """
 
 
@@ -80,9 +84,13 @@ class LogLine:
 
 class Nginx:
     """``with Nginx(root, workdir) as n:`` serves ``root`` at ``n.url``; ``n.mark()`` returns
-    the log lines written since the previous mark (each request logged in full)."""
+    the log lines written since the previous mark (each request logged in full).
 
-    def __init__(self, root, workdir, autoindex: bool = False):
+    ``servers(port)``, if given, returns the ``server``/``upstream`` blocks to use instead (a
+    proxy, TLS: see tests/test_deploy_nginx.py); ``port`` is the free port found for them."""
+
+    def __init__(self, root, workdir, servers=None, autoindex: bool = False):
+        self.servers = servers
         self.root = Path(root).resolve()
         self.autoindex = autoindex  # folder URLs answer with an HTML listing (tests/test_mount.py)
         self.dir = Path(workdir).resolve()
@@ -105,8 +113,9 @@ class Nginx:
         for _attempt in range(5):
             self.port = _free_port()
             conf = self.dir / "nginx.conf"
-            conf.write_text(_CONF.format(user=user, d=self.dir, port=self.port, root=self.root,
-                                         autoindex="\n        autoindex on;" if self.autoindex else ""))
+            servers = self.servers(self.port) if self.servers else _SERVER.format(
+                port=self.port, root=self.root, autoindex="\n        autoindex on;" if self.autoindex else "")
+            conf.write_text(_CONF.format(user=user, d=self.dir, servers=servers))
             self.proc = subprocess.Popen([exe, "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE)
@@ -116,7 +125,8 @@ class Nginx:
                     break
                 try:
                     with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                        self.mark()
+                        if self.servers is None:
+                            self.mark()
                         return self
                 except OSError:
                     time.sleep(0.02)

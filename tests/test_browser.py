@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -124,3 +126,76 @@ def test_chromium_plays_and_seeks(site, caplog):
     assert any(0.3 * size < s < 0.7 * size for s in starts), (media, size)
     # and no request that failed to decrypt
     assert not any(rec.levelno >= logging.ERROR for rec in caplog.records if rec.name == "qeltrix.server")
+
+
+# ---- the folder index in a browser ----------------------------------------------------------------
+
+HOSTILE_TEXT = {
+    "readme.txt": "plain readme\n",
+    "<img src=x onerror=window.pwned=1>.txt": "img\n",
+    'q"uo\'te & <b>.txt': "quote\n",
+    "../../etc/passwd": "not the passwd\n",
+    "ctl\x1b[31m\x07.txt": "control\n",
+    "n" * 996 + ".txt": "long\n",
+    "javascript:window.pwned=2": "scheme\n",
+    "sub/deep.txt": "deep\n",
+}
+
+
+def test_chromium_browses_the_index(site, tmp_path):
+    """Chromium loads the index, every link (resolved by the browser) fetches its container's
+    bytes, no name injects markup or script, following the clip's link plays it; a screenshot
+    of the index is kept (QELTRIX_ARTIFACTS, else the test's temporary folder)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(site["www"] / "clip.qltx", www / "clip.qltx")
+    for i, (name, text) in enumerate(HOSTILE_TEXT.items()):
+        qltx.pack(text.encode(), www / f"t{i}.qltx", site["mk"], name=name)
+    with qltx.SeekServer(www, site["mk"], port=0, workers=4) as srv, Chromium(timeout=60) as b:
+        b.open(srv.url)
+        b.wait_for("document.readyState === 'complete' && document.querySelector('table') !== null")
+        names = b.evaluate("Array.from(document.querySelectorAll('td.n a')).map(a => a.textContent)")
+        shown = [n.replace("\x1b", "\\x1b").replace("\x07", "\\x07") for n in HOSTILE_TEXT if "/" not in n
+                 or n.startswith("..")]
+        for n in shown + ["clip.webm", "sub/"]:
+            assert n in names, (n, names)
+        assert b.evaluate("document.querySelectorAll('script, img').length") == 0
+        # every link as the browser resolves it (the page itself may fetch nothing: its CSP)
+        got = b.evaluate("Array.from(document.querySelectorAll('td.n a')).map(a => [a.textContent, a.href])")
+        got = [(t, h) for t, h in got if not t.endswith("/") and t != "clip.webm"]
+        assert len(got) == len(shown)
+        for text, href in got:
+            name = next(n for n in HOSTILE_TEXT if n.replace("\x1b", "\\x1b").replace("\x07", "\\x07") == text)
+            path = urllib.parse.urlsplit(href).path
+            assert href.startswith(srv.url) and path.count("/") == 1, href  # no dot segment resolved
+            r = urllib.request.urlopen(srv.url.rstrip("/") + path, timeout=10)
+            assert r.read() == HOSTILE_TEXT[name].encode(), (text, href)
+        # a text file's link, clicked: the browser shows its plaintext
+        b.evaluate("Array.from(document.querySelectorAll('td.n a')).find(a => a.textContent === 'readme.txt').click()")
+        b.wait_for("location.pathname === '/readme.txt' && document.readyState === 'complete'")
+        assert b.evaluate("document.body.innerText").strip() == HOSTILE_TEXT["readme.txt"].strip()
+        b.evaluate("history.back()")
+        b.wait_for("location.pathname === '/' && document.readyState === 'complete' && "
+                   "document.querySelector('table') !== null")
+        assert b.evaluate("typeof window.pwned") == "undefined"
+        png = b.screenshot()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+        out = os.environ.get("QELTRIX_ARTIFACTS") or str(tmp_path)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "seekserver-index.png"), "wb") as f:
+            f.write(png)
+        # into the sub folder and back
+        b.evaluate("Array.from(document.querySelectorAll('td.n a')).find(a => a.textContent === 'sub/').click()")
+        b.wait_for("location.pathname === '/sub/' && document.readyState === 'complete'")
+        assert b.evaluate("Array.from(document.querySelectorAll('td.n a')).map(a => a.textContent)") == \
+            ["../", "deep.txt"]
+        b.evaluate("document.querySelector('td.n a').click()")
+        b.wait_for("location.pathname === '/' && document.readyState === 'complete' && "
+                   "document.querySelector('table') !== null")
+        # follow the clip's link: Chromium's media document plays it
+        b.evaluate("Array.from(document.querySelectorAll('td.n a')).find(a => a.textContent === 'clip.webm').click()")
+        b.wait_for("location.pathname === '/clip.webm' && !!document.querySelector('video')")
+        b.evaluate("(() => { const v = document.querySelector('video'); v.muted = true; v.play(); return 1; })()")
+        t = b.wait_for("(() => { const v = document.querySelector('video'); "
+                       "return !v.error && v.currentTime > 1.0 && v.currentTime; })()", timeout=60)
+        assert t > 1.0

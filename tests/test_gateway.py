@@ -430,7 +430,8 @@ def _start_cli(tmp_path, *args):
 def test_cli_gateway_reflect_and_sigterm(tmp_path, mk):
     (tmp_path / "k.key").write_bytes(mk)
     p, line = _start_cli(tmp_path, "--port", 0, "--key-file", "k.key", "--block-size", 4,
-                         "--flush-after", "0.05", "--workers", 2, "--cipher", "chacha")
+                         "--flush-after", "0.05", "--workers", 2, "--cipher", "chacha",
+                         "--max-connections", 2, "--window", 3, "--connect-timeout", 5)
     try:
         assert "listening on 127.0.0.1:" in line, line
         port = int(line.split("127.0.0.1:")[1].split()[0])
@@ -459,6 +460,9 @@ def test_cli_gateway_usage_and_non_loopback_warning(tmp_path, mk):
 
     p = run("--port", 0, "--key-file", "k.key", "--dest-host", HOST)
     assert p.returncode == 2 and b"--dest-port" in p.stderr
+    for bad in (("--max-connections", 0), ("--window", 0), ("--connect-timeout", 0)):
+        p = run("--port", 0, "--key-file", "k.key", *bad)
+        assert p.returncode == 2 and bad[0].encode() in p.stderr, p.stderr
     # 192.0.2.1 (TEST-NET-1) is not ours: the warning is printed, then binding fails (exit 5)
     p = run("--port", 0, "--host", "192.0.2.1", "--key-file", "k.key")
     assert b"no authentication" in p.stderr and p.returncode == 5, p.stderr

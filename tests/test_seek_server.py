@@ -470,8 +470,11 @@ def test_folder(files, tmp_path):
         r = get(srv.port, "/movie.mp4", {"Range": "bytes=100-199"})
         assert r.status == 206 and r.body == movie[100:200] and r.headers["content-type"] == "video/mp4"
         assert get(srv.port, "/file.bin", {"Range": "bytes=0-9"}).body == files["plain"][:10]
-        assert get(srv.port, "/").status == 404
+        assert get(srv.port, "/").status == 200  # the index (test_seek_server_index.py)
         assert get(srv.port, "/notes.txt").status == 404
+    with qltx.SeekServer(d, files["mk"], port=0, index=False) as srv:
+        assert get(srv.port, "/").status == 404
+        assert get(srv.port, "/movie.mp4", {"Range": "bytes=0-0"}).status == 206
 
 
 EXIT_MID_TRAFFIC = r"""

@@ -175,7 +175,7 @@ SLOT_RAW: int  # 1
 SLOT_ARGON2ID: int  # 2
 SLOT_SCRYPT: int  # 3
 SLOT_X25519: int  # 4
-SLOT_BODY_SIZES: dict[int, int]  # {1: 48, 2: 76, 3: 76, 4: 80}
+SLOT_BODY_SIZES: dict[int, int]  # {1: 48, 2: 76, 3: 76, 4: 96}
 
 def header_version(buf: Buffer) -> int: ...
     # VERSION_6_0 or VERSION_6_1 from the first 6 bytes: NotAContainerError on a wrong magic

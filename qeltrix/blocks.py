@@ -14,7 +14,7 @@ import os
 
 from . import _core
 from .crypto import IV_SIZE, SALT_SIZE, FileKeys, sha256_many
-from .errors import DamagedError
+from .errors import DamagedError, NotAContainerError
 
 PREFIX = _core.PREFIX_SIZE
 META_IV_END = PREFIX + _core.META_IV_SIZE  # 40
@@ -112,7 +112,7 @@ def _open_unverified(keys: FileKeys, index: int, stored, plain_offset: int, plai
     prefix_bytes = stored[:PREFIX]
     try:
         prefix = _core.decode_prefix(prefix_bytes, keys.block_size)
-    except DamagedError as e:
+    except (DamagedError, NotAContainerError) as e:  # a bad magic inside a container is damage
         raise DamagedError(f"block {index}: {e}", index) from None
     if prefix.index != index or prefix.payload_size != plain_size + _core.TAG_SIZE or prefix.final != final:
         raise DamagedError(f"block {index}: prefix does not match the index", index)

@@ -337,13 +337,30 @@ def _slot_type(slot) -> str:
     return t.name if hasattr(t, "name") else f"unknown({int(t)})"
 
 
+def keyring_copies(parsed: QeltrixV6) -> list:
+    """The 6.1 keyring copies A and B, each parsed on its own: a copy, or the DamagedError that
+    says why it is malformed (readers then use the other one)."""
+    out = []
+    for name in "ab":
+        try:
+            out.append(getattr(parsed, f"keyring_{name}"))
+        except _KAITAI_ERRORS as exc:
+            out.append(DamagedError(f"keyring copy {name.upper()} is malformed: {_detail(exc)}"))
+    return out
+
+
 def _keyring_dict(parsed: QeltrixV6) -> list[dict[str, Any]]:
     copies = []
-    for name, copy in zip("AB", parsed.keyring):
+    for name, copy in zip("AB", keyring_copies(parsed)):
+        if isinstance(copy, Exception):
+            copies.append({"copy": name, "malformed": str(copy)})
+            continue
         used = [s for s in copy.slots if _slot_type(s) != "empty"]
         copies.append({"copy": name, "generation": copy.generation, "slots": len(copy.slots),
                        "used": [_slot_type(s) for s in used], "free": len(copy.slots) - len(used),
                        "keyring_mac": copy.keyring_mac.hex()})
+    if all("malformed" in c for c in copies):
+        raise DamagedError("damaged container: both keyring copies are malformed")
     return copies
 
 

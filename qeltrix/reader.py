@@ -163,12 +163,15 @@ def read_index(ra: RandomAccess, header, limits: Limits | None = None, layout: L
     # One read: its size is within the cap (checked above), and is checked against the counts below.
     footer = bytes(ra.read_exact(trailer.footer_offset, trailer.footer_size))
     head = footer[:_core.FOOTER_HEAD_SIZE]
-    if layout.version == _core.VERSION_6_0:
-        num_blocks, _size, info_size, _mac = _core.decode_footer_head(head)
-        expected = _core.FOOTER_HEAD_SIZE + _core.FOOTER_ENTRY_SIZE * num_blocks + info_size
-    else:
-        num_blocks, _size, info_size, num_pages, _mac = _core.decode_footer61_head(head)
-        expected = _core.FOOTER_HEAD_SIZE + _core.TOP_ENTRY_SIZE * num_pages + info_size
+    try:
+        if layout.version == _core.VERSION_6_0:
+            num_blocks, _size, info_size, _mac = _core.decode_footer_head(head)
+            expected = _core.FOOTER_HEAD_SIZE + _core.FOOTER_ENTRY_SIZE * num_blocks + info_size
+        else:
+            num_blocks, _size, info_size, num_pages, _mac = _core.decode_footer61_head(head)
+            expected = _core.FOOTER_HEAD_SIZE + _core.TOP_ENTRY_SIZE * num_pages + info_size
+    except NotAContainerError as e:  # the header was a container's: its footer is damaged
+        raise DamagedError(str(e)) from None
     if num_blocks > limits.max_blocks:
         raise LimitError(f"the container claims {num_blocks} blocks, more than this reader's cap of "
                          f"{limits.max_blocks} (max_blocks)")
@@ -663,7 +666,10 @@ class StreamOpener:
         self.info = check_footer(self.keys, self.header, index, footer, self.offset)
         trailer = self.reader.read_exact(_core.TRAILER_SIZE, "trailer")
         end = self.offset + len(footer) + _core.TRAILER_SIZE
-        t = _core.decode_trailer(trailer, end, self.version)
+        try:
+            t = _core.decode_trailer(trailer, end, self.version)
+        except NotAContainerError:  # as random access reports it
+            raise TruncatedError("no trailer at the end: the container is truncated or incomplete") from None
         if (t.footer_offset, t.footer_size) != (self.offset, len(footer)):
             raise DamagedError("the trailer does not point at the footer")
         if not self.reader.at_eof():

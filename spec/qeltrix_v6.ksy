@@ -199,12 +199,22 @@ seq:
         0x601: header_v6_1
     doc: The rest of the fixed-size header (410 bytes in 6.0, 250 in 6.1).
   - id: keyring
-    type: keyring_copy(header.as<header_v6_1>.keyring_slots)
-    repeat: expr
-    repeat-expr: 2
+    size: header.as<header_v6_1>.len_keyring_copy * 2
     if: version == 0x601
-    doc: Copies A and B of the keyring (6.1), right after the header.
+    doc: |
+      Copies A and B of the keyring (6.1), right after the header; each is parsed on its own
+      (keyring_a, keyring_b), since a reader ignores a malformed copy and uses the other.
 instances:
+  keyring_a:
+    pos: 256
+    type: keyring_copy(header.as<header_v6_1>.keyring_slots)
+    if: version == 0x601
+    doc: Keyring copy A.
+  keyring_b:
+    pos: 256 + header.as<header_v6_1>.len_keyring_copy
+    type: keyring_copy(header.as<header_v6_1>.keyring_slots)
+    if: version == 0x601
+    doc: Keyring copy B.
   trailer:
     pos: _io.size - 24
     type: trailer

@@ -38,7 +38,7 @@ def spec_check(blob, result=None, patched=None) -> QeltrixV6:
     if p.version != V6_0:
         per_page = 1 << h.page_shift
         assert f.num_blocks == n and f.num_pages == -(-n // per_page)
-        for copy in p.keyring:
+        for copy in (p.keyring_a, p.keyring_b):
             assert copy.num_slots == h.keyring_slots
     for i, e in enumerate(entries):
         assert e.ofs_block == offset and e.ofs_plaintext == plain

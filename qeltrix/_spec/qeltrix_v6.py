@@ -244,10 +244,7 @@ class QeltrixV6(KaitaiStruct):
             self.header = QeltrixV6.HeaderV60(self._io, self, self._root)
         if self.version == 1537:
             pass
-            self.keyring = []
-            for i in range(2):
-                self.keyring.append(QeltrixV6.KeyringCopy(self.header.keyring_slots, self._io, self, self._root))
-
+            self.keyring = self._io.read_bytes(self.header.len_keyring_copy * 2)
 
 
 
@@ -262,10 +259,6 @@ class QeltrixV6(KaitaiStruct):
             self.header._fetch_instances()
         if self.version == 1537:
             pass
-            for i in range(len(self.keyring)):
-                pass
-                self.keyring[i]._fetch_instances()
-
 
         _ = self.footer
         if hasattr(self, '_m_footer'):
@@ -279,6 +272,16 @@ class QeltrixV6(KaitaiStruct):
                 self._m_footer._fetch_instances()
             else:
                 pass
+
+        _ = self.keyring_a
+        if hasattr(self, '_m_keyring_a'):
+            pass
+            self._m_keyring_a._fetch_instances()
+
+        _ = self.keyring_b
+        if hasattr(self, '_m_keyring_b'):
+            pass
+            self._m_keyring_b._fetch_instances()
 
         _ = self.trailer
         if hasattr(self, '_m_trailer'):
@@ -912,6 +915,36 @@ class QeltrixV6(KaitaiStruct):
             self._m_footer = self._io.read_bytes(self.trailer.len_footer)
         self._io.seek(_pos)
         return getattr(self, '_m_footer', None)
+
+    @property
+    def keyring_a(self):
+        """Keyring copy A."""
+        if hasattr(self, '_m_keyring_a'):
+            return self._m_keyring_a
+
+        if self.version == 1537:
+            pass
+            _pos = self._io.pos()
+            self._io.seek(256)
+            self._m_keyring_a = QeltrixV6.KeyringCopy(self.header.keyring_slots, self._io, self, self._root)
+            self._io.seek(_pos)
+
+        return getattr(self, '_m_keyring_a', None)
+
+    @property
+    def keyring_b(self):
+        """Keyring copy B."""
+        if hasattr(self, '_m_keyring_b'):
+            return self._m_keyring_b
+
+        if self.version == 1537:
+            pass
+            _pos = self._io.pos()
+            self._io.seek(256 + self.header.len_keyring_copy)
+            self._m_keyring_b = QeltrixV6.KeyringCopy(self.header.keyring_slots, self._io, self, self._root)
+            self._io.seek(_pos)
+
+        return getattr(self, '_m_keyring_b', None)
 
     @property
     def trailer(self):

@@ -9,7 +9,7 @@ import time
 from typing import NamedTuple
 
 from . import _core
-from .crypto import CIPHER_NAMES, KDF_NAMES, sha256_many
+from .crypto import CIPHER_NAMES, KDF_NAMES, TEST_KDF_ENV, KdfParams, sha256_many, weak_kdf
 from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
@@ -180,7 +180,7 @@ def info(src) -> dict:
     with ra:
         header, _raw = read_header(ra)
         index, footer, footer_offset = read_index(ra, header)
-        return {
+        d = {
             "version": _core.VERSION,
             "cipher": CIPHER_NAMES[header.cipher_id],
             "cipher_id": header.cipher_id,
@@ -197,6 +197,11 @@ def info(src) -> dict:
             "container_id": header.container_id.hex(),
             "authenticated": False,
         }
+        if header.kdf_id and weak_kdf(KdfParams(header.kdf_id, header.kdf_salt, header.kdf_t, header.kdf_m,
+                                                header.kdf_p)):
+            d["kdf_warning"] = "the passphrase KDF cost is far below the default: offline guessing is cheap " \
+                               f"(made with {TEST_KDF_ENV}?)"
+        return d
 
 
 def verify(src, master_key=None, *, passphrase=None, workers: int = 4) -> VerifyResult:

@@ -87,11 +87,18 @@ class Sealer:
 
     ``chunks`` yields ``(data, final, buffer_to_recycle_or_None)``; every chunk holds at most
     ``block_size`` bytes and at least one byte unless it is the final one.
+
+    Every random value (container id, salts, IVs) comes from the OS CSPRNG: a caller cannot pin
+    them (a repeated container id repeats FK, hence IVs under its keys). Deterministic sealing
+    for test vectors is ``_pack_from_parts``'s alone.
     """
 
     def __init__(self, master_key=None, *, passphrase=None, block_size: int = DEFAULT_BLOCK_SIZE,
                  cipher_id: int = CIPHER_AES256_GCM, permute: bool = False, workers: int = 4,
-                 rand=os.urandom, kdf_params: KdfParams | None = None):
+                 kdf_params: KdfParams | None = None):
+        self._setup(master_key, passphrase, block_size, cipher_id, permute, workers, os.urandom, kdf_params)
+
+    def _setup(self, master_key, passphrase, block_size, cipher_id, permute, workers, rand, kdf_params) -> None:
         _check_settings(block_size, cipher_id, workers)
         mk, kdf = _writer_key(master_key, passphrase, kdf_params)
         self.block_size = block_size
@@ -394,8 +401,8 @@ def _pack_from_parts(data: bytes, master_key=None, *, rand, passphrase=None, kdf
     ``rand(n)`` supplies every random byte (container id, salts, IVs); one worker, so the order
     of calls is fixed. The public API never takes nonces.
     """
-    sealer = Sealer(master_key, passphrase=passphrase, block_size=block_size, cipher_id=cipher_id,
-                    permute=permute, workers=1, rand=rand, kdf_params=kdf_params)
+    sealer = Sealer.__new__(Sealer)
+    sealer._setup(master_key, passphrase, block_size, cipher_id, permute, 1, rand, kdf_params)
     parts: list[bytes] = []
     _write_all(sealer, bytes(data), lambda b: parts.append(bytes(b)), name=name, mtime=mtime)
     if patch:

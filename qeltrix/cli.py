@@ -20,7 +20,8 @@ EXIT_DAMAGED = 4  # not a container, unsupported, damaged, tampered or truncated
 EXIT_IO = 5  # file not found, permission, disk full; remote: unreachable after retries, HTTP error,
 #             server ignores Range, object changed while read (RemoteError and subclasses)
 EXIT_EXISTS = 6  # output exists and --force not given
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM (kill, timeout, systemd, container runtimes): cleaned up as for Ctrl-C
 
 PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
 CIPHER_CHOICES = {"aes": 1, "chacha": 2}
@@ -266,19 +267,136 @@ def cmd_verify(args) -> int:
     return EXIT_OK if r.ok else EXIT_DAMAGED
 
 
+# -- signals -----------------------------------------------------------------------------------
+#
+# Every command: SIGTERM is handled as SIGINT (Ctrl-C) is: an exception in the main thread, so the
+# same cleanup runs (temporary output removed, a multipart upload aborted), then "terminated" and
+# exit 143 (130 for SIGINT). A second signal during that cleanup exits at once.
+# Servers (serve, gateway): the first signal stops them gracefully (in-flight work gets
+# --stop-timeout seconds), exit 0; a second signal, or a stop that has not returned by then (a
+# worker stuck, say, in a read from a stalled origin), exits at once with 130/143.
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as SIGINT raises KeyboardInterrupt."""
+
+
+def _exit_now(signum: int, why: str) -> None:
+    _say(f"qeltrix: {why}")
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(128 + signum)
+
+
+class _Signals:
+    """SIGINT and SIGTERM handlers for one command. Until ``serving``, a signal raises (SIGINT:
+    KeyboardInterrupt, SIGTERM: _Terminated) and a second one exits at once; once ``serving``,
+    the first signal sets ``stop`` and a second one exits at once."""
+
+    def __init__(self):
+        import threading
+
+        self.stop = threading.Event()
+        self.serving = False
+        self.received: list[int] = []
+        self._old: dict = {}
+
+    def install(self) -> "_Signals":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+        self._old.clear()
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.received.append(signum)
+        if len(self.received) > 1:
+            _exit_now(signum, "second signal: exiting at once")
+        if self.serving:
+            self.stop.set()
+            return
+        raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+_signals: _Signals | None = None  # the running command's (main() installs it)
+
+
 @contextlib.contextmanager
-def _signals_stop():
-    """An Event that SIGINT or SIGTERM sets, for servers that run until told to stop."""
+def _serving():
+    """The running command's signals, switched to "stop" mode while a server runs: yields the
+    Event the first SIGINT/SIGTERM sets."""
+    sig = _signals if _signals is not None else _Signals().install()
+    sig.serving = True
+    try:
+        yield sig
+    finally:
+        sig.serving = False
+        if sig is not _signals:
+            sig.restore()
+
+
+def _stop_bounded(stop, timeout: float, sig: _Signals) -> None:
+    """Run ``stop()`` (a server's graceful stop, given ``timeout`` seconds for in-flight work)
+    in a helper thread; if it has not returned 2 s after that (a worker stuck), or a second
+    signal comes, exit at once."""
     import signal
     import threading
+    import time
 
-    stop = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+    done = threading.Event()
+    error: list = []
+
+    def run():
+        try:
+            stop()
+        except BaseException as e:  # reported below, from the main thread
+            error.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="qeltrix-stop", daemon=True).start()
+    deadline = time.monotonic() + timeout + 2.0
+    while not done.wait(0.1):
+        if time.monotonic() > deadline:
+            _exit_now(sig.received[0] if sig.received else signal.SIGTERM,
+                      f"workers still busy {timeout + 2.0:g}s after the stop: exiting at once")
+    if error:
+        raise error[0]
+
+
+def _gateway_kdf_params(args, keys):
+    """(KdfParams or None, whether to write them to --kdf-params): encrypting with a passphrase,
+    an existing FILE is used and a missing one written; decrypting, FILE is required."""
+    import os.path
+
+    from .gateway import load_kdf_params
+
+    path = args.kdf_params
+    if "passphrase" not in keys:
+        if path is not None:
+            raise UsageError("--kdf-params goes with a passphrase, not --key-file")
+        return None, False
+    if args.decrypt:
+        if path is None:
+            raise UsageError("a decrypting gateway with a passphrase needs --kdf-params FILE: the file the "
+                             "encrypting gateway wrote, or any container made with that passphrase and salt "
+                             "(so that no client can make it run a KDF)")
+        return load_kdf_params(path), False
+    if path is not None and os.path.exists(path):
+        return load_kdf_params(path), False
+    return None, path is not None
 
 
 def cmd_gateway(args) -> int:
@@ -289,28 +407,36 @@ def cmd_gateway(args) -> int:
     if (args.dest_host is None) != (args.dest_port is None):
         raise UsageError("give --dest-host and --dest-port together (or neither, to reply on the same connection)")
     keys = _key_args(args, confirm=not args.decrypt)
+    kdf_params, write_params = _gateway_kdf_params(args, keys)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="qeltrix: %(message)s")
     logging.getLogger("qeltrix.gateway").propagate = True
     gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=CIPHER_CHOICES[args.cipher],
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
-                       idle_timeout=args.idle_timeout or None, **keys)
+                       idle_timeout=args.idle_timeout or None, kdf_params=kdf_params, **keys)
+    if write_params:
+        from .gateway import save_kdf_params
+
+        save_kdf_params(args.kdf_params, gw.kdf_params)
+        _say(f"qeltrix gateway: wrote the KDF parameters to {args.kdf_params} (give it to the decrypting side)")
     if not is_loopback(args.host):
         _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
              "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
-    with _signals_stop() as stop:
+    with _serving() as sig:
         try:
             gw.start()
             dest = f"{args.dest_host}:{args.dest_port}" if args.dest_host else "the same connection"
             _say(f"qeltrix gateway: listening on {args.host}:{gw.port} "
                  f"({'decrypt' if args.decrypt else 'encrypt'}, to {dest}); Ctrl-C to stop")
             sys.stderr.flush()
-            while not stop.wait(0.5):
+            while not sig.stop.wait(0.5):
                 pass
+            if not args.quiet:
+                _say("qeltrix gateway: stopping")
         finally:
             st = gw.stats()
-            gw.stop(timeout=5.0)
+            _stop_bounded(lambda: gw.stop(timeout=args.stop_timeout), args.stop_timeout, sig)
     if not args.quiet and st:
         _say(f"qeltrix gateway: stopped; {st['completed']} connections completed, {st['failed']} failed, "
              f"{st['bytes_in']} bytes in, {st['bytes_out']} out")
@@ -366,15 +492,21 @@ def cmd_serve(args) -> int:
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
     try:
-        with _signals_stop() as stop, SeekServer(args.input, host=args.host, port=args.port,
-                                                 workers=args.workers, token=token, **keys) as srv:
-            if not args.quiet:
-                for p in srv.paths:
-                    _say(f"serving {srv.url.rstrip('/')}{p}")
-            while not stop.wait(0.5):
-                pass
-            if not args.quiet:
-                _say("qeltrix: stopping")
+        srv = SeekServer(args.input, host=args.host, port=args.port, workers=args.workers, token=token,
+                         stop_timeout=args.stop_timeout, **keys)
+        with _serving() as sig:
+            try:
+                srv.start()
+                if not args.quiet:
+                    for p in srv.paths:
+                        _say(f"serving {srv.url.rstrip('/')}{p}")
+                sys.stderr.flush()
+                while not sig.stop.wait(0.5):
+                    pass
+                if not args.quiet:
+                    _say("qeltrix: stopping")
+            finally:
+                _stop_bounded(srv.stop, args.stop_timeout, sig)
     finally:
         logger.removeHandler(handler)
     return EXIT_OK
@@ -411,6 +543,13 @@ _idle_seconds = _number(float, lambda v: v == 0 or 0.01 <= v <= 86400,
                         "must be 0 (never) or between 0.01 and 86400 seconds")
 
 
+def _add_stop_timeout(sp) -> None:
+    sp.add_argument("--stop-timeout", type=_number(float, lambda v: 0 <= v <= 3600, "must be 0..3600 seconds"),
+                    default=5.0, metavar="S",
+                    help="on SIGINT/SIGTERM, give open connections S seconds to finish (default 5); a "
+                         "second signal, or workers still busy 2 s later, exit at once (130/143)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -429,7 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("output", help="container to write: path, writable fsspec URL (s3://...) or - for stdout")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
-    sp.add_argument("--permute", action="store_true", help="also permute block bytes (off by default)")
+    sp.add_argument("--permute", action="store_true", help="also permute each block's bytes with a keyed permutation before the AEAD (off by "
+                         "default). It adds nothing to confidentiality or integrity: the AEAD gives both, and "
+                         "the permutation key comes from the block key")
     sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     common(sp)
     _add_key_options(sp)
@@ -490,6 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seal a partial block after S seconds without input (default 0.2)")
     sp.add_argument("--idle-timeout", type=_idle_seconds, default=300.0, metavar="S",
                     help="drop a source silent for S seconds, as an abort (default 300; 0: never)")
+    sp.add_argument("--kdf-params", metavar="FILE",
+                    help="with a passphrase: the KDF salt and cost. Encrypting: use FILE's, or write new ones "
+                         "to FILE if it does not exist. Decrypting (required): FILE as the encrypting side "
+                         "wrote it, or any container made with them; streams with other parameters are "
+                         "refused, so no client can make the gateway run a KDF")
+    _add_stop_timeout(sp)
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_gateway)
@@ -502,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' (visible to other users: "
                                                   "prefer --token-file)")
     sp.add_argument("--token-file", metavar="FILE", help="read the bearer token from the first line of FILE")
+    _add_stop_timeout(sp)
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_serve)
@@ -521,10 +669,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .errors import DamagedError, LimitError, NotAContainerError, UnsupportedVersionError, WrongKeyError
+    global _signals
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    outer, _signals = _signals, _Signals().install()
+    try:
+        return _run(args)
+    finally:
+        _signals.restore()
+        _signals = outer
+
+
+def _run(args) -> int:
+    from .errors import DamagedError, LimitError, NotAContainerError, UnsupportedVersionError, WrongKeyError
+
     try:
         return args.func(args)
     except UsageError as e:
@@ -548,6 +707,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as e:
         _say(f"qeltrix: {e}")
         return EXIT_USAGE
+    except _Terminated:
+        _say("qeltrix: terminated")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         _say("qeltrix: interrupted")
         return EXIT_INTERRUPTED

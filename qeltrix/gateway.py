@@ -25,22 +25,34 @@ its receiver sees an error rather than a clean end.
 The gateway has no authentication of its own: anyone who can connect can have bytes sealed with
 its key (or, decrypting, have any container made with its key opened). Bind it to loopback or
 protect the port.
+
+No connection chooses a KDF. An encrypting gateway derives its key once, at start-up, and every
+container it writes carries that one salt and cost (``kdf_params``; so its containers can be
+linked to each other). A decrypting gateway derives its key once, at start-up, too: from a raw
+key, or from a passphrase *and the KDF parameters the operator gives* (``kdf_params``: those of
+the encrypting side, from the small JSON file ``save_kdf_params`` writes, ``qeltrix gateway
+--kdf-params FILE``, or read from any container made with them). A stream whose header names other
+parameters is refused before any work (``StartupKey``), so 416 bytes from a client cannot buy an
+Argon2id run.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
 import threading
 import weakref
 
 from . import _core
 from .blocks import open_block, stored_size
-from .crypto import CIPHER_AES256_GCM, KdfParams, check_master_key, derive_master_key
+from .crypto import CIPHER_AES256_GCM, KDF_NAMES, KDF_NONE, KdfParams, check_master_key, derive_master_key
+from .errors import NotAContainerError, WrongKeyError
 from .reader import check_footer, open_keys
 from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, _check_settings, _writer_key
 
-__all__ = ["GatewayServer", "StreamPacker", "is_loopback"]
+__all__ = ["GatewayServer", "StreamPacker", "StartupKey", "is_loopback", "load_kdf_params", "save_kdf_params"]
 
 log = logging.getLogger("qeltrix.gateway")
 
@@ -82,9 +94,10 @@ class _SealSession:
 class _OpenSession:
     """One connection's container, opened block by block (each authenticated before release)."""
 
-    def __init__(self, header_bytes: bytes, master_key, passphrase, derive):
+    def __init__(self, header_bytes: bytes, key: "StartupKey"):
         self.header = _core.decode_header(header_bytes)
-        self.keys = open_keys(self.header, header_bytes, master_key, passphrase, derive=derive)
+        self.keys = open_keys(self.header, header_bytes, key.master_key_for_raw(), _CONFIGURED,
+                              derive=key.match)
 
     def open(self, index, plain_offset, plain_size, final, stored, out) -> None:
         open_block(self.keys, index, stored, plain_offset, plain_size, final, self.header.permuted, True, out)
@@ -94,25 +107,85 @@ class _OpenSession:
         check_footer(self.keys, self.header, index, footer, footer_offset)
 
 
-class _KeyCache:
-    """Passphrase -> master key per KDF parameters: an encrypting gateway derives its key once
-    and uses one salt for every connection, so the decrypting side need not pay the KDF again."""
+_CONFIGURED = object()  # stands for the passphrase in open_keys: StartupKey.match never uses it
 
-    def __init__(self, size: int = 16):
-        self._d: dict = {}
-        self._size = size
-        self._lock = threading.Lock()
 
-    def __call__(self, passphrase, params: KdfParams) -> bytes:
-        with self._lock:
-            mk = self._d.get(params)
-        if mk is None:
-            mk = derive_master_key(passphrase, params)
-            with self._lock:
-                if len(self._d) >= self._size:
-                    self._d.pop(next(iter(self._d)))
-                self._d[params] = mk
-        return mk
+class StartupKey:
+    """The one key a decrypting server opens containers with, derived once at start-up.
+
+    From a raw ``master_key``, or from a ``passphrase`` with the operator's ``kdf_params`` (the
+    salt and cost of the containers to open). ``match`` then answers each container's header:
+    the master key if its KDF parameters are exactly the configured ones, else WrongKeyError;
+    it never runs a KDF, so a client cannot choose the work (this is where a keyring's slot
+    lookup would go: compare each slot's parameters, derive nothing)."""
+
+    def __init__(self, master_key=None, passphrase=None, kdf_params: KdfParams | None = None):
+        if (master_key is None) == (passphrase is None):
+            raise ValueError("give a master key or a passphrase (with its kdf_params), one of them")
+        if passphrase is not None:
+            if kdf_params is None or kdf_params.kdf_id == KDF_NONE:
+                raise ValueError("decrypting with a passphrase needs the KDF parameters (salt and cost) of the "
+                                 "containers to open: kdf_params, e.g. load_kdf_params(file written by the "
+                                 "encrypting gateway) or taken from one of its containers")
+            self.kdf_params: KdfParams | None = kdf_params
+            self._mk = derive_master_key(passphrase, kdf_params)  # once, here
+        else:
+            if kdf_params is not None:
+                raise ValueError("kdf_params go with a passphrase, not a raw key")
+            self.kdf_params = None
+            self._mk = check_master_key(master_key)
+
+    def master_key_for_raw(self) -> bytes | None:
+        """The key for containers made with a raw key (None if configured with a passphrase)."""
+        return self._mk if self.kdf_params is None else None
+
+    def match(self, _passphrase, claimed: KdfParams) -> bytes:
+        """The master key for a container whose header claims ``claimed``; no KDF is run."""
+        if self.kdf_params is None:
+            raise WrongKeyError("this container was made with a passphrase; this gateway has a raw key")
+        if claimed != self.kdf_params:
+            raise WrongKeyError(f"this container's KDF parameters ({_describe(claimed)}) are not the ones "
+                                f"configured ({_describe(self.kdf_params)}): refused without running a KDF")
+        return self._mk
+
+
+def _describe(p: KdfParams) -> str:
+    return f"{KDF_NAMES.get(p.kdf_id, p.kdf_id)} t={p.t} m={p.m} p={p.p} salt {bytes(p.salt).hex()[:8]}..."
+
+
+def save_kdf_params(path, params: KdfParams) -> None:
+    """Write ``params`` (not secret: a salt and a cost) as a small JSON file, for the decrypting
+    side's ``load_kdf_params``. Refuses to overwrite an existing file."""
+    doc = {"qeltrix_kdf_params": 1, "kdf": KDF_NAMES[params.kdf_id], "salt": bytes(params.salt).hex(),
+           "t": params.t, "m": params.m, "p": params.p}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(doc) + "\n")
+
+
+def load_kdf_params(path) -> KdfParams:
+    """KDF parameters from a file ``save_kdf_params`` wrote, or from the header of a container
+    (or a captured gateway stream) made with them. ValueError if it is neither."""
+    with open(path, "rb") as f:
+        head = f.read(_core.HEADER_SIZE)
+        if head[:4] == b"QLTX":
+            try:
+                h = _core.decode_header(head)
+            except (NotAContainerError, ValueError) as e:
+                raise ValueError(f"{path}: not a container header ({e})") from None
+            if h.kdf_id == KDF_NONE:
+                raise ValueError(f"{path}: this container was made with a raw key: it has no KDF parameters")
+            return KdfParams(h.kdf_id, bytes(h.kdf_salt), h.kdf_t, h.kdf_m, h.kdf_p)
+        text = head + f.read(4096)
+    try:
+        doc = json.loads(text)
+        ids = {v: k for k, v in KDF_NAMES.items()}
+        p = KdfParams(ids[doc["kdf"]], bytes.fromhex(doc["salt"]), int(doc["t"]), int(doc["m"]), int(doc["p"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{path}: neither a KDF parameters file nor a container") from None
+    if p.kdf_id == KDF_NONE or len(p.salt) != 16:
+        raise ValueError(f"{path}: not passphrase KDF parameters")
+    return p
 
 
 def _log(level: int, msg: str) -> None:
@@ -133,6 +206,11 @@ class GatewayServer:
     ``idle_timeout`` seconds (None: never) is dropped, as an abort, so clients that connect and
     send nothing cannot hold the ``max_connections`` slots. ``listen_port=0`` picks a free
     port (see ``.port`` after ``start()``).
+
+    With a ``passphrase``, the key is derived once, here. Encrypting: with ``kdf_params`` (else
+    new ones, see ``.kdf_params``), which every container written carries. Decrypting:
+    ``kdf_params`` is required (those of the encrypting side: ``load_kdf_params``), and a
+    stream made with any other parameters is refused without running a KDF.
     """
 
     def __init__(self, master_key=None, listen_host: str = "127.0.0.1", listen_port: int = 7620,
@@ -140,7 +218,7 @@ class GatewayServer:
                  dest_port: int | None = None, *, passphrase=None, block_size: int = DEFAULT_BLOCK_SIZE,
                  flush_after: float = DEFAULT_FLUSH_AFTER, decrypt: bool = False,
                  max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0,
-                 idle_timeout: float | None = 300.0):
+                 idle_timeout: float | None = 300.0, kdf_params: KdfParams | None = None):
         _check_settings(block_size, cipher_id, workers)
         if not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
             raise ValueError("listen_port must be in 0..65535")
@@ -169,16 +247,14 @@ class GatewayServer:
         self.window = window or 2 * workers
         self._connect_timeout_ms = max(1, int(connect_timeout * 1000))
         self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
-        if self.decrypt:
-            if master_key is None and passphrase is None:
-                raise ValueError("a master key or a passphrase is required")
-            if master_key is not None and passphrase is not None:
-                raise ValueError("give a master key or a passphrase, not both")
-            self._mk = check_master_key(master_key) if master_key is not None else None
-            self._passphrase = passphrase
-            self._derive = _KeyCache()
+        if self.decrypt:  # derive once, here; each stream's KDF parameters must match (StartupKey)
+            self._key = StartupKey(master_key, passphrase, kdf_params)
+            self.kdf_params = self._key.kdf_params
         else:  # derive once: every connection's container shares the KDF salt, not the container key
-            self._mk, self._kdf = _writer_key(master_key, passphrase, None)
+            if kdf_params is not None and passphrase is None:
+                raise ValueError("kdf_params go with a passphrase, not a raw key")
+            self._mk, self._kdf = _writer_key(master_key, passphrase, kdf_params)
+            self.kdf_params = self._kdf if passphrase is not None else None
         self._native = None
         self._finalizer = None
         self._lock = threading.Lock()
@@ -188,7 +264,7 @@ class GatewayServer:
         return _SealSession(self._mk, self._kdf, self.block_size, self.cipher_id)
 
     def _make_opener(self, header_bytes: bytes) -> _OpenSession:
-        return _OpenSession(header_bytes, self._mk, self._passphrase, self._derive)
+        return _OpenSession(header_bytes, self._key)
 
     # -- lifecycle --
     def start(self) -> "GatewayServer":

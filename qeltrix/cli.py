@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 
 from .io import is_url
 
@@ -675,10 +676,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     outer, _signals = _signals, _Signals().install()
     try:
-        return _run(args)
+        code = _run(args)
     finally:
         _signals.restore()
         _signals = outer
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) and outer is None and \
+            threading.current_thread() is threading.main_thread():
+        # Cleanup has run (temporary output removed, upload aborted); threads still blocked in
+        # a read (a stalled server) must not hold the exit: leave without joining them.
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    return code
 
 
 def _run(args) -> int:

@@ -98,8 +98,11 @@ class HttpAccess(RemoteAccess):
         self.bytes_received = 0
         try:
             self._open(tail_bytes, head_bytes)
-        except BaseException:
+        except Exception:
             self.close()
+            raise
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): do not wait for requests in flight
+            self.close(wait=False)
             raise
 
     # -- open -------------------------------------------------------------------------------
@@ -110,7 +113,7 @@ class HttpAccess(RemoteAccess):
             head = self._pool().submit(self._get_small, f"bytes=0-{head_bytes - 1}", head_bytes)
         try:
             start, total, tail, validators = self._get_small(f"bytes=-{tail_bytes}", tail_bytes)
-        except BaseException:
+        except Exception:
             if head is not None:
                 head.cancel()
                 try:
@@ -346,8 +349,8 @@ class HttpAccess(RemoteAccess):
             raise self._changed()
         raise RemoteError(what, self.name, status)
 
-    def close(self) -> None:
-        super().close()
+    def close(self, wait: bool = True) -> None:
+        super().close(wait)
         http_pool = getattr(self, "_http", None)
         if http_pool is not None:
             http_pool.clear()

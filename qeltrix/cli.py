@@ -296,8 +296,6 @@ class _Signals:
     the first signal sets ``stop`` and a second one exits at once."""
 
     def __init__(self):
-        import threading
-
         self.stop = threading.Event()
         self.serving = False
         self.received: list[int] = []
@@ -305,7 +303,6 @@ class _Signals:
 
     def install(self) -> "_Signals":
         import signal
-        import threading
 
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -353,7 +350,6 @@ def _stop_bounded(stop, timeout: float, sig: _Signals) -> None:
     in a helper thread; if it has not returned 2 s after that (a worker stuck), or a second
     signal comes, exit at once."""
     import signal
-    import threading
     import time
 
     done = threading.Event()

@@ -88,11 +88,23 @@ def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size
 
 def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> None:
     """``open_block`` for each ``(index, stored, plain_offset, plain_size, final, out)`` of
-    ``group``; with ``verify``, the plaintext hashes are checked together once all decrypted."""
-    checks = [(index, out, _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out))
-              for index, stored, plain_offset, plain_size, final, out in group]
-    if verify:
-        check_plaintext_hashes(keys, checks)
+    ``group``; with ``verify``, the plaintext hashes are checked together once all decrypted.
+    If any block fails, every ``out`` of the group is zeroed before the error propagates."""
+    try:
+        checks = [(index, out, _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out))
+                  for index, stored, plain_offset, plain_size, final, out in group]
+        if verify:
+            check_plaintext_hashes(keys, checks)
+    except BaseException:
+        for *_, out in group:
+            zero(out)
+        raise
+
+
+def zero(buf) -> None:
+    """Overwrite a writable buffer with zero bytes (a failed open must leave no plaintext)."""
+    view = memoryview(buf).cast("B")
+    view[:] = bytes(len(view))
 
 
 def check_plaintext_hashes(keys: FileKeys, checks) -> None:

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 
 from .io import is_url
 
@@ -20,7 +21,8 @@ EXIT_DAMAGED = 4  # not a container, unsupported, damaged, tampered or truncated
 EXIT_IO = 5  # file not found, permission, disk full; remote: unreachable after retries, HTTP error,
 #             server ignores Range, object changed while read (RemoteError and subclasses)
 EXIT_EXISTS = 6  # output exists and --force not given
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM (kill, timeout, systemd, container runtimes): cleaned up as for Ctrl-C
 
 PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
 IDENTITY_ENV = "QELTRIX_IDENTITY"
@@ -331,19 +333,132 @@ def cmd_verify(args) -> int:
     return EXIT_OK if r.ok else EXIT_DAMAGED
 
 
-@contextlib.contextmanager
-def _signals_stop():
-    """An Event that SIGINT or SIGTERM sets, for servers that run until told to stop."""
-    import signal
-    import threading
+# -- signals -----------------------------------------------------------------------------------
+#
+# Every command: SIGTERM is handled as SIGINT (Ctrl-C) is: an exception in the main thread, so the
+# same cleanup runs (temporary output removed, a multipart upload aborted), then "terminated" and
+# exit 143 (130 for SIGINT). A second signal during that cleanup exits at once.
+# Servers (serve, gateway): the first signal stops them gracefully (in-flight work gets
+# --stop-timeout seconds), exit 0; a second signal, or a stop that has not returned by then (a
+# worker stuck, say, in a read from a stalled origin), exits at once with 130/143.
 
-    stop = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as SIGINT raises KeyboardInterrupt."""
+
+
+def _exit_now(signum: int, why: str) -> None:
+    _say(f"qeltrix: {why}")
     try:
-        yield stop
+        sys.stderr.flush()
     finally:
-        for sig, h in old.items():
+        os._exit(128 + signum)
+
+
+class _Signals:
+    """SIGINT and SIGTERM handlers for one command. Until ``serving``, a signal raises (SIGINT:
+    KeyboardInterrupt, SIGTERM: _Terminated) and a second one exits at once; once ``serving``,
+    the first signal sets ``stop`` and a second one exits at once."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.serving = False
+        self.received: list[int] = []
+        self._old: dict = {}
+
+    def install(self) -> "_Signals":
+        import signal
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, h in self._old.items():
             signal.signal(sig, h)
+        self._old.clear()
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.received.append(signum)
+        if len(self.received) > 1:
+            _exit_now(signum, "second signal: exiting at once")
+        if self.serving:
+            self.stop.set()
+            return
+        raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+_signals: _Signals | None = None  # the running command's (main() installs it)
+
+
+@contextlib.contextmanager
+def _serving():
+    """The running command's signals, switched to "stop" mode while a server runs: yields the
+    Event the first SIGINT/SIGTERM sets."""
+    sig = _signals if _signals is not None else _Signals().install()
+    sig.serving = True
+    try:
+        yield sig
+    finally:
+        sig.serving = False
+        if sig is not _signals:
+            sig.restore()
+
+
+def _stop_bounded(stop, timeout: float, sig: _Signals) -> None:
+    """Run ``stop()`` (a server's graceful stop, given ``timeout`` seconds for in-flight work)
+    in a helper thread; if it has not returned 2 s after that (a worker stuck), or a second
+    signal comes, exit at once."""
+    import signal
+    import time
+
+    done = threading.Event()
+    error: list = []
+
+    def run():
+        try:
+            stop()
+        except BaseException as e:  # reported below, from the main thread
+            error.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="qeltrix-stop", daemon=True).start()
+    deadline = time.monotonic() + timeout + 2.0
+    while not done.wait(0.1):
+        if time.monotonic() > deadline:
+            _exit_now(sig.received[0] if sig.received else signal.SIGTERM,
+                      f"workers still busy {timeout + 2.0:g}s after the stop: exiting at once")
+    if error:
+        raise error[0]
+
+
+def _gateway_kdf_params(args, keys):
+    """(KdfParams or None, whether to write them to --kdf-params): encrypting with a passphrase,
+    an existing FILE is used and a missing one written; decrypting, FILE is required."""
+    import os.path
+
+    from .gateway import load_kdf_params
+
+    path = args.kdf_params
+    if "passphrase" not in keys:
+        if path is not None:
+            raise UsageError("--kdf-params goes with a passphrase, not --key-file")
+        return None, False
+    if args.decrypt:
+        if path is None:
+            raise UsageError("a decrypting gateway with a passphrase needs --kdf-params FILE: the file the "
+                             "encrypting gateway wrote, or any container made with that passphrase and salt "
+                             "(so that no client can make it run a KDF)")
+        return load_kdf_params(path), False
+    if path is not None and os.path.exists(path):
+        return load_kdf_params(path), False
+    return None, path is not None
 
 
 def cmd_gateway(args) -> int:
@@ -354,6 +469,7 @@ def cmd_gateway(args) -> int:
     if (args.dest_host is None) != (args.dest_port is None):
         raise UsageError("give --dest-host and --dest-port together (or neither, to reply on the same connection)")
     keys = _key_args(args, confirm=not args.decrypt, writer=not args.decrypt)
+    kdf_params, write_params = _gateway_kdf_params(args, keys)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="qeltrix: %(message)s")
     logging.getLogger("qeltrix.gateway").propagate = True
@@ -361,22 +477,29 @@ def cmd_gateway(args) -> int:
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
                        idle_timeout=args.idle_timeout or None, max_connections=args.max_connections,
-                       window=args.window, connect_timeout=args.connect_timeout, **keys)
+                       window=args.window, connect_timeout=args.connect_timeout, kdf_params=kdf_params, **keys)
+    if write_params:
+        from .gateway import save_kdf_params
+
+        save_kdf_params(args.kdf_params, gw.kdf_params)
+        _say(f"qeltrix gateway: wrote the KDF parameters to {args.kdf_params} (give it to the decrypting side)")
     if not is_loopback(args.host):
         _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
              "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
-    with _signals_stop() as stop:
+    with _serving() as sig:
         try:
             gw.start()
             dest = f"{args.dest_host}:{args.dest_port}" if args.dest_host else "the same connection"
             _say(f"qeltrix gateway: listening on {args.host}:{gw.port} "
                  f"({'decrypt' if args.decrypt else 'encrypt'}, to {dest}); Ctrl-C to stop")
             sys.stderr.flush()
-            while not stop.wait(0.5):
+            while not sig.stop.wait(0.5):
                 pass
+            if not args.quiet:
+                _say("qeltrix gateway: stopping")
         finally:
             st = gw.stats()
-            gw.stop(timeout=5.0)
+            _stop_bounded(lambda: gw.stop(timeout=args.stop_timeout), args.stop_timeout, sig)
     if not args.quiet and st:
         _say(f"qeltrix gateway: stopped; {st['completed']} connections completed, {st['failed']} failed, "
              f"{st['bytes_in']} bytes in, {st['bytes_out']} out")
@@ -529,19 +652,25 @@ def cmd_serve(args) -> int:
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logger.propagate = False
     try:
-        with _signals_stop() as stop, SeekServer(
-                args.input, host=args.host, port=args.port, workers=args.workers, token=token,
-                index=not args.no_index, max_connections=args.max_connections, header_timeout=args.header_timeout,
-                idle_timeout=args.idle_timeout, send_timeout=args.send_timeout, stop_timeout=args.stop_timeout,
-                cache_bytes=args.cache_mb << 20,
-                readahead_blocks=args.readahead_blocks, max_ranges=args.max_ranges, **keys) as srv:
-            if not args.quiet:
-                for p in srv.paths:
-                    _say(f"serving {srv.url.rstrip('/')}{p}")
-            while not stop.wait(0.5):
-                pass
-            if not args.quiet:
-                _say("qeltrix: stopping")
+        srv = SeekServer(
+            args.input, host=args.host, port=args.port, workers=args.workers, token=token,
+            index=not args.no_index, max_connections=args.max_connections, header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout, send_timeout=args.send_timeout, stop_timeout=args.stop_timeout,
+            cache_bytes=args.cache_mb << 20, readahead_blocks=args.readahead_blocks, max_ranges=args.max_ranges,
+            **keys)
+        with _serving() as sig:
+            try:
+                srv.start()
+                if not args.quiet:
+                    for p in srv.paths:
+                        _say(f"serving {srv.url.rstrip('/')}{p}")
+                sys.stderr.flush()
+                while not sig.stop.wait(0.5):
+                    pass
+                if not args.quiet:
+                    _say("qeltrix: stopping")
+            finally:
+                _stop_bounded(srv.stop, args.stop_timeout, sig)
     finally:
         logger.removeHandler(handler)
     return EXIT_OK
@@ -652,6 +781,13 @@ _idle_seconds = _number(float, lambda v: v == 0 or 0.01 <= v <= 86400,
 _timeout = _number(float, lambda v: 0.01 <= v <= 86400, "must be between 0.01 and 86400 seconds")
 
 
+def _add_stop_timeout(sp) -> None:
+    sp.add_argument("--stop-timeout", type=_number(float, lambda v: 0 <= v <= 3600, "must be 0..3600 seconds"),
+                    default=5.0, metavar="S",
+                    help="on SIGINT/SIGTERM, give open connections S seconds to finish (default 5); a "
+                         "second signal, or workers still busy 2 s later, exit at once (130/143)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -670,9 +806,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("output", help="container to write: path, writable fsspec URL (s3://...) or - for stdout")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
-    sp.add_argument("--permute", action="store_true",
-                    help="also permute block bytes (off by default; it runs under the AEAD and adds nothing "
-                         "to confidentiality or integrity)")
+    sp.add_argument("--permute", action="store_true", help="also permute each block's bytes with a keyed permutation before the AEAD (off by "
+                         "default). It adds nothing to confidentiality or integrity: the AEAD gives both, and "
+                         "the permutation key comes from the block key")
     sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     sp.add_argument("--keyring-slots", type=_positive, default=None, metavar="N",
                     help="room for N key slots, so recipients can be added later in place (default 16)")
@@ -743,6 +879,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="blocks in flight per connection: a slow destination slows its source (default 2 x workers)")
     sp.add_argument("--connect-timeout", type=_timeout, default=10.0, metavar="S",
                     help="give up connecting to the destination after S seconds (default 10)")
+    sp.add_argument("--kdf-params", metavar="FILE",
+                    help="with a passphrase: the KDF salt and cost. Encrypting: use FILE's, or write new ones "
+                         "to FILE if it does not exist. Decrypting (required): FILE as the encrypting side "
+                         "wrote it, or any container made with them; streams with other parameters are "
+                         "refused, so no client can make the gateway run a KDF")
+    _add_stop_timeout(sp)
     common(sp)
     _add_key_options(sp, writer=True)
     sp.set_defaults(func=cmd_gateway)
@@ -765,14 +907,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="close a keep-alive connection idle for S seconds (default 15)")
     sp.add_argument("--send-timeout", type=_timeout, default=30.0, metavar="S",
                     help="close a connection whose client reads nothing for S seconds (default 30)")
-    sp.add_argument("--stop-timeout", type=_timeout, default=5.0, metavar="S",
-                    help="on SIGINT/SIGTERM, let responses in flight finish for up to S seconds (default 5)")
     sp.add_argument("--cache-mb", type=_positive, default=32, metavar="MB",
                     help="decrypted blocks kept for all clients, in MiB (default 32)")
     sp.add_argument("--readahead-blocks", type=_nonneg, default=8, metavar="N",
                     help="blocks decrypted ahead of a streaming response (default 8; 0: off)")
     sp.add_argument("--max-ranges", type=_nonneg, default=16, metavar="N",
                     help="ranges one request may ask for (default 16; 0: no cap)")
+    _add_stop_timeout(sp)
     common(sp)
     _add_key_options(sp)
     sp.set_defaults(func=cmd_serve)
@@ -854,10 +995,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .errors import DamagedError, LimitError, NotAContainerError, UnsupportedVersionError, WrongKeyError
+    global _signals
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    outer, _signals = _signals, _Signals().install()
+    try:
+        code = _run(args)
+    finally:
+        _signals.restore()
+        _signals = outer
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) and outer is None and \
+            threading.current_thread() is threading.main_thread():
+        # Cleanup has run (temporary output removed, upload aborted); threads still blocked in
+        # a read (a stalled server) must not hold the exit: leave without joining them.
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    return code
+
+
+def _run(args) -> int:
+    from .errors import DamagedError, LimitError, NotAContainerError, UnsupportedVersionError, WrongKeyError
+
     try:
         return args.func(args)
     except UsageError as e:
@@ -881,6 +1044,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as e:
         _say(f"qeltrix: {e}")
         return EXIT_USAGE
+    except _Terminated:
+        _say("qeltrix: terminated")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         _say("qeltrix: interrupted")
         return EXIT_INTERRUPTED

@@ -9,7 +9,7 @@ import time
 from typing import NamedTuple
 
 from . import _core
-from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, hash_many
+from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, TEST_KDF_ENV, KdfParams, hash_many, weak_kdf
 from .errors import DamagedError, QeltrixError
 from .io import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
@@ -236,6 +236,15 @@ def info(src, *, limits=None) -> dict:
             "container_id": header.container_id.hex(),
             "authenticated": False,
         })
+        params = None
+        if v60 and header.kdf_id:
+            params = KdfParams(header.kdf_id, header.kdf_salt, header.kdf_t, header.kdf_m, header.kdf_p)
+        elif not v60 and d["kdf_params"]:
+            p = d["kdf_params"]
+            params = KdfParams({"argon2id": 1, "scrypt": 2}[d["kdf"]], bytes(16), p["t"], p["m"], p["p"])
+        if params is not None and weak_kdf(params):
+            d["kdf_warning"] = "the passphrase KDF cost is far below the default: offline guessing is cheap " \
+                               f"(made with {TEST_KDF_ENV}?)"
         return d
 
 

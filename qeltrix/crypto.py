@@ -40,6 +40,7 @@ __all__ = [
     "random_master_key",
     "derive_master_key",
     "new_kdf_params",
+    "weak_kdf",
     "load_key_file",
     "sha256",
     "sha256_many",
@@ -101,9 +102,14 @@ SCRYPT_MAX_MEMORY, SCRYPT_MAX_P = 1 << 30, 16
 
 # Test-only: QELTRIX_INSECURE_TEST_KDF=1 makes *new* containers use a tiny Argon2id cost
 # (t=1, 64 KiB, p=1) so a test suite can make hundreds of passphrase containers quickly, as
-# age's tests do. It never lowers what a reader accepts or checks. Never set it in production.
+# age's tests do. It never lowers what a reader accepts or checks. It is refused (ValueError)
+# outside a pytest run (pytest imported, or PYTEST_CURRENT_TEST inherited by a test's child
+# process), so a shell or service left with it set fails loudly instead of writing weak
+# containers; and ``info`` flags any container with a cost this low (``weak_kdf``).
 TEST_KDF_ENV = "QELTRIX_INSECURE_TEST_KDF"
 ARGON2_TEST = (1, 64, 1)
+#: Passphrase KDF memory below which ``info`` warns (the default is 64 MiB).
+WEAK_KDF_MEMORY = 8 << 20
 
 _U64 = struct.Struct(">Q")
 
@@ -176,9 +182,30 @@ class KdfParams(NamedTuple):
     p: int = 0
 
 
+def _insecure_test_kdf() -> bool:
+    if not os.environ.get(TEST_KDF_ENV):
+        return False
+    import sys
+
+    if "pytest" not in sys.modules and "PYTEST_CURRENT_TEST" not in os.environ:
+        raise ValueError(f"{TEST_KDF_ENV} is set: it makes weak passphrase containers and is for "
+                         "qeltrix's test suite only; unset it")
+    return True
+
+
 def new_kdf_params() -> KdfParams:
-    t, m, p = ARGON2_TEST if os.environ.get(TEST_KDF_ENV) == "1" else ARGON2_DEFAULT
+    t, m, p = ARGON2_TEST if _insecure_test_kdf() else ARGON2_DEFAULT
     return KdfParams(KDF_ARGON2ID, os.urandom(KDF_SALT_SIZE), t, m, p)
+
+
+def weak_kdf(params: KdfParams) -> bool:
+    """True for a passphrase KDF whose memory cost is below WEAK_KDF_MEMORY (such as the test
+    setting's): offline guessing is cheap."""
+    if params.kdf_id == KDF_ARGON2ID:
+        return params.m * 1024 < WEAK_KDF_MEMORY
+    if params.kdf_id == KDF_SCRYPT:
+        return 128 * params.m * (1 << min(params.t, 62)) < WEAK_KDF_MEMORY
+    return False
 
 
 #: One process-wide gate around every passphrase KDF. OpenSSL's Argon2 runs its lanes in a thread
@@ -374,6 +401,9 @@ class FileKeys:
         try:
             self._aead(cdk).decrypt_into(iv, sealed, aad, out)
         except InvalidTag:
+            # decrypt_into writes the plaintext before it checks the tag: leave none of it
+            view = memoryview(out).cast("B")
+            view[:] = bytes(len(view))
             raise DamagedError(f"block {index}: payload failed authentication", index) from None
 
     def check_block_key(self, cdk: bytes, salt: bytes, index: int, pt_hash: bytes) -> None:

@@ -25,24 +25,36 @@ its receiver sees an error rather than a clean end.
 The gateway has no authentication of its own: anyone who can connect can have bytes sealed with
 its key (or, decrypting, have any container made with its key opened). Bind it to loopback or
 protect the port.
+
+No connection chooses a KDF. An encrypting gateway derives its key once, at start-up, and every
+container it writes carries that one salt and cost (``kdf_params``; so its containers can be
+linked to each other). A decrypting gateway derives its key once, at start-up, too: from a raw
+key, or from a passphrase *and the KDF parameters the operator gives* (``kdf_params``: those of
+the encrypting side, from the small JSON file ``save_kdf_params`` writes, ``qeltrix gateway
+--kdf-params FILE``, or read from any container made with them). A stream whose header names other
+parameters is refused before any work (``StartupKey``), so 416 bytes from a client cannot buy an
+Argon2id run.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
 import threading
 import weakref
 
 from . import _core
 from .blocks import open_block, stored_size
-from .crypto import CIPHER_AES256_GCM, KdfParams, check_master_key, derive_master_key, hash_many
-from .errors import DamagedError
+from .crypto import (CIPHER_AES256_GCM, KDF_NAMES, KDF_NONE, VERSION_6_0, VERSION_6_1, KdfParams, check_master_key,
+                     derive_master_key, hash_many, passphrase_bytes)
+from .errors import DamagedError, NotAContainerError, QeltrixError, WrongKeyError
 from .keyring import prepare_recipients
 from .reader import Layout, PagedIndex, check_footer, make_secrets, open_layout
 from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, _check_settings
 
-__all__ = ["GatewayServer", "StreamPacker", "is_loopback"]
+__all__ = ["GatewayServer", "StreamPacker", "StartupKey", "is_loopback", "load_kdf_params", "save_kdf_params"]
 
 log = logging.getLogger("qeltrix.gateway")
 
@@ -136,25 +148,112 @@ class _OpenSession:
         check_footer(self.keys, self.header, index, footer, footer_offset)
 
 
-class _KeyCache:
-    """Passphrase -> master key per KDF parameters: an encrypting gateway derives its key once
-    and uses one salt for every connection, so the decrypting side need not pay the KDF again."""
+class _Configured:
+    """Stands for the passphrase in the readers' key lookup: StartupKey.match never reads it."""
 
-    def __init__(self, size: int = 16):
-        self._d: dict = {}
-        self._size = size
-        self._lock = threading.Lock()
+    def __repr__(self) -> str:
+        return "<configured passphrase>"
 
-    def __call__(self, passphrase, params: KdfParams) -> bytes:
-        with self._lock:
-            mk = self._d.get(params)
-        if mk is None:
-            mk = derive_master_key(passphrase, params)
-            with self._lock:
-                if len(self._d) >= self._size:
-                    self._d.pop(next(iter(self._d)))
-                self._d[params] = mk
-        return mk
+
+_CONFIGURED = _Configured()
+
+
+class StartupKey:
+    """The keys a decrypting server opens containers with, derived once at start-up.
+
+    A raw ``master_key``, age ``identities``, and/or a ``passphrase`` with the operator's
+    ``kdf_params`` (the salt and cost of the containers to open: a 6.0 header's, or a 6.1
+    passphrase slot's). ``match`` answers a container's (or slot's) KDF parameters with the
+    KDF output if they are exactly the configured ones, else WrongKeyError: it never runs a KDF,
+    so a client cannot choose the work."""
+
+    def __init__(self, master_key=None, passphrase=None, kdf_params: KdfParams | None = None, identities=None):
+        if master_key is None and passphrase is None and not identities:
+            raise ValueError("a master key, a passphrase (with its kdf_params) or an identity is required")
+        self._out: dict[int, bytes] = {}
+        if passphrase is not None:
+            if kdf_params is None or kdf_params.kdf_id == KDF_NONE:
+                raise ValueError("decrypting with a passphrase needs the KDF parameters (salt and cost) of the "
+                                 "containers to open: kdf_params, e.g. load_kdf_params(file written by the "
+                                 "encrypting gateway) or taken from one of its containers")
+            self.kdf_params: KdfParams | None = kdf_params
+            # once, here: 6.0 takes the passphrase as given, 6.1 its NFC form (usually the same bytes)
+            for version in (VERSION_6_0, VERSION_6_1):
+                raw = passphrase_bytes(passphrase, version)
+                done = next((v for k, v in self._out.items() if passphrase_bytes(passphrase, k) == raw), None)
+                self._out[version] = done if done is not None else derive_master_key(raw, kdf_params, version)
+        elif kdf_params is not None:
+            raise ValueError("kdf_params go with a passphrase, not a raw key")
+        else:
+            self.kdf_params = None
+        self.secrets = make_secrets(master_key, _CONFIGURED if passphrase is not None else None, identities)
+
+    def match(self, _passphrase, claimed: KdfParams, version: int = VERSION_6_0) -> bytes:
+        """The KDF output for a container (6.0) or passphrase slot (6.1) that claims ``claimed``."""
+        if self.kdf_params is None:
+            raise WrongKeyError("this container was made with a passphrase; this gateway has no passphrase")
+        if claimed != self.kdf_params:
+            raise WrongKeyError(f"this container's KDF parameters ({_describe(claimed)}) are not the ones "
+                                f"configured ({_describe(self.kdf_params)}): refused without running a KDF")
+        return self._out[version]
+
+
+def _describe(p: KdfParams) -> str:
+    return f"{KDF_NAMES.get(p.kdf_id, p.kdf_id)} t={p.t} m={p.m} p={p.p} salt {bytes(p.salt).hex()[:8]}..."
+
+
+def save_kdf_params(path, params: KdfParams) -> None:
+    """Write ``params`` (not secret: a salt and a cost) as a small JSON file, for the decrypting
+    side's ``load_kdf_params``. Refuses to overwrite an existing file."""
+    doc = {"qeltrix_kdf_params": 1, "kdf": KDF_NAMES[params.kdf_id], "salt": bytes(params.salt).hex(),
+           "t": params.t, "m": params.m, "p": params.p}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(doc) + "\n")
+
+
+def _container_kdf_params(path) -> KdfParams:
+    """A 6.0 header's KDF parameters, or a 6.1 container's first passphrase slot's."""
+    import struct
+
+    from .io import open_random_access
+    from .keyring import decode_copies
+    from .reader import read_layout
+
+    try:
+        with open_random_access(path) as ra:
+            layout = read_layout(ra)
+    except (NotAContainerError, QeltrixError, ValueError) as e:
+        raise ValueError(f"{path}: not a container header ({e})") from None
+    h = layout.header
+    if layout.version == _core.VERSION_6_0:
+        if h.kdf_id == KDF_NONE:
+            raise ValueError(f"{path}: this container was made with a raw key: it has no KDF parameters")
+        return KdfParams(h.kdf_id, bytes(h.kdf_salt), h.kdf_t, h.kdf_m, h.kdf_p)
+    kdf = {_core.SLOT_ARGON2ID: 1, _core.SLOT_SCRYPT: 2}
+    for t, body in decode_copies(h, layout.keyring)[0].slots:
+        if t in kdf:
+            return KdfParams(kdf[t], bytes(body[:16]), *struct.unpack_from(">III", body, 16))
+    raise ValueError(f"{path}: this container has no passphrase slot: it has no KDF parameters")
+
+
+def load_kdf_params(path) -> KdfParams:
+    """KDF parameters from a file ``save_kdf_params`` wrote, or from the header of a container
+    (or a captured gateway stream) made with them. ValueError if it is neither."""
+    with open(path, "rb") as f:
+        head = f.read(_core.HEADER_SIZE)
+        if head[:4] == b"QLTX":
+            return _container_kdf_params(path)
+        text = head + f.read(4096)
+    try:
+        doc = json.loads(text)
+        ids = {v: k for k, v in KDF_NAMES.items()}
+        p = KdfParams(ids[doc["kdf"]], bytes.fromhex(doc["salt"]), int(doc["t"]), int(doc["m"]), int(doc["p"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{path}: neither a KDF parameters file nor a container") from None
+    if p.kdf_id == KDF_NONE or len(p.salt) != 16:
+        raise ValueError(f"{path}: not passphrase KDF parameters")
+    return p
 
 
 def _log(level: int, msg: str) -> None:
@@ -175,6 +274,11 @@ class GatewayServer:
     ``idle_timeout`` seconds (None: never) is dropped, as an abort, so clients that connect and
     send nothing cannot hold the ``max_connections`` slots. ``listen_port=0`` picks a free
     port (see ``.port`` after ``start()``).
+
+    With a ``passphrase``, the key is derived once, here. Encrypting: with ``kdf_params`` (else
+    new ones, see ``.kdf_params``), which every container written carries. Decrypting:
+    ``kdf_params`` is required (those of the encrypting side: ``load_kdf_params``), and a
+    stream made with any other parameters is refused without running a KDF.
     """
 
     def __init__(self, master_key=None, listen_host: str = "127.0.0.1", listen_port: int = 7620,
@@ -183,7 +287,7 @@ class GatewayServer:
                  block_size: int = DEFAULT_BLOCK_SIZE,
                  flush_after: float = DEFAULT_FLUSH_AFTER, decrypt: bool = False,
                  max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0,
-                 idle_timeout: float | None = 300.0):
+                 idle_timeout: float | None = 300.0, kdf_params: KdfParams | None = None):
         _check_settings(block_size, cipher_id, workers)
         if not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
             raise ValueError("listen_port must be in 0..65535")
@@ -212,13 +316,14 @@ class GatewayServer:
         self.window = window or 2 * workers
         self._connect_timeout_ms = max(1, int(connect_timeout * 1000))
         self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
-        if self.decrypt:
-            self._secrets = make_secrets(master_key, passphrase, identities)
-            if not self._secrets:
-                raise ValueError("a master key, a passphrase or an identity is required")
-            self._derive = _KeyCache()
+        if self.decrypt:  # derive once, here; each stream's KDF parameters must match (StartupKey)
+            self._key = StartupKey(master_key, passphrase, kdf_params, identities)
+            self.kdf_params = self._key.kdf_params
         else:  # derive once: every connection's container shares the KDF salt, not its file key
-            self._prepared = prepare_recipients(master_key, passphrase, recipients)
+            if kdf_params is not None and passphrase is None:
+                raise ValueError("kdf_params go with a passphrase, not a raw key")
+            self._prepared = prepare_recipients(master_key, passphrase, recipients, kdf_params=kdf_params)
+            self.kdf_params = next((r.params for r in self._prepared if r.kind == "passphrase"), None)
         self._native = None
         self._finalizer = None
         self._lock = threading.Lock()
@@ -228,7 +333,7 @@ class GatewayServer:
         return _SealSession(self._prepared, self.block_size, self.cipher_id)
 
     def _make_opener(self, header_bytes: bytes) -> _OpenSession:
-        return _OpenSession(header_bytes, self._secrets, self._derive)
+        return _OpenSession(header_bytes, self._key.secrets, self._key.match)
 
     # -- lifecycle --
     def start(self) -> "GatewayServer":

@@ -13,6 +13,15 @@ Never silently wrong bytes: a server that ignores Range raises :class:`RangeNotS
 408/429/5xx answers are retried with exponential backoff and jitter (``retries``), then raise
 :class:`RemoteError`. (The container's authentication would catch mixed bytes anyway; these
 checks turn that into a clear error before any decryption.)
+
+A hostile or broken server gets a clear :class:`RemoteError` (exit code 5), never a wrong byte, a
+hang or unbounded memory: a body longer or shorter than the range asked (by its Content-Length or
+by the bytes that come), a 206 for another range, a Content-Range total that changes, a body
+slower than ``min_speed`` bytes/s (after ``timeout`` seconds of grace: a trickle cannot hold a
+read forever, whatever the socket timeout), and a redirect to another scheme, host or port
+(followed only within the same origin, 5 at most: an https URL is never downgraded, and the
+``headers`` given, such as ``Authorization``, never go to another host). Bodies are read into
+buffers of the size asked, never more.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from urllib3.exceptions import HTTPError as _U3Error
 from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
 
 from .errors import RangeNotSupportedError, RemoteChangedError, RemoteError
-from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess
+from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess, display_url
 
 __all__ = ["HttpAccess"]
 
@@ -38,6 +47,10 @@ _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+)\s*$", re.IGNORECASE)
 _UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _USER_AGENT = "qeltrix (urllib3)"
+#: The slowest body accepted, in bytes per second (after the read timeout's worth of grace).
+MIN_SPEED = 16 << 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 class _Retry(Exception):
@@ -56,20 +69,26 @@ class HttpAccess(RemoteAccess):
     ``https_proxy`` and ``no_proxy`` are honoured as by curl and requests; ``timeout`` bounds each
     socket read, ``connect_timeout`` each connection; ``retries`` is the number of retries of a
     failed request (so ``retries + 1`` attempts), waiting ``backoff`` seconds, doubling up to
-    ``max_backoff``, with jitter. ``workers`` requests may run at once.
+    ``max_backoff``, with jitter. ``workers`` requests may run at once. A body must arrive at
+    ``min_speed`` bytes/s at least (after ``timeout`` seconds of grace), else the attempt fails.
     """
 
     def __init__(self, url: str, *, workers: int = 4, headers: dict | None = None, timeout: float = 30.0,
                  connect_timeout: float = 10.0, retries: int = 4, backoff: float = 0.25, max_backoff: float = 8.0,
-                 tail_bytes: int = TAIL_BYTES, head_bytes: int = HEAD_BYTES, part_bytes: int = PART_BYTES):
+                 tail_bytes: int = TAIL_BYTES, head_bytes: int = HEAD_BYTES, part_bytes: int = PART_BYTES,
+                 min_speed: float = MIN_SPEED):
         super().__init__(url, workers, part_bytes)
         if retries < 0 or backoff < 0 or tail_bytes < 1:
             raise ValueError("retries, backoff and tail_bytes must be non-negative (tail_bytes positive)")
+        if not min_speed > 0:
+            raise ValueError("min_speed must be positive")
+        self._grace, self._min_speed = float(timeout), float(min_speed)
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {}), "Accept-Encoding": "identity"}
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
         self._retries, self._backoff, self._max_backoff = retries, backoff, max_backoff
-        # Redirects are followed (5 at most); every other retry is ours (a dropped body too).
-        self._redirects = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
+        # Every retry is ours (a dropped body too); redirects are followed by _send (same origin).
+        self._no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0,
+                                         raise_on_redirect=False)
         self._http = _pool_manager(url, workers + 1)
         self._stats = threading.Lock()
         self.etag: str | None = None
@@ -79,8 +98,11 @@ class HttpAccess(RemoteAccess):
         self.bytes_received = 0
         try:
             self._open(tail_bytes, head_bytes)
-        except BaseException:
+        except Exception:
             self.close()
+            raise
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): do not wait for requests in flight
+            self.close(wait=False)
             raise
 
     # -- open -------------------------------------------------------------------------------
@@ -91,7 +113,7 @@ class HttpAccess(RemoteAccess):
             head = self._pool().submit(self._get_small, f"bytes=0-{head_bytes - 1}", head_bytes)
         try:
             start, total, tail, validators = self._get_small(f"bytes=-{tail_bytes}", tail_bytes)
-        except BaseException:
+        except Exception:
             if head is not None:
                 head.cancel()
                 try:
@@ -131,14 +153,14 @@ class HttpAccess(RemoteAccess):
                         raise RangeNotSupportedError(
                             f"{self.name}: asked for {rng}, the server sent bytes {start}-{end}", self.name, 206)
                     buf = bytearray(end - start + 1)
-                    self._read_body(resp, memoryview(buf))
+                    self._read_body(resp, memoryview(buf), rng)
                     return start, total, buf, validators
                 if resp.status == 200:
                     length = resp.headers.get("Content-Length")
                     if length is None or not length.isdigit() or int(length) > limit:
                         raise self._ignored(rng)
                     buf = bytearray(int(length))
-                    self._read_body(resp, memoryview(buf))
+                    self._read_body(resp, memoryview(buf), rng)
                     return 0, len(buf), buf, validators
                 if resp.status == 416:
                     m = _UNSATISFIED.match(resp.headers.get("Content-Range", ""))
@@ -176,7 +198,7 @@ class HttpAccess(RemoteAccess):
                     raise self._changed()
                 else:
                     self._raise_status(resp)
-                self._read_body(resp, view)
+                self._read_body(resp, view, rng)
             finally:
                 _release(resp)
 
@@ -191,19 +213,15 @@ class HttpAccess(RemoteAccess):
                 headers["If-Match"] = self.etag
             elif self.last_modified:
                 headers["If-Unmodified-Since"] = self.last_modified
-        with self._stats:
-            self.requests += 1
-        try:
-            resp = self._http.request("GET", self.url, headers=headers, preload_content=False,
-                                      decode_content=False, timeout=self._timeout, retries=self._redirects)
-        except MaxRetryError as e:
-            if isinstance(e.reason, (SSLError, ResponseError)):
-                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
-            raise _Retry(_reason(e.reason)) from e
-        except LocationValueError as e:
-            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
-        except (_U3Error, OSError, http.client.HTTPException) as e:
-            raise _Retry(_reason(e)) from e
+        url = self.url
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self._request(url, headers)
+            if resp.status not in _REDIRECTS:
+                break
+            url = self._redirect_target(url, resp)
+        else:
+            _discard(resp)
+            raise RemoteError(f"{self.name}: more than {MAX_REDIRECTS} redirects", self.name, resp.status)
         if resp.status in _RETRY_STATUS:
             after = _retry_after(resp.headers.get("Retry-After"))
             _discard(resp)
@@ -218,14 +236,59 @@ class HttpAccess(RemoteAccess):
             raise RangeNotSupportedError(f"{self.name}: a multipart answer to a single range", self.name)
         return resp
 
-    def _read_body(self, resp, view: memoryview) -> None:
+    def _request(self, url: str, headers: dict):
+        with self._stats:
+            self.requests += 1
+        try:
+            return self._http.request("GET", url, headers=headers, preload_content=False, redirect=False,
+                                      decode_content=False, timeout=self._timeout, retries=self._no_retries)
+        except MaxRetryError as e:
+            if isinstance(e.reason, (SSLError, ResponseError)):
+                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
+            raise _Retry(_reason(e.reason)) from e
+        except LocationValueError as e:
+            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
+        except (_U3Error, OSError, http.client.HTTPException) as e:
+            raise _Retry(_reason(e)) from e
+
+    def _redirect_target(self, url: str, resp) -> str:
+        """Where a 3xx answer points, if it is the same origin (scheme, host, port) as the URL
+        given; a redirect elsewhere is refused (a downgrade to http, or headers such as
+        Authorization sent to another host)."""
+        location = resp.headers.get("Location")
+        _discard(resp)
+        if not location:
+            raise RemoteError(f"{self.name}: HTTP {resp.status} without a Location", self.name, resp.status)
+        target = urllib.parse.urljoin(url, location.strip())
+        if _origin(target) != _origin(self.url):
+            raise RemoteError(f"{self.name}: redirected to another origin ({display_url(target)}): refused; "
+                              f"give that URL itself if it is trusted", self.name, resp.status)
+        return target
+
+    def _read_body(self, resp, view: memoryview, rng: str) -> None:
+        """Exactly ``len(view)`` body bytes into ``view``: a Content-Length that says otherwise,
+        or more bytes than that, is an error (no retry); a short or too slow body is retried."""
         n, got = len(view), 0
+        length = resp.headers.get("Content-Length")
+        if length is not None and length.strip() != str(n):
+            _discard(resp)
+            raise RemoteError(f"{self.name}: asked for {rng} ({n} bytes), the server announced a body of "
+                              f"{length.strip()[:20]} bytes", self.name, resp.status)
+        deadline = time.monotonic() + self._grace + n / self._min_speed
         try:
             while got < n:
-                k = resp.readinto(view[got:])
-                if not k:
+                # read1: what one receive brings (readinto would wait for the whole view, so a
+                # trickle could hold it for ever); the deadline is checked between receives
+                chunk = resp.read1(min(n - got, 1 << 20))
+                if not chunk:
                     break
+                k = len(chunk)
+                view[got:got + k] = chunk
                 got += k
+                if got < n and time.monotonic() > deadline:
+                    _discard(resp)
+                    raise _Retry(f"too slow: {got} of {n} bytes in {self._grace + n / self._min_speed:.0f}s")
+            more = got == n and length is None and resp.read(1)  # close-delimited or chunked: no more
         except (_U3Error, OSError, http.client.HTTPException) as e:
             _discard(resp)
             raise _Retry(f"connection lost after {got} of {n} bytes ({_reason(e)})") from e
@@ -235,6 +298,10 @@ class HttpAccess(RemoteAccess):
         if got != n:
             _discard(resp)
             raise _Retry(f"the body ended after {got} of {n} bytes")
+        if more:
+            _discard(resp)
+            raise RemoteError(f"{self.name}: asked for {rng} ({n} bytes), the server sent more", self.name,
+                              resp.status)
 
     def _with_retries(self, attempt):
         delay = self._backoff
@@ -282,8 +349,8 @@ class HttpAccess(RemoteAccess):
             raise self._changed()
         raise RemoteError(what, self.name, status)
 
-    def close(self) -> None:
-        super().close()
+    def close(self, wait: bool = True) -> None:
+        super().close(wait)
         http_pool = getattr(self, "_http", None)
         if http_pool is not None:
             http_pool.clear()
@@ -297,6 +364,12 @@ def _pool_manager(url: str, maxsize: int):
     if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
         return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
     return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
+
+
+def _origin(url: str) -> tuple:
+    p = urllib.parse.urlsplit(url)
+    scheme = p.scheme.lower()
+    return scheme, (p.hostname or "").lower(), p.port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _same(a: tuple, b: tuple) -> bool:

@@ -194,7 +194,11 @@ def _candidates(secrets: Secrets, slot_type: int, body: bytes, container_id: byt
             return
         out = kdf_cache.get(params)
         if out is None:
-            out = kdf_cache[params] = derive(passphrase_bytes(secrets.passphrase, VERSION_6_1), params)
+            try:  # a server's derive refuses parameters it was not configured with (no KDF runs)
+                out = kdf_cache[params] = derive(secrets.passphrase, params, VERSION_6_1)
+            except WrongKeyError as e:
+                skipped.append(e)
+                return
         s = unwrap_secret(passphrase_slot_kek(out, container_id), body[KDF_SALT_SIZE + _COSTS.size:])
         if s is not None:
             yield s

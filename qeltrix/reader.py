@@ -33,6 +33,28 @@ def _tags(stored) -> bytes:
     return bytes(stored[PAYLOAD_START - _core.TAG_SIZE:PAYLOAD_START]) + bytes(stored[-_core.TAG_SIZE:])
 
 
+class _Owned:
+    """Stored bytes in a buffer only this Container holds (read by it into its own pool buffer):
+    nothing else can change them, so ``_snapshot`` need not copy them."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view):
+        self.view = view
+
+
+def _snapshot(stored, remembered: bool):
+    """Stored bytes that cannot change while they are authenticated and their tags remembered
+    (``remembered``): ``bytes`` (or a view of them) and our own buffers as they are, anything
+    else copied."""
+    if isinstance(stored, _Owned):
+        return stored.view
+    if not remembered or isinstance(stored, bytes) or \
+            (isinstance(stored, memoryview) and isinstance(stored.obj, bytes)):
+        return stored
+    return bytes(stored)
+
+
 class FileInfo(NamedTuple):
     """What the encrypted file info holds."""
 
@@ -338,12 +360,18 @@ class Container:
 
         A block whose plaintext hash this Container has checked before is not hashed again when
         it comes back with the same two AEAD tags (sealed metadata and payload), both
-        authenticated again: under keys only the writer holds, equal tags on authentic data
-        mean the same plaintext. A server answering random ranges decrypts the same block again
-        and again; the hash, 5x the cost of the AEAD, is then paid once per block."""
+        authenticated again. This holds only against parties without the file key: they cannot
+        make other bytes authenticate under those tags. It is no defence against a key holder
+        (the writer): AES-GCM and Poly1305 do not commit to the plaintext, so one who has the key
+        can make different bytes with the same tags (but could write any container anyway).
+        Stored bytes given in a live buffer (a bytearray, a mapped file) could change between
+        reading the tags and authenticating, so they are copied first (``_snapshot``). A server
+        answering random ranges decrypts the same block again and again; the hash, 5x the cost
+        of the AEAD, is then paid once per block."""
         last = len(self.index) - 1
         jobs = []
         for i, stored, out in items:
+            stored = _snapshot(stored, self.verify and self.remember_checked)
             e = self.index[i]
             jobs.append((i, stored, e.plain_offset, e.plain_size, i == last, out))
         permuted = self.header.permuted
@@ -393,6 +421,8 @@ class Container:
                     sbuf = stored_pool.get()
                     sbufs.append(sbuf)
                     stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size])
+                    if stored.obj is sbuf:  # not a view of the source's own (maybe live) memory
+                        stored = _Owned(stored)
                 items.append((i, stored, pt))
             self._open_group(items)
         except BaseException:

@@ -130,11 +130,12 @@ class RemoteAccess(RandomAccess):
                                                     thread_name_prefix="qeltrix-fetch")
             return self._executor
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Close; ``wait=False`` does not wait for reads in flight (an interrupted program)."""
         self.closed = True
         with self._exec_lock:
             if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor.shutdown(wait=wait, cancel_futures=True)
                 self._executor = None
         self._segments = []
 

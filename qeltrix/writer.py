@@ -120,13 +120,22 @@ class Sealer:
     ``age1...``), in any mix; or ``prepared``, the output of ``keyring.prepare_recipients``, for
     writers that seal many containers and run a passphrase's KDF once. ``version=6`` writes the
     6.0 format (one key or passphrase; kept for the test vectors).
+
+    Every random value (file secret, container id, salts, IVs) comes from the OS CSPRNG: a
+    caller cannot pin them (a repeated container id repeats FK, hence IVs under its keys).
+    Deterministic sealing for test vectors is ``_deterministic_sealer``'s alone.
     """
 
     def __init__(self, master_key=None, *, passphrase=None, recipients=None, block_size: int = DEFAULT_BLOCK_SIZE,
                  cipher_id: int = CIPHER_AES256_GCM, permute: bool = False, workers: int = 4,
-                 rand=os.urandom, kdf_params: KdfParams | None = None, version: int = VERSION_6_1,
+                 kdf_params: KdfParams | None = None, version: int = VERSION_6_1,
                  index_hash="blake3", block_hash="sha256", keyring_slots: int = DEFAULT_SLOTS,
                  page_shift: int = DEFAULT_PAGE_SHIFT, prepared: list[Recipient] | None = None):
+        self._setup(master_key, passphrase, recipients, block_size, cipher_id, permute, workers, os.urandom,
+                    kdf_params, version, index_hash, block_hash, keyring_slots, page_shift, prepared)
+
+    def _setup(self, master_key, passphrase, recipients, block_size, cipher_id, permute, workers, rand,
+               kdf_params, version, index_hash, block_hash, keyring_slots, page_shift, prepared) -> None:
         _check_settings(block_size, cipher_id, workers)
         self.block_size = block_size
         self.cipher_id = cipher_id
@@ -532,6 +541,19 @@ class _CallableSource:
         self.read = fn
 
 
+def _deterministic_sealer(rand, master_key=None, *, passphrase=None, recipients=None,
+                         block_size: int = DEFAULT_BLOCK_SIZE, cipher_id: int = CIPHER_AES256_GCM,
+                         permute: bool = False, workers: int = 1, kdf_params=None, version: int = VERSION_6_1,
+                         index_hash="blake3", block_hash="sha256", keyring_slots: int = DEFAULT_SLOTS,
+                         page_shift: int = DEFAULT_PAGE_SHIFT, prepared=None) -> Sealer:
+    """A Sealer whose every random byte comes from ``rand`` (test vectors only; private: a pinned
+    ``rand`` repeats container ids, and so nonces under the same keys)."""
+    sealer = Sealer.__new__(Sealer)
+    sealer._setup(master_key, passphrase, recipients, block_size, cipher_id, permute, workers, rand, kdf_params,
+                  version, index_hash, block_hash, keyring_slots, page_shift, prepared)
+    return sealer
+
+
 def _pack_from_parts(data: bytes, master_key=None, *, rand, passphrase=None, kdf_params=None,
                      block_size: int = DEFAULT_BLOCK_SIZE, cipher_id: int = CIPHER_AES256_GCM,
                      permute: bool = False, name: str | None = None, mtime: int = 0,
@@ -541,8 +563,9 @@ def _pack_from_parts(data: bytes, master_key=None, *, rand, passphrase=None, kdf
     ``rand(n)`` supplies every random byte (container id, salts, IVs); one worker, so the order
     of calls is fixed. The public API never takes nonces.
     """
-    sealer = Sealer(master_key, passphrase=passphrase, block_size=block_size, cipher_id=cipher_id,
-                    permute=permute, workers=1, rand=rand, kdf_params=kdf_params, version=version, **options)
+    sealer = _deterministic_sealer(rand, master_key, passphrase=passphrase, block_size=block_size,
+                                   cipher_id=cipher_id, permute=permute, workers=1, kdf_params=kdf_params,
+                                   version=version, **options)
     parts: list[bytes] = []
     _write_all(sealer, bytes(data), lambda b: parts.append(bytes(b)), name=name, mtime=mtime)
     if patch:

@@ -13,6 +13,11 @@ import qeltrix as qltx
 def main() -> None:
     kind, cfg = sys.argv[1], json.loads(sys.argv[2])
     mk = bytes.fromhex(cfg.pop("key"))
+    if "passphrase" in cfg:  # {"passphrase": ..., "kdf_params": [kdf_id, salt hex, t, m, p]}
+        from qeltrix.crypto import KdfParams
+
+        kdf_id, salt, t, m, p = cfg.pop("kdf_params")
+        mk, cfg["kdf_params"] = None, KdfParams(kdf_id, bytes.fromhex(salt), t, m, p)
     if kind == "gateway":
         srv = qltx.GatewayServer(mk, listen_port=0, **cfg)
     else:

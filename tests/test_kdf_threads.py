@@ -99,13 +99,21 @@ def test_decrypting_gateway_serves_eight_passphrase_connections_at_once(tmp_path
     run_child(tmp_path, """
     from qeltrix.gateway import GatewayServer
     data = [os.urandom(9000 + i) for i in range(8)]
-    # Eight containers, each with its own salt: the decrypting gateway derives once per salt.
+    # Eight streams from an encrypting gateway (one salt): the decrypting gateway derives its key
+    # once, at start-up, from the same parameters (it never derives for a connection).
+    enc = GatewayServer(passphrase="secret", listen_port=0, workers=4, flush_after=0.05)
+    enc.start()
     blobs = []
     for i in range(8):
-        out = os.path.join(sys.argv[1], f"c{i}.qltx")
-        qltx.pack(data[i], out, passphrase="secret", block_size=4096)
-        blobs.append(open(out, "rb").read())
-    gw = GatewayServer(passphrase="secret", listen_port=0, decrypt=True, workers=4)
+        with socket.create_connection(("127.0.0.1", enc.port), timeout=DEADLINE) as s:
+            s.sendall(data[i])
+            s.shutdown(socket.SHUT_WR)
+            got = bytearray()
+            while chunk := s.recv(1 << 16):
+                got += chunk
+        blobs.append(bytes(got))
+    enc.stop(timeout=5)
+    gw = GatewayServer(passphrase="secret", listen_port=0, decrypt=True, workers=4, kdf_params=enc.kdf_params)
     gw.start()
     go = threading.Barrier(8)
     def one(i):

@@ -49,7 +49,7 @@ from qeltrix.blocks import stored_size
 from qeltrix.crypto import KDF_ARGON2ID, KDF_SCRYPT, KdfParams
 from qeltrix.keyring import encode_copy, make_slots, prepare_recipients
 from qeltrix.recipients import X25519Identity
-from qeltrix.writer import Sealer, _pack_from_parts, encode_file_info
+from qeltrix.writer import _deterministic_sealer, _pack_from_parts, encode_file_info
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 BS = 4096
@@ -217,8 +217,8 @@ def seal61(chunks, seed: str, *, key=None, passphrase=None, recipients=None, kdf
     plaintext, so that everything is authentic and only H is wrong."""
     rand = Recorder(seed)
     with deterministic_ephemerals(seed):
-        sealer = Sealer(key, passphrase=passphrase, recipients=recipients, workers=1, rand=rand,
-                        kdf_params=kdf_params, version=version, block_size=BS, **options)
+        sealer = _deterministic_sealer(rand, key, passphrase=passphrase, recipients=recipients, workers=1,
+                                       kdf_params=kdf_params, version=version, block_size=BS, **options)
     parts = [sealer.header_bytes]
     offset = 0
     keys = sealer.keys

@@ -5,6 +5,7 @@ refuses a stream whose header names other parameters without running a KDF."""
 from __future__ import annotations
 
 import os
+import struct
 import socket
 import subprocess
 import sys
@@ -28,12 +29,32 @@ def _encrypt(data: bytes, **kw) -> tuple[bytes, KdfParams]:
         return reflect(enc.port, data), enc.kdf_params
 
 
+def _head_size(blob: bytes) -> int:
+    """Bytes before block 0: the 6.1 header and keyring (or a 6.0 header)."""
+    if _core.header_version(blob) == _core.VERSION_6_0:
+        return _core.HEADER_SIZE
+    return _core.decode_header61(blob[:_core.HEADER61_SIZE]).data_offset
+
+
 def _max_cost_header(blob: bytes) -> bytes:
-    """A stream header claiming the most expensive Argon2id a reader accepts, with a fresh salt."""
-    h = _core.decode_header(blob[:_core.HEADER_SIZE])
-    h.kdf_id, h.kdf_salt = KDF_ARGON2ID, os.urandom(16)
-    h.kdf_t, h.kdf_m, h.kdf_p = ARGON2_MAX_T, ARGON2_MAX_M_KIB, ARGON2_MAX_P
-    return _core.encode_header(h)
+    """A stream's header (and keyring) claiming the most expensive Argon2id a reader accepts, with
+    a fresh salt: in 6.0 the header's KDF fields, in 6.1 the passphrase slot of both copies."""
+    if _core.header_version(blob) == _core.VERSION_6_0:
+        h = _core.decode_header(blob[:_core.HEADER_SIZE])
+        h.kdf_id, h.kdf_salt = KDF_ARGON2ID, os.urandom(16)
+        h.kdf_t, h.kdf_m, h.kdf_p = ARGON2_MAX_T, ARGON2_MAX_M_KIB, ARGON2_MAX_P
+        return _core.encode_header(h)
+    h = _core.decode_header61(blob[:_core.HEADER61_SIZE])
+    head = bytearray(blob[:h.data_offset])
+    salt = os.urandom(16)
+    for copy in (0, 1):
+        at = _core.HEADER61_SIZE + copy * h.keyring_copy_size + _core.KEYRING_HEAD_SIZE
+        for slot in range(h.keyring_slots):
+            s = at + slot * _core.SLOT_SIZE
+            if head[s] == _core.SLOT_ARGON2ID:
+                head[s + 4:s + 20] = salt
+                head[s + 20:s + 32] = struct.pack(">III", ARGON2_MAX_T, ARGON2_MAX_M_KIB, ARGON2_MAX_P)
+    return bytes(head)
 
 
 def _reply(port: int, blob: bytes) -> tuple[bytes, bool]:
@@ -62,7 +83,7 @@ def test_decrypting_gateway_opens_only_its_configured_parameters(tmp_path):
         assert _reply(dec.port, blob) == (data, False)
         out, reset = _reply(dec.port, other)
         assert out == b"" and reset
-        out, reset = _reply(dec.port, _max_cost_header(blob) + blob[_core.HEADER_SIZE:])
+        out, reset = _reply(dec.port, _max_cost_header(blob) + blob[_head_size(blob):])
         assert out == b"" and reset
         assert _reply(dec.port, blob) == (data, False)
 

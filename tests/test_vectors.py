@@ -113,7 +113,10 @@ def test_vector(path):
         if expected is None:
             got = read()
             if name == "verify":
-                assert got.ok and got.plaintext_size == int(fields["size"]), (name, got)
+                # a damaged or stranger-changed keyring copy is survived by every reader (the other
+                # copy opens the file), and reported by verify: it is damage to repair
+                copy_only = not got.ok and all(e.startswith("keyring copy") for e in got.errors)
+                assert (got.ok or copy_only) and got.plaintext_size == int(fields["size"]), (name, got)
                 continue
             assert hashlib.sha256(got).hexdigest() == fields["payload"], name
             assert len(got) == int(fields["size"]), name

@@ -732,6 +732,13 @@ def cmd_mount(args) -> int:
                  f"'qeltrix umount {args.mountpoint}' to unmount")
             sys.stderr.flush()
 
+    import signal
+
+    # libfuse ends its loop on SIGINT/SIGTERM/SIGHUP and unmounts, but installs its handlers only
+    # over the default ones: give them back (this command's handlers would wait for the main
+    # thread, which is inside libfuse until the mount ends).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     try:
         mount(args.source, args.mountpoint, read_only=args.read_only, allow_other=args.allow_other,
               on_ready=ready, cache_bytes=args.cache_mib << 20, workers=args.workers,

@@ -58,20 +58,6 @@ void need(ByteView b, size_t size, const char* what) {
                     " bytes");
 }
 
-// Empty when n blocks of at most block_size bytes can hold `plaintext` bytes under the limits.
-std::string totals_problem(uint64_t n, uint64_t plaintext, uint64_t block_size) {
-  if (n > MAX_BLOCKS) return "num_blocks " + to_string(n) + " is above the limit 2^31";
-  if (plaintext > MAX_PLAINTEXT_SIZE)
-    return "plaintext size " + to_string(plaintext) + " is not below 2^63";
-  if (plaintext > n * block_size)  // n <= 2^31, block_size <= 2^26: no overflow
-    return to_string(n) + " blocks of at most " + to_string(block_size) + " bytes cannot hold " +
-           to_string(plaintext) + " plaintext bytes";
-  if (n > 1 && plaintext < n - 1)
-    return to_string(n) + " blocks cannot hold only " + to_string(plaintext) +
-           " plaintext bytes (every block but the last holds at least one)";
-  return {};
-}
-
 uint64_t footer_size_for(uint64_t n, uint64_t info_size) {
   return FOOTER_HEAD_SIZE + FOOTER_ENTRY_SIZE * n + info_size;  // n <= 2^31: no overflow
 }
@@ -156,6 +142,20 @@ std::string trailer_problem(uint64_t footer_offset, uint64_t footer_size) {
 }
 
 }  // namespace
+
+// (format.hpp) Empty when n blocks of at most block_size bytes can hold `plaintext` bytes under the limits.
+std::string totals_problem(uint64_t n, uint64_t plaintext, uint64_t block_size) {
+  if (n > MAX_BLOCKS) return "num_blocks " + to_string(n) + " is above the limit 2^31";
+  if (plaintext > MAX_PLAINTEXT_SIZE)
+    return "plaintext size " + to_string(plaintext) + " is not below 2^63";
+  if (plaintext > n * block_size)  // n <= 2^31, block_size <= 2^26: no overflow
+    return to_string(n) + " blocks of at most " + to_string(block_size) + " bytes cannot hold " +
+           to_string(plaintext) + " plaintext bytes";
+  if (n > 1 && plaintext < n - 1)
+    return to_string(n) + " blocks cannot hold only " + to_string(plaintext) +
+           " plaintext bytes (every block but the last holds at least one)";
+  return {};
+}
 
 void check_block_size_arg(uint64_t block_size) {
   if (block_size < MIN_BLOCK_SIZE || block_size > MAX_BLOCK_SIZE)

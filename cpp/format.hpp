@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -185,6 +186,10 @@ struct Trailer {
 std::array<uint8_t, TRAILER_SIZE> encode_trailer(uint64_t footer_offset, uint64_t footer_size);
 // The last 24 bytes of buf, the end of a container of container_size bytes.
 Trailer decode_trailer(ByteView buf, uint64_t container_size);
+
+// Empty when n blocks of at most block_size bytes can hold `plaintext` bytes under the format's
+// limits, else what is wrong (for the 6.0 and 6.1 decoders alike).
+std::string totals_problem(uint64_t n, uint64_t plaintext, uint64_t block_size);
 
 // Throws std::invalid_argument unless MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE.
 void check_block_size_arg(uint64_t block_size);

@@ -55,20 +55,6 @@ bool known_hash(uint8_t h) { return h == HASH_SHA256 || h == HASH_BLAKE3; }
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
-// Empty when n blocks of at most block_size bytes can hold `plaintext` bytes under the limits.
-std::string totals_problem(uint64_t n, uint64_t plaintext, uint64_t block_size) {
-  if (n > MAX_BLOCKS) return "num_blocks " + to_string(n) + " is above the limit 2^31";
-  if (plaintext > MAX_PLAINTEXT_SIZE)
-    return "plaintext size " + to_string(plaintext) + " is not below 2^63";
-  if (plaintext > n * block_size)  // n <= 2^31, block_size <= 2^26: no overflow
-    return to_string(n) + " blocks of at most " + to_string(block_size) + " bytes cannot hold " +
-           to_string(plaintext) + " plaintext bytes";
-  if (n > 1 && plaintext < n - 1)
-    return to_string(n) + " blocks cannot hold only " + to_string(plaintext) +
-           " plaintext bytes (every block but the last holds at least one)";
-  return {};
-}
-
 // Stored bytes of n blocks holding `plaintext` bytes, and of their pages (n <= 2^31,
 // plaintext < 2^63 checked against n * 2^26: below 2^58 in all).
 uint64_t blocks_and_pages(uint64_t n, uint64_t plaintext, unsigned page_shift) {

@@ -188,15 +188,12 @@ def keyring_summary(layout) -> dict | None:
 
 
 def _passphrase_kdf(layout) -> tuple[str, dict | None]:
-    import struct
+    from .keyring import decode_copies, first_passphrase_params
 
-    from .keyring import decode_copies, slot_kind
-
-    for t, body in decode_copies(layout.header, layout.keyring)[0].slots:
-        if t in (_core.SLOT_ARGON2ID, _core.SLOT_SCRYPT):
-            tt, m, p = struct.unpack_from(">III", body, 16)
-            return slot_kind(t), {"t": tt, "m": m, "p": p}
-    return "none", None
+    p = first_passphrase_params(decode_copies(layout.header, layout.keyring)[0])
+    if p is None:
+        return "none", None
+    return KDF_NAMES[p.kdf_id], {"t": p.t, "m": p.m, "p": p.p}
 
 
 def info(src, *, limits=None) -> dict:

@@ -214,10 +214,8 @@ def save_kdf_params(path, params: KdfParams) -> None:
 
 def _container_kdf_params(path) -> KdfParams:
     """A 6.0 header's KDF parameters, or a 6.1 container's first passphrase slot's."""
-    import struct
-
     from .io import open_random_access
-    from .keyring import decode_copies
+    from .keyring import decode_copies, first_passphrase_params
     from .reader import read_layout
 
     try:
@@ -230,11 +228,10 @@ def _container_kdf_params(path) -> KdfParams:
         if h.kdf_id == KDF_NONE:
             raise ValueError(f"{path}: this container was made with a raw key: it has no KDF parameters")
         return KdfParams(h.kdf_id, bytes(h.kdf_salt), h.kdf_t, h.kdf_m, h.kdf_p)
-    kdf = {_core.SLOT_ARGON2ID: 1, _core.SLOT_SCRYPT: 2}
-    for t, body in decode_copies(h, layout.keyring)[0].slots:
-        if t in kdf:
-            return KdfParams(kdf[t], bytes(body[:16]), *struct.unpack_from(">III", body, 16))
-    raise ValueError(f"{path}: this container has no passphrase slot: it has no KDF parameters")
+    params = first_passphrase_params(decode_copies(h, layout.keyring)[0])
+    if params is None:
+        raise ValueError(f"{path}: this container has no passphrase slot: it has no KDF parameters")
+    return params
 
 
 def load_kdf_params(path) -> KdfParams:

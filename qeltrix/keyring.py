@@ -22,7 +22,8 @@ from .crypto import (KDF_ARGON2ID, KDF_SCRYPT, KDF_SALT_SIZE, KEY_SIZE, VERSION_
 from .errors import DamagedError, LimitError, WrongKeyError
 
 __all__ = ["DEFAULT_SLOTS", "Recipient", "Secrets", "Opened", "prepare_recipients", "make_slots",
-           "encode_copy", "decode_copies", "open_keyring", "slot_kind", "WRONG_SECRET"]
+           "encode_copy", "decode_copies", "open_keyring", "slot_kind", "slot_kdf_params",
+           "first_passphrase_params", "WRONG_SECRET"]
 
 #: Slots in each keyring copy unless the writer asks for more or fewer (``--keyring-slots``).
 DEFAULT_SLOTS = 16
@@ -37,6 +38,20 @@ _COSTS = struct.Struct(">III")
 
 def slot_kind(slot_type: int) -> str:
     return SLOT_NAMES.get(slot_type, f"unknown({slot_type})")
+
+
+def slot_kdf_params(slot_type: int, body) -> KdfParams | None:
+    """A passphrase slot's KDF parameters (salt and costs); None for other slot types."""
+    kdf = _SLOT_KDF.get(slot_type)
+    if kdf is None:
+        return None
+    t, m, p = _COSTS.unpack_from(body, KDF_SALT_SIZE)
+    return KdfParams(kdf, bytes(body[:KDF_SALT_SIZE]), t, m, p)
+
+
+def first_passphrase_params(copy) -> KdfParams | None:
+    """The KDF parameters of a keyring copy's first passphrase slot (None without one)."""
+    return next((p for p in (slot_kdf_params(t, b) for t, b in copy.slots) if p is not None), None)
 
 
 class Recipient(NamedTuple):
@@ -185,8 +200,7 @@ def _candidates(secrets: Secrets, slot_type: int, body: bytes, container_id: byt
         if s is not None:
             yield s
     elif slot_type in _SLOT_KDF and secrets.passphrase is not None:
-        t, m, p = _COSTS.unpack_from(body, KDF_SALT_SIZE)
-        params = KdfParams(_SLOT_KDF[slot_type], bytes(body[:KDF_SALT_SIZE]), t, m, p)
+        params = slot_kdf_params(slot_type, body)
         try:
             check_kdf_params(params)
         except LimitError as e:

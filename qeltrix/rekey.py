@@ -123,14 +123,13 @@ def plan_keyring(opened: Opened, *, add: list[Recipient] = (), remove_recipients
         drop.update(hit)
     if remove_passphrase is not None:
         from .crypto import derive_master_key, passphrase_slot_kek
-        from .keyring import _COSTS, _SLOT_KDF
+        from .keyring import slot_kdf_params
 
         hit = []
         for j, t, b in current:
-            if t not in _SLOT_KDF:
+            params = slot_kdf_params(t, b)
+            if params is None:
                 continue
-            tt, m, p = _COSTS.unpack_from(b, 16)
-            params = KdfParams(_SLOT_KDF[t], b[:16], tt, m, p)
             out = derive_master_key(passphrase_bytes(remove_passphrase, VERSION_6_1), params)
             if unwrap_secret(passphrase_slot_kek(out, cid), b[28:]) is not None:
                 hit.append(j)
@@ -217,9 +216,11 @@ def _rekey_object(url: str, secrets, changes) -> RekeyResult:
     store's minimum part size forces, and server-side copies (UploadPartCopy, conditional on the
     object's ETag) for the rest. Completing the upload replaces the object at once: a crash
     before that leaves it as it was (the upload is aborted on any error)."""
-    from .remote import FsspecAccess, _scheme
+    from urllib.parse import urlsplit
 
-    if _scheme(url) in ("http", "https"):
+    from .remote import FsspecAccess
+
+    if urlsplit(url).scheme.lower() in ("http", "https"):
         raise ValueError(f"{url}: an http(s) URL is read-only: rekey a local file or an s3:// object")
     ra = FsspecAccess(url)
     try:
@@ -263,9 +264,11 @@ def _rekey_object(url: str, secrets, changes) -> RekeyResult:
 
 
 def _read_fd_layout(fd: int) -> Layout:
-    from .io import _FdAccess
+    """The layout as the open descriptor sees it (the file the rekey then writes)."""
+    from .io import open_random_access
 
-    return read_layout(_FdAccess(None, fd=fd, owned=False))
+    with os.fdopen(os.dup(fd), "rb") as f, open_random_access(f) as ra:
+        return read_layout(ra)
 
 
 def rotate(path, master_key=None, *, passphrase=None, identities=None, new_master_key=None, new_passphrase=None,

@@ -67,6 +67,30 @@ def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1, bl
     return sum(counts) / (time.perf_counter() - t0)
 
 
+def primitive_costs(seconds: float = 1.0) -> dict:
+    """MB/s (2^20) of each primitive on one thread over a reused 1 MiB buffer: what a block
+    costs, to compare with what pack and unpack reach (the why of a missed ratio)."""
+    import blake3
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    data = bytearray(os.urandom(MiB))
+    out = bytearray(MiB + 16)
+    nonce = os.urandom(12)
+    aes, chacha = AESGCM(os.urandom(32)), ChaCha20Poly1305(os.urandom(32))
+    ops = {"sha256": lambda: hashlib.sha256(data).digest(),
+           "blake3": lambda: blake3.blake3(data).digest(),
+           "aes-256-gcm": lambda: aes.encrypt_into(nonce, data, b"", out),
+           "chacha20-poly1305": lambda: chacha.encrypt_into(nonce, data, b"", out)}
+    res = {}
+    for name, fn in ops.items():
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            fn()
+            n += 1
+        res[name] = n / (time.perf_counter() - t0)
+    return res
+
+
 CHILD = r"""
 import os, resource, sys, time
 import concurrent.futures, tempfile  # what qeltrix loads on first use: not part of the timing

@@ -483,6 +483,44 @@ class Bench:
                                             runs=min(3, self.a.runs))
 
 
+    def why(self, keys: dict) -> None:
+        """What the pack ratios are made of: each primitive's cost on one thread (the bound
+        that follows for pack on every core), and the CLI with --block-hash blake3 against age
+        encrypt in alternation (what the faster plaintext hash gives)."""
+        self.load("primitive costs")
+        th = os.cpu_count() or 2
+        costs = [bench_core.primitive_costs(1.0) for _ in range(3)]
+        c = {k: statistics.median(x[k] for x in costs) for k in costs[0]}
+        bound = {bh: th / (1 / c[bh] + 1 / c["aes-256-gcm"] + 1 / c["blake3"]) for bh in ("sha256", "blake3")}
+        out = {"one_thread_mbs": c, "threads": th, "pack_bound_mbs": bound}
+        log("  one thread: " + ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + " MB/s; pack bound "
+            + ", ".join(f"{k} {v:.0f}" for k, v in bound.items()))
+        if os.path.exists(keys["age_pub"]):
+            am = self.a.age_mib
+            prep.make_data(prep.data_path(self.d, am), am)
+            asrc = prep.data_path(self.d, am)
+            q = " ".join(map(shlex.quote, prep.qeltrix_cmd()))
+            pub = open(keys["age_pub"]).read().strip()
+            qcmd = f"{q} pack {asrc} /dev/null --block-hash blake3 --key-file {keys['qeltrix_key']} -q"
+            acmd = f"age -r {pub} {asrc} > /dev/null"
+
+            def sh(cmd):
+                t0 = time.perf_counter()
+                subprocess.run(["sh", "-c", cmd], check=True)
+                return time.perf_counter() - t0
+
+            self.load("qeltrix CLI --block-hash blake3 vs age encrypt")
+            sh(qcmd), sh(acmd)
+            rounds = [(am / sh(qcmd), am / sh(acmd)) for _ in range(self.a.runs)]
+            out["cli_blake3_vs_age"] = {"cmd": qcmd, "peer_cmd": acmd, "size_mib": am, "rounds": rounds,
+                                        "mbs": statistics.median(x[0] for x in rounds),
+                                        "peer_mbs": statistics.median(x[1] for x in rounds),
+                                        "ratio": statistics.median(x[0] / x[1] for x in rounds)}
+            r = out["cli_blake3_vs_age"]
+            log(f"  qeltrix pack --block-hash blake3 vs age: {r['mbs']:.0f} vs {r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x")
+        self.res["why"] = out
+
+
 def _pcts(lat: list[float]) -> dict:
     lat = sorted(lat)
     return {"p50_ms": statistics.median(lat), "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)], "n": len(lat)}
@@ -527,7 +565,7 @@ def main() -> int:
                     help="seconds to wait for the load to drop (20 after a wait in vain)")
     ap.add_argument("--age-mib", type=int, default=512, help="file size of the qeltrix CLI vs age head to head")
     ap.add_argument("--seeks", type=int, default=200, help="random reads per in-process seek figure")
-    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61",
+    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61,why",
                     help="comma-separated groups to run (default: all)")
     ap.add_argument("--fmt61", default="rss,open,seek,rekey,s3", help="the fmt61 group's parts")
     ap.add_argument("--merge", metavar="JSON", help="start from these saved results (re-run only --only's groups)")
@@ -572,6 +610,8 @@ def main() -> int:
         b.cobblestone(keys, enc)
     if "fmt61" in only:
         b.fmt61(keys)
+    if "why" in only:
+        b.why(keys)
     if not args.merge:
         b.ceilings("end")
         b.res["elapsed_s"] = time.time() - t0

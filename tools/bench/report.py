@@ -379,7 +379,8 @@ def write(res, md_path: str, img_dir: str) -> None:
             L.append("")
         if "writer_rss" in f:
             w = f["writer_rss"]
-            L.append("Writer peak RSS (`/usr/bin/time -f %M`, whole process, median of runs):\n")
+            L.append(f"Writer peak RSS (`/usr/bin/time -f %M`, whole process, median of {len(w['2^12']['rss_all'])} "
+                     "runs):\n")
             L.append("| blocks | peak RSS MiB | time s | command |\n|---|---|---|---|")
             for n in ("2^12", "2^18"):
                 L.append(f"| {n} | {w[n]['rss_mib']:.1f} | {w[n]['s']:.1f} | `{w[n]['cmd']}` |")
@@ -387,7 +388,8 @@ def write(res, md_path: str, img_dir: str) -> None:
         if "rekey_local" in f:
             k = f["rekey_local"]
             L.append(f"Rekey of the 1 GiB container ({k['size']:,} B) in place (`{k['cmd']}`, a child process; bytes "
-                     "from its /proc/self/io `wchar`, every byte passed to write calls):\n")
+                     "from its /proc/self/io `wchar`, every byte passed to write calls; `write_bytes` counts whole "
+                     f"pages dirtied; median of {len(k['runs'])} runs):\n")
             L.append("| change | bytes written | write_bytes (page cache → disk) | time ms |\n|---|---|---|---|")
             L.append(f"| add a raw-key slot | {k['raw_wchar']:,.0f} | {k['raw_write_bytes']:,.0f} | {k['raw_s'] * 1000:.1f} |")
             L.append(f"| add a passphrase slot | {k['pass_wchar']:,.0f} | {k['pass_write_bytes']:,.0f} | "

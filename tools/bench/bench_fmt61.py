@@ -16,6 +16,7 @@
   derivation at the default cost timed in the same child.
 - s3: the same rekey on a 1 GiB object in moto's S3 server (tests/motoserver.py's server), reached
   through a counting TCP proxy: bytes each way between the rekeying process and the server.
+- small: in-process pack of 2^12 blocks of 4 KiB by worker count (1, 2, 4).
 """
 
 from __future__ import annotations
@@ -361,6 +362,26 @@ class CountingProxy:
         self.sock.close()
 
 
+def small_blocks(self) -> None:
+    """In-process pack of 2^12 blocks of 4 KiB (data-16.bin) to /dev/null by worker count, in a
+    child each (bench_core.child, timed inside it): the per-block path at small blocks."""
+    import bench_core
+
+    src = prep.data_path(self.d, SMALL_MIB)
+    out = {}
+    for w in (1, 2, 4):
+        el = statistics.median(bench_core.child("pack", src, os.devnull, self.key, "aes", w, BLOCK)[0]
+                               for _ in range(self.runs))
+        out[str(w)] = {"mbs": SMALL_MIB / el, "us_per_block": el / (SMALL_MIB * MiB // BLOCK) * 1e6}
+        log(f"  pack of 4 KiB blocks, workers={w}: {out[str(w)]['mbs']:.0f} MB/s "
+            f"({out[str(w)]['us_per_block']:.1f} us a block)")
+    out["cmd"] = "qeltrix.pack('data-16.bin', '/dev/null', key, block_size=4096, workers=W)"
+    self.res["small_blocks"] = out
+
+
+Fmt61.small_blocks = small_blocks
+
+
 def run(d: str, keyfile: str, only: set[str], runs: int = 3) -> dict:
     b = Fmt61(d, keyfile, runs)
     b.make()
@@ -374,6 +395,8 @@ def run(d: str, keyfile: str, only: set[str], runs: int = 3) -> dict:
         b.rekey()
     if "s3" in only:
         b.s3()
+    if "small" in only:
+        b.small_blocks()
     return b.res
 
 
@@ -381,7 +404,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=prep.DEFAULT_DIR)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", default="rss,open,seek,rekey,s3")
+    ap.add_argument("--only", default="rss,open,seek,rekey,s3,small")
     ap.add_argument("--json")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)

@@ -418,7 +418,18 @@ def write(res, md_path: str, img_dir: str) -> None:
         r = w.get("cli_blake3_vs_age")
         if r:
             L.append(f"`{r['cmd']}` vs `{r['peer_cmd']}`, alternating, {len(r['rounds'])} rounds: {r['mbs']:.0f} vs "
-                     f"{r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x.\n")
+                     f"{r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x"
+                     + (f" (earlier runs of this group: {', '.join(f'{x:.2f}' for x in r['earlier_ratios'])} x; age's "
+                        "one-thread speed varies most between runs)" if r.get("earlier_ratios") else "") + ".\n")
+        if w.get("startup"):
+            L.append("Start-up (hyperfine, 10 runs, median): " + "; ".join(
+                f"{x['what']} {x['median_s'] * 1000:.0f} ms (`{x['cmd']}`)" for x in w["startup"])
+                + ". On 512 MiB a CLI pays its start-up once per file.\n")
+    sb = res.get("fmt61", {}).get("small_blocks")
+    if sb:
+        L.append("Pack of 4 KiB blocks by worker count (`" + sb["cmd"] + "`, 2^12 blocks, timed in a child): "
+                 + "; ".join(f"workers={k}: {v['mbs']:.0f} MB/s ({v['us_per_block']:.1f} us a block)"
+                             for k, v in sb.items() if k != "cmd") + ".\n")
     L.append("HTTP (SeekServer and the gateway next to nginx): `python tools/bench/bench_http.py`, figures in "
              "the README's \"Performance: servers\".\n")
     os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)

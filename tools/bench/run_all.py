@@ -479,8 +479,8 @@ class Bench:
         import bench_fmt61
 
         self.load("format 6.1 at 2^18 blocks")
-        self.res["fmt61"] = bench_fmt61.run(self.d, keys["qeltrix_key"], set(self.a.fmt61.split(",")),
-                                            runs=min(3, self.a.runs))
+        self.res.setdefault("fmt61", {}).update(bench_fmt61.run(self.d, keys["qeltrix_key"], set(self.a.fmt61.split(",")),
+                                                 runs=min(3, self.a.runs)))
 
 
     def why(self, keys: dict) -> None:
@@ -519,7 +519,20 @@ class Bench:
                                         "peer_mbs": statistics.median(x[1] for x in rounds),
                                         "ratio": statistics.median(x[0] / x[1] for x in rounds)}
             r = out["cli_blake3_vs_age"]
+            prev = self.res.get("why", {}).get("cli_blake3_vs_age")  # a merged re-run keeps the earlier ratios
+            if prev:
+                r["earlier_ratios"] = prev.get("earlier_ratios", []) + [round(prev["ratio"], 3)]
             log(f"  qeltrix pack --block-hash blake3 vs age: {r['mbs']:.0f} vs {r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x")
+        one = os.path.join(self.d, "data-1.bin")
+        prep.make_data(one, 1)
+        q = " ".join(map(shlex.quote, prep.qeltrix_cmd()))
+        starts = [("qeltrix pack of 1 MiB", f"{q} pack {one} /dev/null --key-file {keys['qeltrix_key']} -q"),
+                  ("python -c pass (this interpreter)", f"{shlex.quote(sys.executable)} -c pass")]
+        if os.path.exists(keys["age_pub"]):
+            starts.append(("age -r of 1 MiB", f"age -r {open(keys['age_pub']).read().strip()} {one} > /dev/null"))
+        self.load("start-up")
+        out["startup"] = [dict(self.hyperfine(cmd, runs=10), what=what, cmd=cmd) for what, cmd in starts]
+        log("  start-up: " + ", ".join(f"{x['what']} {x['median_s'] * 1000:.0f} ms" for x in out["startup"]))
         self.res["why"] = out
 
 
@@ -569,7 +582,7 @@ def main() -> int:
     ap.add_argument("--seeks", type=int, default=200, help="random reads per in-process seek figure")
     ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61,why",
                     help="comma-separated groups to run (default: all)")
-    ap.add_argument("--fmt61", default="rss,open,seek,rekey,s3", help="the fmt61 group's parts")
+    ap.add_argument("--fmt61", default="rss,open,seek,rekey,s3,small", help="the fmt61 group's parts")
     ap.add_argument("--merge", metavar="JSON", help="start from these saved results (re-run only --only's groups)")
     ap.add_argument("--out-md", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--out-json", default=os.path.join(ROOT, "docs", "benchmarks.json"))

@@ -253,8 +253,10 @@ def write(res, md_path: str, img_dir: str) -> None:
         L.append(f"The whole run was at commit {res.get('full_run_commit')}; these groups were run again since, and "
                  f"replace its figures: {'; '.join(', '.join(g) for g in res['merged_groups'])} (`--only ... --merge "
                  "docs/benchmarks.json`). Rows of other groups are from the whole run.\n")
-    L.append("Setup: `sh tools/bench/setup.sh` (Debian: age gnupg rclone hyperfine wrk nginx-light; PyPI: crypt4gh "
-             "tink matplotlib), which also makes the inputs, keys and encrypted copies (`tools/bench/prepare.py`).\n")
+    L.append("Setup: `sh tools/bench/setup.sh` (Debian: age gnupg rclone hyperfine wrk nginx-light strace; PyPI: "
+             "crypt4gh tink matplotlib moto[server] s3fs; cryptography.cobblestone comes with cryptography >= 50, a "
+             "dependency), which also makes the inputs, keys and encrypted copies (`tools/bench/prepare.py`). "
+             "Qeltrix is measured as installed (`pip install .` into a venv), run from outside the checkout.\n")
     L.append("## Ceiling (same run)\n")
     L.append(f"In-process, {res['ceiling']['threads']} threads, reused 1 MiB buffers (`tools/bench/bench_core.py`"
              " `ceiling()`), best of the samples taken at the start and the end of the run and in the head-to-head rounds (the machine is shared: "

@@ -28,12 +28,17 @@ import time
 MiB = 1 << 20
 
 
-def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1) -> float:
+def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1, block_hash: str = "sha256") -> float:
     """MB/s (2^20) of sha256 + AEAD encrypt_into over reused 1 MiB buffers, on `threads` threads.
 
-    hashes=2 gives the pack design's own ceiling: V6 hashes each block twice (SHA-256 of the
-    plaintext for the block key, SHA-256 of the stored bytes for the keyless index hash)."""
+    hashes=1 is issue 10's ceiling: the plaintext hash + AEAD. hashes=2 gives the pack design's
+    own ceiling: 6.1 also hashes the stored bytes for the keyless index with BLAKE3 (6.0 did it
+    with SHA-256). block_hash="blake3" hashes the plaintext with BLAKE3 (``--block-hash blake3``).
+    (The blake3 package and hashlib release the GIL, as the AEADs do.)"""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    import blake3
+
+    plain_hash = hashlib.sha256 if block_hash == "sha256" else blake3.blake3
 
     cls = AESGCM if cipher == "aes" else ChaCha20Poly1305
     counts = [0] * threads
@@ -46,10 +51,10 @@ def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1) ->
         nonce = os.urandom(12)
         n = 0
         while time.perf_counter() < stop:
-            hashlib.sha256(data).digest()
+            plain_hash(data).digest()
             aead.encrypt_into(nonce, data, b"", out)
             if hashes == 2:
-                hashlib.sha256(out).digest()
+                blake3.blake3(out).digest()
             n += 1
         counts[t] = n
 
@@ -62,16 +67,50 @@ def ceiling(cipher: str, threads: int, seconds: float = 2.0, hashes: int = 1) ->
     return sum(counts) / (time.perf_counter() - t0)
 
 
+def primitive_costs(seconds: float = 1.0) -> dict:
+    """MB/s (2^20) of each primitive on one thread over a reused 1 MiB buffer: what a block
+    costs, to compare with what pack and unpack reach (the why of a missed ratio)."""
+    import blake3
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    data = bytearray(os.urandom(MiB))
+    out = bytearray(MiB + 16)
+    nonce = os.urandom(12)
+    aes, chacha = AESGCM(os.urandom(32)), ChaCha20Poly1305(os.urandom(32))
+    ops = {"sha256": lambda: hashlib.sha256(data).digest(),
+           "blake3": lambda: blake3.blake3(data).digest(),
+           "aes-256-gcm": lambda: aes.encrypt_into(nonce, data, b"", out),
+           "chacha20-poly1305": lambda: chacha.encrypt_into(nonce, data, b"", out)}
+    lanes = 1
+    try:
+        from qeltrix import _core
+
+        if _core.SHA256_ACCELERATED:  # qeltrix's own four-lane kernel (what pack uses for SHA-256)
+            group = [bytes(data)] * 4
+            ops["sha256 (qeltrix 4 lanes)"] = lambda: _core.sha256_many(group)
+            lanes = 4
+    except ImportError:
+        pass
+    res = {}
+    for name, fn in ops.items():
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            fn()
+            n += lanes if "lanes" in name else 1
+        res[name] = n / (time.perf_counter() - t0)
+    return res
+
+
 CHILD = r"""
 import os, resource, sys, time
 import concurrent.futures, tempfile  # what qeltrix loads on first use: not part of the timing
 import qeltrix as q
-op, src, dst, key, cipher, workers, bs = sys.argv[1:8]
+op, src, dst, key, cipher, workers, bs, bh = sys.argv[1:9]
 mk = bytes.fromhex(key)
 pack, unpack = q.pack, q.unpack
 t0 = time.perf_counter()
 if op == "pack":
-    pack(src, dst, mk, block_size=int(bs), cipher_id=1 if cipher == "aes" else 2, workers=int(workers))
+    pack(src, dst, mk, block_size=int(bs), cipher_id=1 if cipher == "aes" else 2, workers=int(workers), block_hash=bh)
 else:
     unpack(src, dst, mk, workers=int(workers))
 el = time.perf_counter() - t0
@@ -79,8 +118,9 @@ print(el, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def child(op, src, dst, key, cipher, workers, bs):
-    p = subprocess.run([sys.executable, "-c", CHILD, op, src, dst, key.hex(), cipher, str(workers), str(bs)],
+def child(op, src, dst, key, cipher, workers, bs, block_hash="sha256"):
+    p = subprocess.run([sys.executable, "-c", CHILD, op, src, dst, key.hex(), cipher, str(workers), str(bs),
+                        block_hash],
                        capture_output=True, text=True, check=True)
     el, rss = p.stdout.split()
     return float(el), float(rss)

@@ -106,13 +106,16 @@ def make_keys(d: str) -> dict:
     return k
 
 
-def encrypted_inputs(d: str, size_mib: int, keys: dict) -> dict:
-    """Each tool's encryption of the fixed input, made once (decrypt benchmarks read them)."""
+def encrypted_inputs(d: str, size_mib: int, keys: dict, only=None) -> dict:
+    """Each tool's encryption of the fixed input, made once (decrypt benchmarks read them);
+    ``only``: the names to make (default: all)."""
     src = data_path(d, size_mib)
     env = tool_env(d)
     out = {}
 
     def make(name, path, cmd, stdin=None, stdout=None):
+        if only is not None and name not in only:
+            return
         out[name] = path
         if os.path.exists(path):
             return
@@ -142,7 +145,7 @@ def encrypted_inputs(d: str, size_mib: int, keys: dict) -> dict:
     if os.path.exists(keys["tink_keyset"]):
         here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_tink.py")
         make("tink", base + ".tink", [sys.executable, here, "enc", keys["tink_keyset"], src, "@OUT@"])
-    if os.path.exists(keys["rclone_conf"]):
+    if os.path.exists(keys["rclone_conf"]) and (only is None or "rclone" in only):
         name = f"data-{size_mib}.bin"
         listing = _run(["rclone", "--config", keys["rclone_conf"], "lsf", "pcrypt:"], capture_output=True,
                        text=True, env=env).stdout.split()

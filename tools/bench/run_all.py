@@ -280,16 +280,21 @@ class Bench:
                 log(f"  {name}: {r['mbs']:.0f} MB/s = {r['ratio']:.2f} x ceiling {r['ceiling_mbs']:.0f}, "
                     f"{r['design_ratio']:.2f} x design ceiling {r['design_mbs']:.0f}")
         if "age" in enc:
+            # issue 10's figure is on 512 MiB: inputs of that size, whatever the run's size
+            am = self.a.age_mib
+            prep.make_data(prep.data_path(d, am), am)
+            aenc = prep.encrypted_inputs(d, am, keys, only=("qeltrix_aes", "age"))
+            asrc = prep.data_path(d, am)
             pub = open(keys["age_pub"]).read().strip()
             for op, qcmd, acmd in (
-                    ("encrypt", f"{q} pack {src} /dev/null {qk}", f"age -r {pub} {src} > /dev/null"),
-                    ("decrypt", f"{q} unpack {enc['qeltrix_aes']} /dev/null {qk}",
-                     f"age -d -i {keys['age_key']} {enc['age']} > /dev/null")):
+                    ("encrypt", f"{q} pack {asrc} /dev/null {qk}", f"age -r {pub} {asrc} > /dev/null"),
+                    ("decrypt", f"{q} unpack {aenc['qeltrix_aes']} /dev/null {qk}",
+                     f"age -d -i {keys['age_key']} {aenc['age']} > /dev/null")):
                 name = f"qeltrix CLI vs age {op}"
                 self.load(name)
                 sh(qcmd), sh(acmd)  # warm-up
-                rounds = [(size / sh(qcmd), size / sh(acmd)) for _ in range(self.a.runs)]
-                r = {"name": name, "kind": "age", "op": op, "cmd": qcmd, "peer_cmd": acmd,
+                rounds = [(am / sh(qcmd), am / sh(acmd)) for _ in range(self.a.runs)]
+                r = {"name": name, "kind": "age", "op": op, "cmd": qcmd, "peer_cmd": acmd, "size_mib": am,
                      "mbs": statistics.median(x[0] for x in rounds), "peer_mbs": statistics.median(x[1] for x in rounds),
                      "ratio": statistics.median(x[0] / x[1] for x in rounds), "rounds": rounds}
                 out.append(r)
@@ -403,6 +408,134 @@ class Bench:
         self.res["seek_cli"] = out
 
 
+    def cobblestone(self, keys: dict, enc: dict) -> None:
+        """cryptography.cobblestone (a one-thread streaming AEAD) beside qeltrix: its cost to
+        /dev/null and to a file, and qeltrix.pack with --block-hash blake3 against it in
+        alternation (rounds: qeltrix on every core, qeltrix on one worker, cobblestone)."""
+        try:
+            import cryptography.cobblestone  # noqa: F401
+        except ImportError:
+            log("  cryptography.cobblestone is missing (cryptography >= 50): skipped")
+            return
+        d, size = self.d, self.a.size_mib
+        src = prep.data_path(d, size)
+        out = os.path.join(d, "out.tmp")
+        key = open(keys["qeltrix_key"], "rb").read()
+        cb = os.path.join(HERE, "peer_cobblestone.py")
+        ccont = os.path.join(d, f"data-{size}.cobblestone")
+        if not os.path.exists(ccont):
+            subprocess.run([sys.executable, cb, "enc", keys["qeltrix_key"], src, ccont + ".part"], check=True,
+                           capture_output=True)
+            os.replace(ccont + ".part", ccont)
+
+        def peer(op, s, dst):
+            p = subprocess.run([sys.executable, cb, op, keys["qeltrix_key"], s, dst], check=True,
+                               capture_output=True, text=True)
+            el, rss = p.stdout.split()
+            return float(el), float(rss)
+
+        rows = []
+        for op, s in (("enc", src), ("dec", ccont)):
+            self.load(f"cobblestone {op}")
+            row = {"tool": "cryptography.cobblestone (Cobblestone256, 1 thread)",
+                   "op": "encrypt" if op == "enc" else "decrypt", "kind": "library",
+                   "cmd_null": f"{sys.executable} {cb} {op} KEYFILE {os.path.basename(s)} /dev/null"}
+            for k, dst in (("null", os.devnull), ("file", out)):
+                row[k] = self.lib(lambda op=op, s=s, dst=dst: peer(op, s, dst))
+            row["rss_mib"] = max(row["null"]["rss_mib"], row["file"]["rss_mib"])
+            self._mbs(row)
+            rows.append(row)
+            log(f"  cobblestone {op}: {row['null_mbs']:.0f} MB/s to /dev/null, {row['file_mbs']:.0f} to a file")
+        th = os.cpu_count() or 2
+        self.load("qeltrix.pack --block-hash blake3 vs cobblestone")
+        bench_core.child("pack", src, os.devnull, key, "aes", th, 1 << 20, "blake3")  # warm-up
+        rounds = []
+        for _ in range(self.a.runs):
+            q_all = size / bench_core.child("pack", src, os.devnull, key, "aes", th, 1 << 20, "blake3")[0]
+            q_one = size / bench_core.child("pack", src, os.devnull, key, "aes", 1, 1 << 20, "blake3")[0]
+            c_one = size / peer("enc", src, os.devnull)[0]
+            ceil = bench_core.ceiling("aes", th, 1.0, hashes=1, block_hash="blake3")
+            rounds.append((q_all, q_one, c_one, ceil))
+        h = {"rounds": rounds, "threads": th,
+             "qeltrix_mbs": statistics.median(x[0] for x in rounds),
+             "qeltrix_1w_mbs": statistics.median(x[1] for x in rounds),
+             "cobblestone_mbs": statistics.median(x[2] for x in rounds),
+             "ceiling_mbs": statistics.median(x[3] for x in rounds),
+             "ratio": statistics.median(x[0] / x[2] for x in rounds),
+             "ratio_1w": statistics.median(x[1] / x[2] for x in rounds),
+             "cmd": f"qeltrix.pack(src, '/dev/null', key, block_hash='blake3', workers={th}) (and workers=1)",
+             "peer_cmd": f"python tools/bench/peer_cobblestone.py enc KEYFILE data-{size}.bin /dev/null"}
+        log(f"  qeltrix.pack blake3: {h['qeltrix_mbs']:.0f} MB/s ({th} workers), {h['qeltrix_1w_mbs']:.0f} (1 worker); "
+            f"cobblestone {h['cobblestone_mbs']:.0f}: {h['ratio']:.2f} x / {h['ratio_1w']:.2f} x")
+        self.res["cobblestone"] = {"rows": rows, "blake3": h}
+        # also in the table and chart of every tool (a re-run replaces its rows)
+        self.res["library"] = [r for r in self.res["library"] if not r["tool"].startswith("cryptography.cobblestone")]
+        self.res["library"] += rows
+        if os.path.exists(out):
+            os.unlink(out)
+
+    def fmt61(self, keys: dict) -> None:
+        """Format 6.1 at 2^18 blocks: remote seek bytes, open time, writer RSS, rekey (bench_fmt61)."""
+        import bench_fmt61
+
+        self.load("format 6.1 at 2^18 blocks")
+        self.res.setdefault("fmt61", {}).update(bench_fmt61.run(self.d, keys["qeltrix_key"], set(self.a.fmt61.split(",")),
+                                                 runs=min(3, self.a.runs)))
+
+
+    def why(self, keys: dict) -> None:
+        """What the pack ratios are made of: each primitive's cost on one thread (the bound
+        that follows for pack on every core), and the CLI with --block-hash blake3 against age
+        encrypt in alternation (what the faster plaintext hash gives)."""
+        self.load("primitive costs")
+        th = os.cpu_count() or 2
+        costs = [bench_core.primitive_costs(1.0) for _ in range(3)]
+        c = {k: statistics.median(x[k] for x in costs) for k in costs[0]}
+        sha = max(v for k, v in c.items() if k.startswith("sha256"))  # the faster of hashlib and the lanes
+        bound = {bh: th / (1 / (sha if bh == "sha256" else c[bh]) + 1 / c["aes-256-gcm"] + 1 / c["blake3"])
+                 for bh in ("sha256", "blake3")}
+        out = {"one_thread_mbs": c, "threads": th, "pack_bound_mbs": bound}
+        log("  one thread: " + ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + " MB/s; pack bound "
+            + ", ".join(f"{k} {v:.0f}" for k, v in bound.items()))
+        if os.path.exists(keys["age_pub"]):
+            am = self.a.age_mib
+            prep.make_data(prep.data_path(self.d, am), am)
+            asrc = prep.data_path(self.d, am)
+            q = " ".join(map(shlex.quote, prep.qeltrix_cmd()))
+            pub = open(keys["age_pub"]).read().strip()
+            qcmd = f"{q} pack {asrc} /dev/null --block-hash blake3 --key-file {keys['qeltrix_key']} -q"
+            acmd = f"age -r {pub} {asrc} > /dev/null"
+
+            def sh(cmd):
+                t0 = time.perf_counter()
+                subprocess.run(["sh", "-c", cmd], check=True)
+                return time.perf_counter() - t0
+
+            self.load("qeltrix CLI --block-hash blake3 vs age encrypt")
+            sh(qcmd), sh(acmd)
+            rounds = [(am / sh(qcmd), am / sh(acmd)) for _ in range(self.a.runs)]
+            out["cli_blake3_vs_age"] = {"cmd": qcmd, "peer_cmd": acmd, "size_mib": am, "rounds": rounds,
+                                        "mbs": statistics.median(x[0] for x in rounds),
+                                        "peer_mbs": statistics.median(x[1] for x in rounds),
+                                        "ratio": statistics.median(x[0] / x[1] for x in rounds)}
+            r = out["cli_blake3_vs_age"]
+            prev = self.res.get("why", {}).get("cli_blake3_vs_age")  # a merged re-run keeps the earlier ratios
+            if prev:
+                r["earlier_ratios"] = prev.get("earlier_ratios", []) + [round(prev["ratio"], 3)]
+            log(f"  qeltrix pack --block-hash blake3 vs age: {r['mbs']:.0f} vs {r['peer_mbs']:.0f} MB/s = {r['ratio']:.2f} x")
+        one = os.path.join(self.d, "data-1.bin")
+        prep.make_data(one, 1)
+        q = " ".join(map(shlex.quote, prep.qeltrix_cmd()))
+        starts = [("qeltrix pack of 1 MiB", f"{q} pack {one} /dev/null --key-file {keys['qeltrix_key']} -q"),
+                  ("python -c pass (this interpreter)", f"{shlex.quote(sys.executable)} -c pass")]
+        if os.path.exists(keys["age_pub"]):
+            starts.append(("age -r of 1 MiB", f"age -r {open(keys['age_pub']).read().strip()} {one} > /dev/null"))
+        self.load("start-up")
+        out["startup"] = [dict(self.hyperfine(cmd, runs=10), what=what, cmd=cmd) for what, cmd in starts]
+        log("  start-up: " + ", ".join(f"{x['what']} {x['median_s'] * 1000:.0f} ms" for x in out["startup"]))
+        self.res["why"] = out
+
+
 def _pcts(lat: list[float]) -> dict:
     lat = sorted(lat)
     return {"p50_ms": statistics.median(lat), "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)], "n": len(lat)}
@@ -445,9 +578,11 @@ def main() -> int:
                     help="cores other processes may keep busy before a measurement (sampled for 2 s)")
     ap.add_argument("--max-wait", type=float, default=120.0,
                     help="seconds to wait for the load to drop (20 after a wait in vain)")
+    ap.add_argument("--age-mib", type=int, default=512, help="file size of the qeltrix CLI vs age head to head")
     ap.add_argument("--seeks", type=int, default=200, help="random reads per in-process seek figure")
-    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli",
+    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61,why",
                     help="comma-separated groups to run (default: all)")
+    ap.add_argument("--fmt61", default="rss,open,seek,rekey,s3,small", help="the fmt61 group's parts")
     ap.add_argument("--merge", metavar="JSON", help="start from these saved results (re-run only --only's groups)")
     ap.add_argument("--out-md", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--out-json", default=os.path.join(ROOT, "docs", "benchmarks.json"))
@@ -486,6 +621,12 @@ def main() -> int:
         b.seek(keys, enc)
     if "seek_cli" in only:
         b.seek_cli(keys, enc)
+    if "cobblestone" in only:
+        b.cobblestone(keys, enc)
+    if "fmt61" in only:
+        b.fmt61(keys)
+    if "why" in only:
+        b.why(keys)
     if not args.merge:
         b.ceilings("end")
         b.res["elapsed_s"] = time.time() - t0

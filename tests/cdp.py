@@ -138,7 +138,13 @@ class Chromium:
         """Evaluates ``expression`` until it is truthy; returns that value."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
-            v = self.evaluate(expression)
+            try:
+                v = self.evaluate(expression)
+            except CdpError as e:
+                # asked while the page navigates (a click just followed a link): not yet
+                if "navigated or closed" not in str(e) and "context" not in str(e).lower():
+                    raise
+                v = None
             if v:
                 return v
             if time.monotonic() > deadline:

@@ -338,8 +338,14 @@ def test_client_disconnect_mid_body_costs_nothing_further(files):
             s.connect(("127.0.0.1", srv.port))
             s.sendall(request_bytes("GET", "/"))
             assert s.recv(1000)
-        time.sleep(0.5)
-        assert len(calls) < 12  # of 46 blocks (4 read ahead): reading stopped with the client
+        # poll until the server stops reading (the count holds still), within a deadline
+        deadline, last = time.monotonic() + 10, -1
+        while len(calls) != last and time.monotonic() < deadline:
+            last = len(calls)
+            time.sleep(0.3)
+        # of 46 blocks: reading stopped with the client (what socket buffers and read-ahead held
+        # when the reset arrived varies with the machine's load: 8 to 16 blocks seen)
+        assert len(calls) < 24, len(calls)
         # the server keeps serving
         assert get(srv.port, "/", {"Range": "bytes=0-9"}).body == files["plain"][:10]
 

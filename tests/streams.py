@@ -1,8 +1,10 @@
-"""File objects that behave like sockets and pipes: they cannot seek."""
+"""File objects that behave like sockets and pipes (they cannot seek), and feeding streams the
+way a socket does: to the native stream decoder, and through a decrypting gateway."""
 
 from __future__ import annotations
 
 import io
+import socket
 
 
 class Unseekable(io.RawIOBase):
@@ -36,3 +38,40 @@ class UnseekableSink(io.RawIOBase):
 
     def getvalue(self):
         return self._b.getvalue()
+
+
+def decode_stream(chunks) -> list[tuple[str, int]]:
+    """Feed the decoder as a socket would (chunks of any size); return the items."""
+    from qeltrix import _core
+
+    dec = _core._StreamDecoder()
+    buf = bytearray()
+    items = []
+    for c in chunks:
+        buf += c
+        while True:
+            kind, n = dec.next(bytes(buf))
+            if kind == "need":
+                assert n > len(buf)
+                break
+            items.append((kind, n))
+            del buf[:n]
+    dec.end(len(buf))
+    return items
+
+
+def decrypt_reply(port: int, blob: bytes) -> tuple[bytes, bool]:
+    """What a plain receiver gets back from a decrypting gateway, and whether it was reset."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        try:
+            s.sendall(blob)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        out = bytearray()
+        try:
+            while b := s.recv(1 << 16):
+                out += b
+        except ConnectionResetError:
+            return bytes(out), True
+        return bytes(out), False

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from qeltrix import _core
 from qeltrix.errors import DamagedError, NotAContainerError, TruncatedError, UnsupportedVersionError
+from streams import decode_stream
 
 MIB = 1 << 20
 U64_MAX = 2**64 - 1
@@ -834,24 +835,6 @@ def stream61(sizes: list[int], *, shift=6, slots=1, patch=False, copies=None, in
     put("footer", 0, footer)
     put("trailer", 0, _core.encode_trailer(off, len(footer), version=_core.VERSION_6_1))
     return bytes(out), items
-
-
-def decode_stream(chunks) -> list[tuple[str, int]]:
-    """Feed the decoder as a socket would (chunks of any size); return the items."""
-    dec = _core._StreamDecoder()
-    buf = bytearray()
-    items = []
-    for c in chunks:
-        buf += c
-        while True:
-            kind, n = dec.next(bytes(buf))
-            if kind == "need":
-                assert n > len(buf)
-                break
-            items.append((kind, n))
-            del buf[:n]
-    dec.end(len(buf))
-    return items
 
 
 def tr(blob: bytes, want=None):

@@ -26,6 +26,7 @@ from qeltrix.writer import _pack_from_parts
 
 from qeltrix.inspect import data_offset, index_entries
 from speccheck import spec_check
+from streams import decode_stream, decrypt_reply
 
 BS = 4096  # the smallest block size: many blocks from little data
 HOST = "127.0.0.1"
@@ -374,46 +375,29 @@ def test_tunnel_with_passphrase_and_reflect_decrypt(mk):
         assert reflect(dec.port, blob) == data  # derived once, at start-up
 
 
-def _decrypt_reply(port: int, blob: bytes) -> tuple[bytes, bool]:
-    """What a plain receiver gets back from a decrypting gateway, and whether it was reset."""
-    with socket.create_connection((HOST, port), timeout=30) as s:
-        try:
-            s.sendall(blob)
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        out = bytearray()
-        try:
-            while b := s.recv(1 << 16):
-                out += b
-        except ConnectionResetError:
-            return bytes(out), True
-        return bytes(out), False
-
-
 def test_decrypt_releases_only_authenticated_blocks(mk):
     data = os.urandom(10 * BS)
     blob = _pack_from_parts(data, mk, rand=os.urandom, block_size=BS, patch=False)
     with gateway(mk, decrypt=True) as dec:
-        assert _decrypt_reply(dec.port, blob) == (data, False)
+        assert decrypt_reply(dec.port, blob) == (data, False)
         # truncated inside block 5: blocks 0..4 come out, then a reset (not a clean end)
         cut = 416 + 5 * (BS + 220) + 100
-        out, reset = _decrypt_reply(dec.port, blob[:cut])
+        out, reset = decrypt_reply(dec.port, blob[:cut])
         assert reset and out == data[:5 * BS]
         # without footer and trailer
-        out, reset = _decrypt_reply(dec.port, blob[:416 + 10 * (BS + 220)])
+        out, reset = decrypt_reply(dec.port, blob[:416 + 10 * (BS + 220)])
         assert reset and out == data
         # a flipped bit in block 3's payload: blocks 0..2 only
         bad = bytearray(blob)
         bad[416 + 3 * (BS + 220) + 500] ^= 1
-        out, reset = _decrypt_reply(dec.port, bytes(bad))
+        out, reset = decrypt_reply(dec.port, bytes(bad))
         assert reset and out == data[:3 * BS]
         # a wrong key, trailing bytes, not a container
         other = _pack_from_parts(data, os.urandom(32), rand=os.urandom, block_size=BS)
-        assert _decrypt_reply(dec.port, other) == (b"", True)
-        out, reset = _decrypt_reply(dec.port, blob + b"x")
+        assert decrypt_reply(dec.port, other) == (b"", True)
+        out, reset = decrypt_reply(dec.port, blob + b"x")
         assert reset and out == data
-        assert _decrypt_reply(dec.port, b"GET / HTTP/1.1\r\n\r\n" + bytes(500)) == (b"", True)
+        assert decrypt_reply(dec.port, b"GET / HTTP/1.1\r\n\r\n" + bytes(500)) == (b"", True)
         st_ = settle(dec)
         assert st_["completed"] == 1 and st_["failed"] == 6
 
@@ -472,24 +456,6 @@ def test_cli_gateway_usage_and_non_loopback_warning(tmp_path, mk):
 
 
 # -- the sans-IO stream decoder --------------------------------------------------------------------------
-
-def decode_stream(chunks) -> list[tuple[str, int]]:
-    """Feed the decoder as a socket would (chunks of any size); return the items."""
-    dec = _core._StreamDecoder()
-    buf = bytearray()
-    items = []
-    for c in chunks:
-        buf += c
-        while True:
-            kind, n = dec.next(bytes(buf))
-            if kind == "need":
-                assert n > len(buf)
-                break
-            items.append((kind, n))
-            del buf[:n]
-    dec.end(len(buf))
-    return items
-
 
 def _container(n_bytes: int, **kw) -> bytes:
     return _pack_from_parts(os.urandom(n_bytes), os.urandom(32), rand=os.urandom, block_size=BS, **kw)

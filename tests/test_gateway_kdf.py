@@ -19,7 +19,8 @@ from qeltrix import _core
 from qeltrix.crypto import KDF_ARGON2ID, ARGON2_MAX_M_KIB, ARGON2_MAX_P, ARGON2_MAX_T, KdfParams
 from qeltrix.gateway import StartupKey, load_kdf_params, save_kdf_params
 
-from test_abuse import HOST, Crowd, Served, reflect
+from test_abuse import Crowd, Served, reflect
+from streams import decrypt_reply
 
 BS = 4096
 
@@ -57,22 +58,6 @@ def _max_cost_header(blob: bytes) -> bytes:
     return bytes(head)
 
 
-def _reply(port: int, blob: bytes) -> tuple[bytes, bool]:
-    with socket.create_connection((HOST, port), timeout=30) as s:
-        try:
-            s.sendall(blob)
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        out = bytearray()
-        try:
-            while b := s.recv(1 << 16):
-                out += b
-        except ConnectionResetError:
-            return bytes(out), True
-        return bytes(out), False
-
-
 def test_decrypting_gateway_opens_only_its_configured_parameters(tmp_path):
     data = os.urandom(20_000)
     blob, params = _encrypt(data, passphrase="pw")
@@ -80,12 +65,12 @@ def test_decrypting_gateway_opens_only_its_configured_parameters(tmp_path):
     assert other_params != params
     with qltx.GatewayServer(passphrase="pw", decrypt=True, kdf_params=params, listen_port=0,
                             block_size=BS) as dec:
-        assert _reply(dec.port, blob) == (data, False)
-        out, reset = _reply(dec.port, other)
+        assert decrypt_reply(dec.port, blob) == (data, False)
+        out, reset = decrypt_reply(dec.port, other)
         assert out == b"" and reset
-        out, reset = _reply(dec.port, _max_cost_header(blob) + blob[_head_size(blob):])
+        out, reset = decrypt_reply(dec.port, _max_cost_header(blob) + blob[_head_size(blob):])
         assert out == b"" and reset
-        assert _reply(dec.port, blob) == (data, False)
+        assert decrypt_reply(dec.port, blob) == (data, False)
 
 
 def test_startup_key_matches_without_a_kdf():
@@ -163,7 +148,7 @@ def test_64_connections_with_max_cost_headers_buy_no_kdf():
                 except OSError:
                     pass
             served = []
-            t = threading.Thread(target=lambda: served.append(_reply(srv.port, blob)))
+            t = threading.Thread(target=lambda: served.append(decrypt_reply(srv.port, blob)))
             t.start()
             deadline = time.monotonic() + 30
             while crowd.closed_by_server() < len(crowd.socks) and time.monotonic() < deadline:

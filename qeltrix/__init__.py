@@ -13,65 +13,67 @@
 
 from __future__ import annotations
 
-# Names are imported on first use (PEP 562), so that ``qeltrix seek`` and ``import qeltrix``
-# load only what they need: the command line starts in a fraction of the time.
-_LAZY = {
-    "container": ("UnpackResult", "VerifyResult", "info", "seek_extract", "unpack", "verify"),
-    "crypto": ("CIPHER_AES256_GCM", "CIPHER_CHACHA20_POLY1305", "load_key_file", "random_master_key"),
-    "errors": ("DamagedError", "LimitError", "NotAContainerError", "QeltrixError", "RangeNotSupportedError",
-               "RemoteChangedError", "RemoteError", "TruncatedError", "UnsupportedVersionError",
-               "WrongKeyError"),
-    "fileobj": ("ContainerFile",),
-    "gateway": ("GatewayServer",),
-    "recipients": ("X25519Identity", "X25519Recipient", "load_identities", "load_recipients"),
-    "rekey": ("keys", "rekey", "rotate"),
-    "server": ("SeekServer",),
-    "writer": ("DEFAULT_BLOCK_SIZE", "PackResult", "StreamPacker", "pack"),
-}
-_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
-_WHERE["open"] = "fileobj"
+from typing import TYPE_CHECKING
 
+__version__ = "6.1.0"
+
+# The public API: each name and the module that defines it. This one table drives the lazy
+# imports below (PEP 562: ``qeltrix seek`` and ``import qeltrix`` load only what they need, so
+# the command line starts fast) and ``__all__``; tests/test_package.py checks that each resolves
+# and that the TYPE_CHECKING block below names the same.
+_API = {
+    "pack": "writer", "StreamPacker": "writer", "PackResult": "writer", "DEFAULT_BLOCK_SIZE": "writer",
+    "unpack": "operations", "seek_extract": "operations", "verify": "operations", "info": "operations",
+    "UnpackResult": "operations", "VerifyResult": "operations",
+    "open": "fileobj", "ContainerFile": "fileobj",
+    "inspect_container": "inspect",
+    "SeekServer": "server", "GatewayServer": "gateway",
+    "rekey": "rekey", "keys": "rekey", "rotate": "rekey",
+    "X25519Identity": "recipients", "X25519Recipient": "recipients", "load_identities": "recipients",
+    "load_recipients": "recipients",
+    "random_master_key": "crypto", "load_key_file": "crypto", "CIPHER_AES256_GCM": "crypto",
+    "CIPHER_CHACHA20_POLY1305": "crypto",
+    "QeltrixError": "errors", "NotAContainerError": "errors", "UnsupportedVersionError": "errors",
+    "WrongKeyError": "errors", "DamagedError": "errors", "TruncatedError": "errors", "LimitError": "errors",
+    "RemoteError": "errors", "RangeNotSupportedError": "errors", "RemoteChangedError": "errors",
+}
+#: Where a public name has another name in its module.
+_RENAMED = {"open": "open_container"}
 
 # Submodules reachable as attributes (``qeltrix.writer``), as they were before imports became lazy.
-_SUBMODULES = frozenset({"blockcache", "blocks", "cli", "container", "crypto", "demo", "errors", "fileobj", "gateway",
-                         "httpaccess", "inspect", "io", "keyring", "mount", "pipeline", "reader", "recipients",
-                         "rekey", "remote", "server", "writer"})
+_SUBMODULES = frozenset({"blockcache", "blocks", "cli", "crypto", "demo", "errors", "fileinfo", "fileobj",
+                         "gateway", "inspect", "keyring", "mount", "operations", "pipeline", "reader",
+                         "recipients", "rekey", "server", "serverpages", "sources", "writer"})
+
+__all__ = list(_API)
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; the same names as _API
+    from .crypto import CIPHER_AES256_GCM, CIPHER_CHACHA20_POLY1305, load_key_file, random_master_key
+    from .errors import (DamagedError, LimitError, NotAContainerError, QeltrixError, RangeNotSupportedError,
+                         RemoteChangedError, RemoteError, TruncatedError, UnsupportedVersionError, WrongKeyError)
+    from .fileobj import ContainerFile
+    from .fileobj import open_container as open
+    from .gateway import GatewayServer
+    from .inspect import inspect_container
+    from .operations import UnpackResult, VerifyResult, info, seek_extract, unpack, verify
+    from .recipients import X25519Identity, X25519Recipient, load_identities, load_recipients
+    from .rekey import keys, rekey, rotate
+    from .server import SeekServer
+    from .writer import DEFAULT_BLOCK_SIZE, PackResult, StreamPacker, pack
 
 
 def __getattr__(name: str):
     import importlib
 
-    mod = _WHERE.get(name)
+    mod = _API.get(name)
     if mod is None:
         if name in _SUBMODULES:
             return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'qeltrix' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{mod}", __name__), "open_container" if name == "open" else name)
+    value = getattr(importlib.import_module(f".{mod}", __name__), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
-
-
-__version__ = "6.1.0"
-
-__all__ = [
-    "pack", "unpack", "seek_extract", "verify", "info", "inspect_container", "open", "ContainerFile",
-    "StreamPacker", "GatewayServer", "SeekServer", "PackResult", "UnpackResult", "VerifyResult",
-    "rekey", "keys", "rotate", "X25519Identity", "X25519Recipient", "load_identities", "load_recipients",
-    "random_master_key", "load_key_file", "CIPHER_AES256_GCM", "CIPHER_CHACHA20_POLY1305",
-    "DEFAULT_BLOCK_SIZE",
-    "QeltrixError", "NotAContainerError", "UnsupportedVersionError", "WrongKeyError",
-    "DamagedError", "TruncatedError", "LimitError",
-    "RemoteError", "RangeNotSupportedError", "RemoteChangedError",
-]
-
-
-def inspect_container(src) -> dict:
-    """The spec parser's view of a container (no key needed); see ``qeltrix inspect``."""
-    from .inspect import describe, parse_container
-
-    with parse_container(src) as parsed:
-        return describe(parsed)
+    return sorted(set(globals()) | set(_API))

@@ -1,5 +1,5 @@
-"""A bounded cache of decrypted blocks, shared by every reader of a process's containers (the
-SeekServer's clients, the mount's files), and the recycling buffer pool it draws from."""
+"""The one bounded cache of decrypted blocks (``qeltrix.open``'s files, the SeekServer's clients,
+the mount's files), and the recycling buffer pool it draws from."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ class BlockCache:
             self._bytes -= len(old)
             if self._on_evict is not None:
                 self._on_evict(old_key, old)
+
+    def clear(self) -> None:
+        """Drop every block (without calling ``on_evict``: the owner is closing)."""
+        with self._lock:
+            self._d.clear()
+            self._bytes = 0
 
     def has(self, key) -> bool:
         """Cached or being loaded."""

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 
-from .io import is_url
+from .sources import is_url
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected
@@ -27,7 +27,14 @@ EXIT_TERMINATED = 143  # SIGTERM (kill, timeout, systemd, container runtimes): c
 PASSPHRASE_ENV = "QELTRIX_PASSPHRASE"
 IDENTITY_ENV = "QELTRIX_IDENTITY"
 NEW_PASSPHRASE_ENV = "QELTRIX_NEW_PASSPHRASE"
-CIPHER_CHOICES = {"aes": 1, "chacha": 2}
+#: --cipher's choices: the names of the core's cipher ids (looked up when a command runs).
+CIPHER_CHOICES = {"aes": "CIPHER_AES256_GCM", "chacha": "CIPHER_CHACHA20_POLY1305"}
+
+
+def _cipher_id(choice: str) -> int:
+    from . import _core
+
+    return getattr(_core, CIPHER_CHOICES[choice])
 
 
 class UsageError(Exception):
@@ -187,7 +194,7 @@ def cmd_pack(args) -> int:
     prog = _Progress(_size_of(args.input), "pack", not args.quiet)
     try:
         r = pack("-" if args.input == "-" else args.input, args.output, block_size=args.block_size * 1024,
-                 cipher_id=CIPHER_CHOICES[args.cipher], workers=args.workers, permute=args.permute,
+                 cipher_id=_cipher_id(args.cipher), workers=args.workers, permute=args.permute,
                  overwrite=args.force, progress=prog, block_hash=args.block_hash, **keys)
     finally:
         prog.close()
@@ -198,23 +205,18 @@ def cmd_pack(args) -> int:
 
 
 def cmd_unpack(args) -> int:
-    from .container import unpack
+    from .operations import unpack
 
     keys = _key_args(args)
     src = args.input
-    if args.stream and src != "-":
-        if is_url(src):
-            raise UsageError("--stream reads a local file or -, not a URL")
-        src = open(src, "rb")  # a file object read front to back, as a pipe would be
+    if args.stream and is_url(src):
+        raise UsageError("--stream reads a local file or -, not a URL")
     prog = _Progress(_size_of(args.input), "unpack", not args.quiet)
     try:
         r = unpack(src, args.output, workers=args.workers, verify=not args.no_verify,
-                   overwrite=args.force, progress=prog, **keys) if not args.stream else \
-            _unpack_stream_only(src, args, keys, prog)
+                   overwrite=args.force, progress=prog, stream=args.stream, **keys)
     finally:
         prog.close()
-        if hasattr(src, "close") and src is not args.input:
-            src.close()
     if not args.quiet:
         where = r.output or ("stdout" if args.output == "-" else "output")
         _say(f"unpacked {r.bytes_out} bytes from {r.total_blocks} blocks to {where} in {r.elapsed_s:.2f}s; "
@@ -222,33 +224,8 @@ def cmd_unpack(args) -> int:
     return EXIT_OK
 
 
-def _unpack_stream_only(src, args, keys, prog):
-    import time
-
-    from .container import _unpack_stream
-
-    if src == "-":
-        src = sys.stdin.buffer
-    return _unpack_stream(_NonSeekable(src), args.output, keys.get("master_key"), keys.get("passphrase"),
-                          args.workers, not args.no_verify, args.force, prog, time.perf_counter(),
-                          keys.get("identities"))
-
-
-class _NonSeekable:
-    """Hide seek() so a file is read front to back in one pass, as from a pipe."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def readinto(self, b):
-        return self._f.readinto(b)
-
-    def read(self, n=-1):
-        return self._f.read(n)
-
-
 def cmd_seek(args) -> int:
-    from .container import seek_extract
+    from .operations import seek_extract
 
     keys = _key_args(args)
     data = seek_extract(args.input, args.offset, args.length, verify=not args.no_verify,
@@ -257,7 +234,7 @@ def cmd_seek(args) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        from .io import open_output
+        from .sources import open_output
 
         with open_output(args.output, overwrite=args.force) as out:
             out.write(data)
@@ -270,7 +247,7 @@ def cmd_seek(args) -> int:
 def cmd_info(args) -> int:
     import json
 
-    from .container import info
+    from .operations import info
 
     d = info(args.input)
     if args.json:
@@ -316,7 +293,7 @@ def _print_tree(d, indent: int = 0) -> None:
 def cmd_verify(args) -> int:
     import json
 
-    from .container import verify
+    from .operations import verify
 
     keyed = any(getattr(args, o, None) for o in ("key_file", "passphrase_file", "passphrase", "identity")) or \
         bool(os.environ.get(PASSPHRASE_ENV)) or bool(os.environ.get(IDENTITY_ENV))
@@ -464,7 +441,7 @@ def _gateway_kdf_params(args, keys):
 def cmd_gateway(args) -> int:
     import logging
 
-    from .gateway import GatewayServer, is_loopback
+    from .gateway import GatewayServer
 
     if (args.dest_host is None) != (args.dest_port is None):
         raise UsageError("give --dest-host and --dest-port together (or neither, to reply on the same connection)")
@@ -473,7 +450,7 @@ def cmd_gateway(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="qeltrix: %(message)s")
     logging.getLogger("qeltrix.gateway").propagate = True
-    gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=CIPHER_CHOICES[args.cipher],
+    gw = GatewayServer(listen_host=args.host, listen_port=args.port, cipher_id=_cipher_id(args.cipher),
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
                        idle_timeout=args.idle_timeout or None, max_connections=args.max_connections,
@@ -483,9 +460,6 @@ def cmd_gateway(args) -> int:
 
         save_kdf_params(args.kdf_params, gw.kdf_params)
         _say(f"qeltrix gateway: wrote the KDF parameters to {args.kdf_params} (give it to the decrypting side)")
-    if not is_loopback(args.host):
-        _say(f"qeltrix: warning: listening on {args.host}: the gateway has no authentication; anyone who can "
-             "reach this port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)")
     with _serving() as sig:
         try:
             gw.start()
@@ -610,7 +584,7 @@ def cmd_keygen(args) -> int:
     except FileExistsError:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)") from None
     except OSError as e:
-        from .io import output_error
+        from .sources import output_error
 
         raise output_error(e, args.output) from None
     with os.fdopen(fd, "wb") as f:
@@ -697,7 +671,7 @@ def cmd_mount(args) -> int:
     logger.propagate = False
     shown = args.source
     if is_url(shown):
-        from .remote import display_url
+        from .sources import display_url
 
         shown = display_url(shown)  # no credentials or signature in messages
     ready_w = None
@@ -742,7 +716,7 @@ def cmd_mount(args) -> int:
     try:
         mount(args.source, args.mountpoint, read_only=args.read_only, allow_other=args.allow_other,
               on_ready=ready, cache_bytes=args.cache_mib << 20, workers=args.workers,
-              block_size=args.block_size * 1024, cipher_id=CIPHER_CHOICES[args.cipher], timeout=args.timeout,
+              block_size=args.block_size * 1024, cipher_id=_cipher_id(args.cipher), timeout=args.timeout,
               **keys)
     finally:
         logger.removeHandler(handler)

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from . import _core
 from .errors import DamagedError, LimitError, WrongKeyError
 
 __all__ = [
@@ -51,24 +52,25 @@ __all__ = [
     "HASH_NAMES",
 ]
 
-VERSION = 6
-VERSION_6_0 = 6
-VERSION_6_1 = 0x0601
+# The format's numbers have one home, the native core (cpp/format*.hpp, from the spec).
+VERSION = _core.VERSION
+VERSION_6_0 = _core.VERSION_6_0
+VERSION_6_1 = _core.VERSION_6_1
 KEY_SIZE = 32
-IV_SIZE = 12
-TAG_SIZE = 16
+IV_SIZE = _core.META_IV_SIZE
+TAG_SIZE = _core.TAG_SIZE
 CONTAINER_ID_SIZE = 32
 SALT_SIZE = 32
 KDF_SALT_SIZE = 16
 
-CIPHER_AES256_GCM = 1
-CIPHER_CHACHA20_POLY1305 = 2
+CIPHER_AES256_GCM = _core.CIPHER_AES256_GCM
+CIPHER_CHACHA20_POLY1305 = _core.CIPHER_CHACHA20_POLY1305
 CIPHERS = {CIPHER_AES256_GCM: AESGCM, CIPHER_CHACHA20_POLY1305: ChaCha20Poly1305}
 CIPHER_NAMES = {CIPHER_AES256_GCM: "AES-256-GCM", CIPHER_CHACHA20_POLY1305: "ChaCha20-Poly1305"}
 
-KDF_NONE = 0
-KDF_ARGON2ID = 1
-KDF_SCRYPT = 2
+KDF_NONE = _core.KDF_NONE
+KDF_ARGON2ID = _core.KDF_ARGON2ID
+KDF_SCRYPT = _core.KDF_SCRYPT
 KDF_NAMES = {KDF_NONE: "none", KDF_ARGON2ID: "argon2id", KDF_SCRYPT: "scrypt"}
 
 LABEL_FILE_KEY = b"qeltrix-v6 file key"
@@ -90,8 +92,8 @@ PERMUTATION_KEY_SIZE = 72
 WRAPPED_SECRET_SIZE = KEY_SIZE + TAG_SIZE
 _ZERO_NONCE = bytes(IV_SIZE)
 
-HASH_SHA256 = 1
-HASH_BLAKE3 = 2
+HASH_SHA256 = _core.HASH_SHA256
+HASH_BLAKE3 = _core.HASH_BLAKE3
 HASH_NAMES = {HASH_SHA256: "sha256", HASH_BLAKE3: "blake3"}
 
 # Passphrase KDF: RFC 9106's second recommended option (t=3, 64 MiB, p=4).
@@ -127,15 +129,13 @@ def _sha256_many_hashlib(bufs) -> list:
     return [hashlib.sha256(b).digest() for b in bufs]
 
 
-def _native_sha256_many():
-    from . import _core
-
-    return _core.sha256_many if _core.SHA256_ACCELERATED else _sha256_many_hashlib
-
+#: True where ``sha256_many`` hashes several buffers side by side (SHA-NI lanes); hashing in
+#: groups then pays (see ``pipeline.group_size``).
+SHA256_LANES = bool(_core.SHA256_ACCELERATED)
 
 #: SHA-256 of each buffer of a sequence (list of 32-byte digests, in order). Hash blocks in
 #: groups of up to four with it: the lanes run side by side. Releases the GIL.
-sha256_many = _native_sha256_many()
+sha256_many = _core.sha256_many if SHA256_LANES else _sha256_many_hashlib
 
 
 def blake3_many(bufs) -> list:

@@ -8,7 +8,7 @@ import random
 import shutil
 import tempfile
 
-from . import container, writer
+from . import operations, writer
 from .crypto import random_master_key
 
 
@@ -56,14 +56,14 @@ def run_demo(workdir: str | None = None, size: int = 8 << 20, quiet: bool = Fals
         r = writer.pack(src, dst, mk, block_size=256 * 1024)
         say(f"           {r.total_blocks} blocks, {r.bytes_out} bytes, {r.elapsed_s * 1000:.1f} ms")
         say("2. info     (no key needed)")
-        for k, v in container.info(dst).items():
+        for k, v in operations.info(dst).items():
             say(f"           {k:16} {v}")
         off, length = size // 3, min(100_000, size - size // 3)
-        got = container.seek_extract(dst, off, length, mk)
+        got = operations.seek_extract(dst, off, length, mk)
         ok_seek = got == data[off:off + length]
         say(f"3. seek     bytes {off}..{off + length - 1}: {'OK, matches the original' if ok_seek else 'MISMATCH'}")
         ok_http = _serve_step(dst, mk, data, say)
-        u = container.unpack(dst, out, mk)
+        u = operations.unpack(dst, out, mk)
         with open(out, "rb") as f:
             ok_hash = hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
         say(f"5. unpack   {u.bytes_out} bytes, SHA-256 {'OK, matches the original' if ok_hash else 'MISMATCH'}")

@@ -1,7 +1,7 @@
 """``qeltrix.open``: a container as a read-only, seekable binary file of its plaintext.
 
 Reads decrypt only the blocks they touch, after header and footer are authenticated. A small
-LRU cache keeps recently decrypted blocks, so the many small reads of ``zipfile``, ``tarfile``,
+LRU cache (:class:`~qeltrix.blockcache.BlockCache`, as the servers use) keeps recently decrypted blocks, so the many small reads of ``zipfile``, ``tarfile``,
 ``pandas`` or ``pyarrow`` (headers, then members) cost one block fetch each, not one per read;
 reads that continue where the previous one ended fetch a few blocks ahead in one request.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 import io
 import itertools
 import threading
-from collections import OrderedDict
 
-from .container import _open_container
-from .pipeline import cpu_threads, group_size, grouped, ordered_map
+from .blockcache import BlockCache
+from .pipeline import grouped, ordered_map, plan
 from .reader import Container
 
 __all__ = ["ContainerFile", "open_container"]
@@ -37,8 +36,7 @@ class ContainerFile(io.RawIOBase):
             raise ValueError("cache_blocks, readahead_blocks and workers must be at least 1")
         self._c = container
         self._pos = 0
-        self._cache: OrderedDict[int, bytearray] = OrderedDict()
-        self._cache_blocks = max(cache_blocks, readahead_blocks)
+        self._cache = BlockCache(max(cache_blocks, readahead_blocks) * container.header.block_size)
         self._readahead = readahead_blocks
         self._workers = workers
         self._last_end = 0  # a first read from the start counts as sequential
@@ -120,24 +118,23 @@ class ContainerFile(io.RawIOBase):
         while i < last:
             block = self._cache.get(i)
             if block is not None:
-                self._cache.move_to_end(i)
                 self._copy(i, block, offset, end, view)
                 i += 1
                 continue
             j = i + 1
-            while j < last and j not in self._cache:
+            while j < last and not self._cache.has(j):
                 j += 1
             stop = j
             if sequential and j == last:  # read ahead, a few blocks past what was asked
                 limit = min(len(index), i + self._readahead)
-                while stop < limit and stop not in self._cache:
+                while stop < limit and not self._cache.has(stop):
                     stop += 1
             for k, pt in self._decrypt(i, stop):
                 if k < last:
                     self._copy(k, pt, offset, end, view)
                 e = index[k]
                 if k >= last or e.plain_offset + e.plain_size > end or e.plain_offset < offset:
-                    self._remember(k, pt)  # partly read or read ahead: likely wanted next
+                    self._cache.put(k, pt)  # partly read or read ahead: likely wanted next
             i = j
 
     def _decrypt(self, first: int, stop: int):
@@ -145,12 +142,11 @@ class ContainerFile(io.RawIOBase):
         side by side, as many groups as there are CPUs to run them."""
         c = self._c
         n = stop - first
-        threads = cpu_threads(self._workers)
-        lanes = max(1, min(group_size(c.header.block_size), -(-n // threads)))
+        lanes = plan(self._workers, c.header.block_size, blocks=n).lanes
 
         def job(group):
             outs = [bytearray(c.index[k].plain_size) for k, _ in group]
-            c._open_group([(k, stored, out) for (k, stored), out in zip(group, outs)])
+            c.open_group([(k, stored, out) for (k, stored), out in zip(group, outs)])
             return [(k, out) for (k, _), out in zip(group, outs)]
 
         groups = grouped(c.iter_stored(first, stop), lanes)
@@ -161,12 +157,6 @@ class ContainerFile(io.RawIOBase):
         lo = max(offset, e.plain_offset)
         hi = min(end, e.plain_offset + e.plain_size)
         view[lo - offset:hi - offset] = memoryview(block)[lo - e.plain_offset:hi - e.plain_offset]
-
-    def _remember(self, i: int, block) -> None:
-        self._cache[i] = block
-        self._cache.move_to_end(i)
-        while len(self._cache) > self._cache_blocks:
-            self._cache.popitem(last=False)
 
 
 def open_container(src, master_key=None, *, passphrase=None, identities=None, verify: bool = True,
@@ -179,7 +169,8 @@ def open_container(src, master_key=None, *, passphrase=None, identities=None, ve
     (``io.RawIOBase``) with its own block cache: wrap it in ``io.BufferedReader`` only if many
     tiny reads matter, or ``io.TextIOWrapper`` for text.
     """
-    container = _open_container(src, master_key, passphrase, verify, workers, identities)
+    container = Container.open(src, master_key, passphrase=passphrase, identities=identities, verify=verify,
+                               workers=workers)
     if container is None:
         raise ValueError("qeltrix.open needs a seekable source (a file, URL, bytes or a seekable file object)")
     try:

@@ -38,7 +38,6 @@ Argon2id run.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -47,28 +46,19 @@ import weakref
 
 from . import _core
 from .blocks import open_block, stored_size
-from .crypto import (CIPHER_AES256_GCM, KDF_NAMES, KDF_NONE, VERSION_6_0, VERSION_6_1, KdfParams, check_master_key,
+from .crypto import (CIPHER_AES256_GCM, KDF_NAMES, KDF_NONE, VERSION_6_0, VERSION_6_1, KdfParams,
                      derive_master_key, hash_many, passphrase_bytes)
 from .errors import DamagedError, NotAContainerError, QeltrixError, WrongKeyError
 from .keyring import prepare_recipients
 from .reader import Layout, PagedIndex, check_footer, make_secrets, open_layout
-from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, _check_settings
+from .sources import is_loopback
+from .writer import DEFAULT_BLOCK_SIZE, Sealer, StreamPacker, check_settings
 
-__all__ = ["GatewayServer", "StreamPacker", "StartupKey", "is_loopback", "load_kdf_params", "save_kdf_params"]
+__all__ = ["GatewayServer", "StreamPacker", "StartupKey", "load_kdf_params", "save_kdf_params"]
 
 log = logging.getLogger("qeltrix.gateway")
 
 DEFAULT_FLUSH_AFTER = 0.2
-
-
-def is_loopback(host: str) -> bool:
-    """True for a host name or address that only this machine can reach."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _SealSession:
@@ -214,7 +204,7 @@ def save_kdf_params(path, params: KdfParams) -> None:
 
 def _container_kdf_params(path) -> KdfParams:
     """A 6.0 header's KDF parameters, or a 6.1 container's first passphrase slot's."""
-    from .io import open_random_access
+    from .sources import open_random_access
     from .keyring import decode_copies, first_passphrase_params
     from .reader import read_layout
 
@@ -285,7 +275,7 @@ class GatewayServer:
                  flush_after: float = DEFAULT_FLUSH_AFTER, decrypt: bool = False,
                  max_connections: int = 64, window: int | None = None, connect_timeout: float = 10.0,
                  idle_timeout: float | None = 300.0, kdf_params: KdfParams | None = None):
-        _check_settings(block_size, cipher_id, workers)
+        check_settings(block_size, cipher_id, workers)
         if not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
             raise ValueError("listen_port must be in 0..65535")
         if (dest_host is None) != (dest_port is None):
@@ -339,6 +329,10 @@ class GatewayServer:
         with self._lock:
             if self._native is not None:
                 raise RuntimeError("the gateway is already started")
+            if not is_loopback(self.listen_host):  # said once, before binding
+                log.warning("listening on %s: the gateway has no authentication; anyone who can reach this "
+                            "port can have data sealed or opened with its key (bind 127.0.0.1 or firewall it)",
+                            self.listen_host)
             flush_ms = max(1, round(self.flush_after * 1000))
             native = _core._Gateway(
                 self.listen_host, self.listen_port, self.dest_host or "", self.dest_port or 0, self.decrypt,
@@ -348,9 +342,6 @@ class GatewayServer:
             native.start()
             self._native = native
             self._finalizer = weakref.finalize(self, _stop_native, native)
-        if not is_loopback(self.listen_host):
-            log.warning("listening on %s:%d: the gateway has no authentication; anyone who can reach "
-                        "this port can use its key", self.listen_host, self.port)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

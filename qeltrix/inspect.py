@@ -21,18 +21,17 @@ from typing import Any, BinaryIO, Union
 import kaitaistruct
 from kaitaistruct import KaitaiStream
 
-from qeltrix._spec.qeltrix_v6 import QeltrixV6
-from qeltrix.io import RandomAccessFile, open_random_access
-from qeltrix.remote import is_url
-from qeltrix.errors import (
+from ._spec.qeltrix_v6 import QeltrixV6
+from .errors import (
     DamagedError,
     NotAContainerError,
     TruncatedError,
     UnsupportedVersionError,
 )
+from .sources import RandomAccessFile, is_url, open_random_access
 
 __all__ = ["parse_container", "describe", "HEADER_SIZE", "FOOTER_HEAD_SIZE", "ENTRY_SIZE",
-           "TRAILER_SIZE", "BLOCK_OVERHEAD", "INFO_IV_SIZE", "MIN_INFO_SIZE", "MAX_INFO_SIZE"]
+           "TRAILER_SIZE", "BLOCK_OVERHEAD", "INFO_IV_SIZE", "MIN_INFO_SIZE", "MAX_INFO_SIZE", "inspect_container"]
 
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 
@@ -409,3 +408,9 @@ def describe(parsed: QeltrixV6) -> dict[str, Any]:
     out["footer"] = footer
     out["entries"] = entries
     return out
+
+
+def inspect_container(src: Source) -> dict[str, Any]:
+    """The spec parser's view of a container (no key needed); see ``qeltrix inspect``."""
+    with parse_container(src) as parsed:
+        return describe(parsed)

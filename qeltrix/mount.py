@@ -40,9 +40,9 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from .blockcache import BlockCache, RecyclingPool
-from .container import safe_output_name
+from .fileinfo import safe_output_name
 from .errors import DamagedError, NotAContainerError, QeltrixError, WrongKeyError
-from .io import is_url, open_random_access
+from .sources import is_url, open_random_access
 from .pipeline import group_size
 from .reader import Container
 
@@ -348,7 +348,7 @@ class Mount:
 
     def _open_entry(self, src: str) -> _Entry:
         if is_url(src) and urllib.parse.urlsplit(src).scheme.lower() in ("http", "https"):
-            from .remote import open_remote
+            from .sources import open_remote
 
             ra = open_remote(src, workers=self._workers, **self._http)
         else:
@@ -402,7 +402,7 @@ class Mount:
     @staticmethod
     def _show(src: str) -> str:
         if is_url(src):
-            from .remote import display_url
+            from .sources import display_url
 
             return display_url(src)
         return src

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Callable, Iterable, Iterator, TypeVar
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "BufferPool", "window_for", "cpu_threads", "group_size", "grouped"]
+__all__ = ["ordered_map", "BufferPool", "Plan", "plan", "window_for", "cpu_threads", "group_size", "grouped"]
 
 
 def cpu_threads(workers: int) -> int:
@@ -52,11 +52,31 @@ def group_size(block_bytes: int) -> int:
     """Blocks per job: up to 4 (GROUP_BYTES in all) where SHA-256 runs in lanes
     (``crypto.sha256_many`` hashes a group side by side: 1.7x one at a time with 4 lanes on the
     CPUs we measured); 1 where hashing is hashlib's, one block at a time anyway."""
-    from .crypto import _sha256_many_hashlib, sha256_many
+    from .crypto import SHA256_LANES
 
-    if sha256_many is _sha256_many_hashlib:
+    if not SHA256_LANES:
         return 1
     return max(1, min(4, GROUP_BYTES // max(1, block_bytes)))
+
+
+class Plan(NamedTuple):
+    """How a pipeline over blocks runs: ``threads`` workers, ``lanes`` blocks per job (hashed side
+    by side), ``window`` jobs in flight."""
+    threads: int
+    lanes: int
+    window: int
+
+
+def plan(workers: int, block_bytes: int, *, cpu_bound: bool = True, blocks: int | None = None) -> Plan:
+    """The one place a pipeline is sized. ``cpu_bound``: the work is hashing and AEAD, so no more
+    threads than CPUs; else (remote reads, a pipe) ``workers`` threads wait on I/O too.
+    ``blocks``: a short run of that many blocks, spread over the threads rather than packed into
+    one job."""
+    threads = cpu_threads(workers) if cpu_bound else workers
+    lanes = group_size(block_bytes)
+    if blocks is not None:
+        lanes = max(1, min(lanes, -(-blocks // threads)))
+    return Plan(threads, lanes, window_for(threads, block_bytes * lanes))
 
 
 def grouped(items: Iterable[T], n: int) -> Iterator[list[T]]:

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import struct
 import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
 from . import _core
-from .blocks import OVERHEAD, PAYLOAD_START, open_block, open_blocks
+from .blocks import OVERHEAD, PAYLOAD_START, open_blocks
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key, hash_many
 from .errors import DamagedError, LimitError, NotAContainerError, TruncatedError, WrongKeyError
+from .fileinfo import FileInfo, decode_file_info
 from .keyring import Secrets, open_keyring
-from .io import RandomAccess, SequentialReader
+from .sources import RandomAccess, SequentialReader, open_random_access
 from .pipeline import BufferPool, ordered_map
 
 __all__ = ["open_keys", "open_layout", "read_layout", "Layout", "Limits", "PagedIndex", "Container", "FileInfo",
            "StreamOpener", "MAX_INDEX_BYTES"]
 
-_INFO = struct.Struct(">QQH")
-#: Decrypted blocks a Container keeps for repeated small reads (at least one block).
-CACHE_BYTES = 4 << 20
 #: Blocks a Container remembers as hash-checked (32 bytes of tags each, ~2 MiB in all; 16 GiB
-#: of 1 MiB blocks; see _open_group).
+#: of 1 MiB blocks; see open_group).
 VERIFIED_MAX = 1 << 14
 
 
@@ -53,27 +50,6 @@ def _snapshot(stored, remembered: bool):
             (isinstance(stored, memoryview) and isinstance(stored.obj, bytes)):
         return stored
     return bytes(stored)
-
-
-class FileInfo(NamedTuple):
-    """What the encrypted file info holds."""
-
-    plaintext_size: int
-    mtime: int
-    name: str | None
-
-
-def decode_file_info(raw: bytes) -> FileInfo:
-    if len(raw) < _INFO.size:
-        raise DamagedError("file info is too short")
-    size, mtime, n = _INFO.unpack_from(raw)
-    if len(raw) != _INFO.size + n:
-        raise DamagedError("file info has a wrong length")
-    try:
-        name = raw[_INFO.size:].decode("utf-8") or None
-    except UnicodeDecodeError:
-        raise DamagedError("file info holds an invalid name") from None
-    return FileInfo(size, mtime, name)
 
 
 #: Readers refuse to read a footer (6.0: the whole index; 6.1: the top table of index pages)
@@ -325,16 +301,26 @@ class Container:
         bs = self.header.block_size
         self.stored_pool = BufferPool(bs + OVERHEAD, keep=4)
         self.plain_pool = BufferPool(bs, keep=2)
-        # The blocks that recent one-block reads decrypted (authenticated plaintext), so that
-        # small reads that come back to a block (a file walked in 4 KiB reads) decrypt it once.
-        self._cache: OrderedDict[int, tuple] = OrderedDict()
-        self._cache_max = max(1, CACHE_BYTES // bs)
-        self._cache_lock = threading.Lock()
-        # Blocks whose plaintext hash was checked, with their AEAD tags (see _open_group); off
+        # Blocks whose plaintext hash was checked, with their AEAD tags (see open_group); off
         # for one pass over the blocks (unpack, verify), where no block comes back.
         self.remember_checked = True
         self._verified: OrderedDict[int, bytes] = OrderedDict()
         self._verified_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, src, master_key=None, *, passphrase=None, identities=None, verify: bool = True,
+             workers: int = 4, limits: Limits | None = None) -> Container | None:
+        """A Container over ``src`` (path, URL, bytes, seekable file object or RandomAccess;
+        ``workers``: remote requests that may run at once), or None when ``src`` can only be
+        read once (a pipe: see :class:`StreamOpener`). The source is closed if opening fails."""
+        ra = open_random_access(src, workers=workers)
+        if ra is None:
+            return None
+        try:
+            return cls(ra, master_key, passphrase=passphrase, identities=identities, verify=verify, limits=limits)
+        except BaseException:
+            ra.close()
+            raise
 
     @property
     def size(self) -> int:
@@ -352,10 +338,10 @@ class Container:
         """Decrypt block ``i`` from its stored bytes into ``out`` (or a new bytearray)."""
         if out is None:
             out = bytearray(self.index[i].plain_size)
-        self._open_group([(i, stored, out)])
+        self.open_group([(i, stored, out)])
         return out
 
-    def _open_group(self, items) -> None:
+    def open_group(self, items) -> None:
         """Authenticate and decrypt each ``(i, stored, out)``; plaintext hashes checked together.
 
         A block whose plaintext hash this Container has checked before is not hashed again when
@@ -424,7 +410,7 @@ class Container:
                     if stored.obj is sbuf:  # not a view of the source's own (maybe live) memory
                         stored = _Owned(stored)
                 items.append((i, stored, pt))
-            self._open_group(items)
+            self.open_group(items)
         except BaseException:
             for _, buf in results:
                 plain_pool.put(buf)
@@ -474,8 +460,6 @@ class Container:
             raise ValueError("offset and length must be non-negative")
         first, last = self.index.span(offset, length)
         end = min(offset + length, self.size)
-        if last - first == 1:
-            return self._read_in_block(first, offset, end)
         if getattr(self.ra, "positional", False):  # local: each worker reads its block into a reused buffer
             items, job = range(first, last), self.decrypt_block
         else:
@@ -493,32 +477,7 @@ class Container:
             for buf in bufs:
                 self.plain_pool.put(buf)
 
-    def _read_in_block(self, i: int, offset: int, end: int) -> bytes:
-        """Bytes [offset, end) of block ``i``, through the cache of recently decrypted blocks."""
-        e_off = self.index[i].plain_offset
-        lo, hi = offset - e_off, end - e_off
-        with self._cache_lock:
-            hit = self._cache.get(i)
-            if hit is not None:
-                self._cache.move_to_end(i)
-                return bytes(hit[0][lo:hi])
-        if getattr(self.ra, "positional", False):
-            pt, buf = self.decrypt_block(i)
-        else:
-            pt, buf = self.decrypt_block(i, next(iter(self.iter_stored(i, i + 1)))[1])
-        data = bytes(pt[lo:hi])
-        with self._cache_lock:
-            if i in self._cache:
-                self.plain_pool.put(buf)
-            else:
-                self._cache[i] = (pt, buf)
-                while len(self._cache) > self._cache_max:
-                    self.plain_pool.put(self._cache.popitem(last=False)[1][1])
-        return data
-
     def close(self) -> None:
-        with self._cache_lock:
-            self._cache.clear()
         self.ra.close()
 
     def __enter__(self):
@@ -559,7 +518,7 @@ def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
 class StreamOpener:
     """Walks a container front to back in one pass (a pipe or socket): the header first, then
     each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
-    them (in parallel) with ``open_stored``, and calls ``finish`` after the last one."""
+    them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one."""
 
     def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, identities=None,
                  verify: bool = True, derive=derive_master_key):
@@ -646,15 +605,9 @@ class StreamOpener:
         self.offset += len(raw)
         self._page_start = len(self.seen)
 
-    def open_stored(self, item, out=None) -> bytearray:
-        i, plain_offset, n, final, stored = item
-        if out is None:
-            out = bytearray(n)
-        open_block(self.keys, i, stored, plain_offset, n, final, self.header.permuted, self.verify, out)
-        return out
-
     def open_group(self, items) -> list:
-        """``open_stored`` for a group of items, their plaintext hashes checked together."""
+        """Authenticate and decrypt a group of items from ``blocks()``, their plaintext hashes
+        checked together; returns the plaintexts (new bytearrays), in order."""
         outs = [bytearray(n) for _, _, n, _, _ in items]
         open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
                                 for (i, plain_offset, n, final, stored), out in zip(items, outs)],

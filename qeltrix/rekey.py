@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from . import _core
 from .crypto import VERSION_6_1, KdfParams, passphrase_bytes, raw_slot_kek, unwrap_secret
-from .errors import DamagedError, WrongKeyError
 from .keyring import (Opened, Recipient, decode_copies, encode_copy, make_slots, open_keyring, prepare_recipients,
                       slot_kind)
 from .reader import Layout, make_secrets, read_layout
@@ -56,7 +55,7 @@ class RekeyResult(NamedTuple):
 
 
 def _local_layout(path):
-    from .io import open_random_access
+    from .sources import open_random_access
 
     ra = open_random_access(path)
     if ra is None:
@@ -162,7 +161,7 @@ def rekey(path, master_key=None, *, passphrase=None, identities=None, add_recipi
     lists them). Only the keyring is written (at most twice its size), crash-safely."""
     changes = (add_recipients, add_passphrase, add_master_key, remove_recipients, remove_passphrase,
                remove_master_key, remove_slots, kdf_params)
-    from .io import is_url
+    from .sources import is_url
 
     if is_url(path):
         return _rekey_object(path, make_secrets(master_key, passphrase, identities), changes)
@@ -218,7 +217,7 @@ def _rekey_object(url: str, secrets, changes) -> RekeyResult:
     before that leaves it as it was (the upload is aborted on any error)."""
     from urllib.parse import urlsplit
 
-    from .remote import FsspecAccess
+    from .sources.fsspecsource import FsspecAccess
 
     if urlsplit(url).scheme.lower() in ("http", "https"):
         raise ValueError(f"{url}: an http(s) URL is read-only: rekey a local file or an s3:// object")
@@ -265,7 +264,7 @@ def _rekey_object(url: str, secrets, changes) -> RekeyResult:
 
 def _read_fd_layout(fd: int) -> Layout:
     """The layout as the open descriptor sees it (the file the rekey then writes)."""
-    from .io import open_random_access
+    from .sources import open_random_access
 
     with os.fdopen(os.dup(fd), "rb") as f, open_random_access(f) as ra:
         return read_layout(ra)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import ipaddress
 import logging
 import mimetypes
 import os
@@ -33,10 +32,9 @@ from dataclasses import dataclass
 from . import _core, serverpages
 from .blockcache import BlockCache as _BlockCache, RecyclingPool as _RecyclingPool
 from .errors import NotAContainerError
-from .io import open_random_access
+from .sources import is_loopback, is_url, open_random_access
 from .pipeline import BufferPool, group_size
 from .reader import Container
-from .remote import is_url
 
 __all__ = ["SeekServer"]
 
@@ -62,15 +60,6 @@ MIN_CHUNK = 256 << 10
 
 def _chunk(block_size: int) -> int:
     return block_size * max(1, -(-MIN_CHUNK // block_size))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _etag(c: Container, state: bytes) -> str:
@@ -187,7 +176,7 @@ class SeekServer:
             self._close_containers()
             raise
         self._port = port
-        if not _is_loopback(host) and token is None:
+        if not is_loopback(host) and token is None:
             self._log.warning(
                 "SeekServer on %s without a token: anyone who can reach this address can read the "
                 "decrypted contents; give token=... (qeltrix serve --token-file) or bind 127.0.0.1", host)

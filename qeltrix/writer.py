@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import struct
 import time
 from typing import NamedTuple
 
@@ -13,36 +12,19 @@ from .blocks import seal_block, seal_blocks, stored_size
 from .crypto import (CIPHER_AES256_GCM, CIPHERS, CONTAINER_ID_SIZE, HASH_BLAKE3, HASH_SHA256, IV_SIZE, KEY_SIZE,
                      VERSION_6_0, VERSION_6_1, FileKeys, KdfParams, check_master_key, derive_master_key,
                      hash_many, new_kdf_params, sha256_many)
+from .fileinfo import check_plain_name, encode_file_info
 from .keyring import DEFAULT_SLOTS, Recipient, encode_copy, make_slots, prepare_recipients
-from .io import SequentialReader, open_output
-from .pipeline import BufferPool, cpu_threads, group_size, grouped, ordered_map, window_for
+from .sources import SequentialReader, open_output
+from .pipeline import BufferPool, grouped, ordered_map, plan
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "DEFAULT_PAGE_SHIFT", "Sealer", "PackResult", "pack", "StreamPacker",
-           "encode_file_info", "check_plain_name", "HASHES"]
+           "check_settings", "HASHES"]
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024
 #: 6.1 index pages of 2^10 = 1,024 entries (57 KiB): a random read fetches one.
 DEFAULT_PAGE_SHIFT = 10
-MAX_NAME_BYTES = 1024
-_INFO = struct.Struct(">QQH")
 #: Hash names as the CLI and API take them.
 HASHES = {"sha256": HASH_SHA256, "blake3": HASH_BLAKE3}
-
-
-def check_plain_name(name: str) -> str:
-    """``name`` if it is a plain name (spec: "File info"), else ValueError: 1..1024 bytes of
-    UTF-8, no "/", "\\", NUL or other control character, not "." or ".."."""
-    raw = name.encode("utf-8")
-    if len(raw) > MAX_NAME_BYTES:
-        raise ValueError(f"file name longer than {MAX_NAME_BYTES} bytes")
-    if name in (".", "..") or any(c in name for c in "/\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise ValueError(f"{name!r} is not a plain file name (no path, no control characters, not . or ..)")
-    return name
-
-
-def encode_file_info(plaintext_size: int, mtime: int, name: str | None) -> bytes:
-    raw = check_plain_name(name).encode("utf-8") if name else b""
-    return _INFO.pack(plaintext_size, max(0, int(mtime)), len(raw)) + raw
 
 
 class PackResult(NamedTuple):
@@ -88,7 +70,7 @@ def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[b
     return check_master_key(master_key), kdf_params or KdfParams()
 
 
-def _check_settings(block_size: int, cipher_id: int, workers: int) -> None:
+def check_settings(block_size: int, cipher_id: int, workers: int) -> None:
     if not isinstance(block_size, int) or not _core.MIN_BLOCK_SIZE <= block_size <= _core.MAX_BLOCK_SIZE:
         raise ValueError(f"block size must be between {_core.MIN_BLOCK_SIZE} and {_core.MAX_BLOCK_SIZE} bytes")
     if cipher_id not in CIPHERS:
@@ -106,7 +88,6 @@ def _hash_id(value, what: str) -> int:
         raise ValueError(f"{what} must be one of {', '.join(HASHES)}, not {value!r}") from None
 
 
-_Pool = BufferPool  # the name the gateway and older code use
 
 
 class Sealer:
@@ -136,7 +117,7 @@ class Sealer:
 
     def _setup(self, master_key, passphrase, recipients, block_size, cipher_id, permute, workers, rand,
                kdf_params, version, index_hash, block_hash, keyring_slots, page_shift, prepared) -> None:
-        _check_settings(block_size, cipher_id, workers)
+        check_settings(block_size, cipher_id, workers)
         self.block_size = block_size
         self.cipher_id = cipher_id
         self.permuted = bool(permute)
@@ -157,7 +138,7 @@ class Sealer:
                            keyring_slots, page_shift, prepared)
         else:
             raise ValueError(f"unknown format version {version!r}")
-        self._out_pool = _Pool(stored_size(block_size))
+        self._out_pool = BufferPool(stored_size(block_size))
 
     def _init_v60(self, master_key, passphrase, recipients, kdf_params) -> None:
         if recipients:
@@ -249,15 +230,13 @@ class Sealer:
             index += 1
             plain_offset += n
 
-    def seal(self, chunks, in_pool: "_Pool | None" = None):
+    def seal(self, chunks, in_pool: "BufferPool | None" = None):
         """Yield the bytes to write after the header, in order: each sealed block's stored bytes
         (a view, valid until the next iteration) and, in 6.1, each index page as it fills.
         ``progress`` callers count plaintext as ``len(view) - OVERHEAD`` for blocks only:
         ``isinstance(item, memoryview)`` tells a block from a page (bytes)."""
-        recycle = in_pool or _Pool(self.block_size)
-        threads = cpu_threads(self.workers)
-        lanes = group_size(self.block_size)
-        window = window_for(threads, self.block_size * lanes)
+        recycle = in_pool or BufferPool(self.block_size)
+        threads, lanes, window = plan(self.workers, self.block_size)
         for n, final, view, digest, out, inbuf in itertools.chain.from_iterable(ordered_map(
                 self._job, grouped(self._items(chunks, recycle), lanes), threads, window)):
             yield view
@@ -376,7 +355,7 @@ def _buffer_chunks(data, block_size: int):
         yield view[off:off + block_size], off + block_size >= n, None
 
 
-def _reader_chunks(reader: SequentialReader, block_size: int, pool: _Pool, total_size: int | None = None):
+def _reader_chunks(reader: SequentialReader, block_size: int, pool: BufferPool, total_size: int | None = None):
     cur = pool.get()
     n = reader.readinto(cur)
     read = n
@@ -417,7 +396,7 @@ def _write_all(sealer: Sealer, src, write, total_size=None, progress=None, name=
         chunks, pool = _buffer_chunks(src, sealer.block_size), None
     else:
         reader = SequentialReader(src)
-        pool = _Pool(sealer.block_size)
+        pool = BufferPool(sealer.block_size)
         chunks = _reader_chunks(reader, sealer.block_size, pool, total_size)
     try:
         write(sealer.header_bytes)
@@ -495,7 +474,7 @@ class StreamPacker:
                  cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, permute: bool = False, *,
                  passphrase=None, recipients=None, **options):
         """``options``: Sealer's 6.1 settings (keyring_slots, block_hash, index_hash)."""
-        _check_settings(block_size, cipher_id, workers)
+        check_settings(block_size, cipher_id, workers)
         self._args = dict(block_size=block_size, cipher_id=cipher_id, workers=workers, permute=permute, **options)
         # A passphrase's KDF runs once here; every container sealed later wraps its own secret.
         self._prepared = prepare_recipients(master_key, passphrase, recipients)

@@ -124,7 +124,7 @@ class _NoSeek:
 
 
 def test_cache_and_readahead(plain, key, blob):
-    from qeltrix.io import _BufferAccess
+    from qeltrix.sources.local import BufferAccess as _BufferAccess
 
     class Counting(_BufferAccess):
         reads: list

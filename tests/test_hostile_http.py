@@ -15,7 +15,7 @@ import pytest
 
 import qeltrix as qltx
 from qeltrix.errors import QeltrixError, RemoteError
-from qeltrix.httpaccess import HttpAccess
+from qeltrix.sources import HttpAccess
 from qeltrix.reader import Container
 
 from hostile_http import HostileServer

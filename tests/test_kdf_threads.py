@@ -73,7 +73,7 @@ def test_library_threads_pack_and_unpack_passphrase_containers(tmp_path):
     run_child(tmp_path, """
     import struct
     from qeltrix import _core
-    from qeltrix.io import open_random_access
+    from qeltrix.sources import open_random_access
     from qeltrix.keyring import decode_copies
     from qeltrix.reader import read_layout
     d = sys.argv[1]

@@ -14,7 +14,7 @@ import pytest
 
 import qeltrix as qltx
 from qeltrix import reader as reader_mod
-from qeltrix.io import open_random_access
+from qeltrix.sources import open_random_access
 from qeltrix.pipeline import BufferPool
 
 BS = 4096

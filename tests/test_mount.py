@@ -460,7 +460,7 @@ def test_a_damaged_block_gives_eio_on_its_range_only(tmp_path, mounter, mk):
     data = os.urandom(40 * BS)
     path = src / "d.qltx"
     qeltrix.pack(data, str(path), mk, block_size=BS, name="d.bin")
-    from qeltrix.io import open_random_access
+    from qeltrix.sources import open_random_access
     from qeltrix.reader import Container
 
     with Container(open_random_access(str(path)), mk) as c:

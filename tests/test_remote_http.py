@@ -14,8 +14,8 @@ import pytest
 import qeltrix
 from qeltrix import (DamagedError, RangeNotSupportedError, RemoteChangedError, RemoteError, TruncatedError,
                      WrongKeyError)
-from qeltrix.httpaccess import HttpAccess
-from qeltrix.remote import display_url, is_url
+from qeltrix.sources import HttpAccess
+from qeltrix.sources import display_url, is_url
 
 from faultserver import FaultServer
 

@@ -87,10 +87,12 @@ def test_seek_on_uneven_blocks(mk):
 
 def test_container_reads_and_block_cache(tmp_path):
     """One Container, many reads (a file on disk: blocks read into reused buffers; bytes: views):
-    every read equals the slice, repeated reads of a block decrypt it once, the cache is bounded."""
+    every read equals the slice; through a file object, repeated reads of a block decrypt it
+    once, and its cache (the BlockCache the servers use) is bounded, least recently used first."""
     path = tmp_path / "c.qltx"
     path.write_bytes(BLOB)
-    from qeltrix.io import open_random_access
+    from qeltrix.fileobj import ContainerFile
+    from qeltrix.sources import open_random_access
 
     for src in (str(path), BLOB):
         opened = []
@@ -102,17 +104,22 @@ def test_container_reads_and_block_cache(tmp_path):
 
         reader_mod.open_blocks = counting
         try:
-            with reader_mod.Container(open_random_access(src), MK) as c:
-                c._cache_max = 3
+            with ContainerFile(reader_mod.Container(open_random_access(src), MK), cache_blocks=3,
+                               readahead_blocks=1) as f:
                 for off in (0, 10, 100, BS - 50, 5 * BS + 1, 5 * BS + 9, 13 * BS, 40, 5 * BS):
-                    assert c.read_range(off, 50) == DATA[off:off + 50]  # within one block
+                    f.seek(off)
+                    assert f.read(50) == DATA[off:off + 50]  # within one block
                 assert sorted(opened) == [0, 5, 13]  # each decrypted once
-                assert c.read_range(7 * BS, 1) == DATA[7 * BS:7 * BS + 1]  # evicts block 13 (least recent)
-                assert list(c._cache) == [0, 5, 7]
+                f.seek(7 * BS)
+                assert f.read(1) == DATA[7 * BS:7 * BS + 1]  # evicts block 13 (least recent)
+                assert [k for k in range(len(DATA) // BS + 1) if f._cache.has(k)] == [0, 5, 7]
+                c = f.container
                 for off in (0, 10, BS - 50, 5 * BS + 9, 13 * BS, 2 * BS - 3, len(DATA) - 3):
                     for n in (0, 1, 50, BS, 3 * BS):
                         assert c.read_range(off, n) == DATA[off:off + n]
-                assert len(c._cache) <= 3
+                        f.seek(off)
+                        assert f.read(n) == DATA[off:off + n]
+                assert f._cache.counters()["bytes"] <= 3 * BS
         finally:
             reader_mod.open_blocks = real
 
@@ -144,7 +151,7 @@ def _container_with_bad_hash(bad: int):
 def test_plaintext_hash_checked_once_per_block(monkeypatch):
     """A Container hashes a block's plaintext the first time it decrypts it; again with the
     same two AEAD tags (authenticated again) it skips the hash, never the AEAD."""
-    from qeltrix.io import open_random_access
+    from qeltrix.sources import open_random_access
 
     calls = []
     real = reader_mod.open_blocks
@@ -197,7 +204,7 @@ def test_plaintext_hash_checked_once_per_block(monkeypatch):
 
 def test_verify_names_every_damaged_block():
     blob = bytearray(BLOB)
-    from qeltrix.io import open_random_access
+    from qeltrix.sources import open_random_access
 
     with reader_mod.Container(open_random_access(bytes(BLOB)), MK) as c:
         for i in (2, 7, 13):

@@ -81,6 +81,7 @@ def pack_any_name(*args, **kwargs):
     any name, and the index must show it safely."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(qltx.writer, "check_plain_name", lambda name: name)
+        mp.setattr(qltx.fileinfo, "check_plain_name", lambda name: name)
         return qltx.pack(*args, **kwargs)
 
 

@@ -19,7 +19,7 @@ import time
 import pytest
 
 import qeltrix as qltx
-from qeltrix.remote import TAIL_BYTES
+from qeltrix.sources.remote import TAIL_BYTES
 
 from httpclient import get
 from motoserver import BUCKET, CHILD_ENV, moto_s3

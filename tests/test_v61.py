@@ -23,7 +23,7 @@ from qeltrix import _core
 from qeltrix.crypto import KDF_ARGON2ID, VERSION_6_0, VERSION_6_1, KdfParams
 from qeltrix.errors import DamagedError, LimitError, QeltrixError, TruncatedError, WrongKeyError
 from qeltrix.inspect import index_entries, parse_container
-from qeltrix.io import open_random_access
+from qeltrix.sources import open_random_access
 from qeltrix.reader import Container, Limits
 from qeltrix.writer import Sealer, _pack_from_parts
 

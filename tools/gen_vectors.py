@@ -49,7 +49,8 @@ from qeltrix.blocks import stored_size
 from qeltrix.crypto import KDF_ARGON2ID, KDF_SCRYPT, KdfParams
 from qeltrix.keyring import encode_copy, make_slots, prepare_recipients
 from qeltrix.recipients import X25519Identity
-from qeltrix.writer import _deterministic_sealer, _pack_from_parts, encode_file_info
+from qeltrix.fileinfo import encode_file_info
+from qeltrix.writer import _deterministic_sealer, _pack_from_parts
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 BS = 4096

@@ -174,7 +174,7 @@ def main() -> int:
 
     # Seek: 4 KiB at random offsets.
     import qeltrix.reader as reader_mod
-    from qeltrix.io import open_random_access
+    from qeltrix.sources import open_random_access
 
     rng = random.Random(6)
     offsets = [rng.randrange(0, size - 4096) for _ in range(200)]

@@ -115,7 +115,7 @@ class Fmt61:
         self.res["writer_rss"] = out
 
     def open_time(self, n: int = 50) -> None:
-        from qeltrix.io import open_random_access
+        from qeltrix.sources import open_random_access
         from qeltrix.reader import Container
 
         out = {}
@@ -133,7 +133,7 @@ class Fmt61:
             lat.sort()
             out[label] = {"p50_ms": statistics.median(lat), "min_ms": lat[0], "max_ms": lat[-1], "n": n}
             log(f"  open {label}: p50 {out[label]['p50_ms']:.2f} ms (min {lat[0]:.2f}, max {lat[-1]:.2f})")
-        out["cmd"] = "qeltrix.reader.Container(qeltrix.io.open_random_access(path), key); c.close()"
+        out["cmd"] = "qeltrix.reader.Container(qeltrix.sources.open_random_access(path), key); c.close()"
         self.res["open"] = out
 
     def seek(self, n: int = 10) -> None:

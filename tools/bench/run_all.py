@@ -332,7 +332,7 @@ class Bench:
     def seek(self, keys: dict, enc: dict) -> None:
         """Random 4 KiB reads in one process (container opened once), 1 MiB and 64 KiB blocks."""
         import qeltrix
-        from qeltrix.io import open_random_access
+        from qeltrix.sources import open_random_access
         from qeltrix.reader import Container
 
         key = open(keys["qeltrix_key"], "rb").read()

@@ -1,22 +1,23 @@
-"""The public operations on containers: unpack, seek, verify, info (pack lives in writer.py)."""
+"""The operations on whole containers: unpack, seek, verify, info (pack lives in writer.py;
+the ``Container`` they open, in reader.py)."""
 
 from __future__ import annotations
 
 import hmac
 import itertools
-import os
 import time
 from typing import NamedTuple
 
 from . import _core
 from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, TEST_KDF_ENV, KdfParams, hash_many, weak_kdf
 from .errors import DamagedError, QeltrixError
-from .io import AtomicOutput, SequentialReader, open_output, open_random_access
+from .sources import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
-from .pipeline import BufferPool, cpu_threads, group_size, grouped, ordered_map, window_for
+from .fileinfo import safe_output_name
+from .pipeline import BufferPool, group_size, grouped, ordered_map, plan
 from .reader import Container, StreamOpener, read_index, read_layout, stored_runs
 
-__all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info", "safe_output_name"]
+__all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info"]
 
 
 # Results are NamedTuples, not dataclasses: importing dataclasses (and inspect with it) was a
@@ -43,76 +44,61 @@ class VerifyResult(NamedTuple):
     errors: list
 
 
-def safe_output_name(name: str | None) -> str:
-    """The stored name as a plain file name in the current folder, or ValueError."""
-    if not name:
-        raise ValueError("the container holds no file name: give an output name")
-    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.basename(name) != name:
-        raise ValueError(f"the stored file name {name!r} is not a plain file name: give an output name")
-    return name
-
-
-def _open_container(src, master_key, passphrase, verify=True, workers=4, identities=None):
-    ra = open_random_access(src, workers=workers)
-    if ra is None:
-        return None
-    try:
-        return Container(ra, master_key, passphrase=passphrase, identities=identities, verify=verify)
-    except BaseException:
-        ra.close()
-        raise
-
-
 def unpack(src, dst, master_key=None, workers: int = 4, verify: bool = True, *, passphrase=None,
-           identities=None, overwrite: bool = True, progress=None) -> UnpackResult:
+           identities=None, overwrite: bool = True, progress=None, stream: bool = False) -> UnpackResult:
     """Decrypt container ``src`` to ``dst`` (path, ``"-"``, writable file object, or None to
     restore the stored file name in the current folder).
 
     Every block is authenticated before its plaintext is written; a path output is written to a
     temporary file and renamed only once every block, the footer and the trailer verified.
-    ``verify=False`` skips only the plaintext SHA-256 check (AEAD tags are always checked).
+    ``verify=False`` skips only the plaintext hash check (AEAD tags are always checked).
+    A source that cannot seek (a pipe, ``"-"``) is read front to back in one pass; so is any
+    source with ``stream=True``.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")
     t0 = time.perf_counter()
-    container = _open_container(src, master_key, passphrase, verify, workers, identities)
-    if container is not None:
-        with container:
-            container.remember_checked = False  # one pass: no block comes back
-            name = container.name
-            target = safe_output_name(name) if dst is None else dst
-            out = open_output(target, overwrite=overwrite)
-            with out:
-                n = len(container.index)
-                bs = container.header.block_size
-                positional = getattr(container.ra, "positional", False)
-                threads = cpu_threads(workers) if positional else workers  # remote: I/O-bound too
-                lanes = group_size(bs)
-                window = window_for(threads, bs * lanes)
-                plain_pool = BufferPool(bs, keep=(window + 2) * lanes)
-                if positional:
-                    # Local: each worker reads its blocks into reused buffers, then decrypts them
-                    # into others; nothing is allocated per block.
-                    stored_pool = BufferPool(bs + OVERHEAD, keep=(threads + 1) * lanes)
-                    groups = grouped(range(n), lanes)
+    container = None if stream else Container.open(src, master_key, passphrase=passphrase, identities=identities,
+                                                   verify=verify, workers=workers)
+    if container is None:
+        return _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, verify, overwrite,
+                                progress, t0)
+    with container:
+        container.remember_checked = False  # one pass: no block comes back
+        out = open_output(safe_output_name(container.name) if dst is None else dst, overwrite=overwrite)
+        with out:
+            for pt in _plaintexts(container, workers):
+                out.write(pt)
+                if progress is not None:
+                    progress(len(pt))
+            out.commit()
+        return UnpackResult(container.num_blocks, container.size, time.perf_counter() - t0, True, verify,
+                            container.name, getattr(out, "path", None))
 
-                    def job(group):
-                        return container.decrypt_blocks(group, stored_pool, plain_pool)
-                else:  # remote: runs of adjacent blocks, fetched ahead in parallel
-                    groups = grouped(_runs(container, n), lanes)
 
-                    def job(group):
-                        return container.decrypt_blocks(group, None, plain_pool)
+def _plaintexts(container: Container, workers: int):
+    """Every block's plaintext in order, decrypted by a pipeline (each view valid until the
+    next one is asked for)."""
+    n = container.num_blocks
+    bs = container.header.block_size
+    positional = getattr(container.ra, "positional", False)
+    threads, lanes, window = plan(workers, bs, cpu_bound=positional)  # remote: I/O-bound too
+    plain_pool = BufferPool(bs, keep=(window + 2) * lanes)
+    if positional:
+        # Local: each worker reads its blocks into reused buffers, then decrypts them into
+        # others; nothing is allocated per block.
+        stored_pool = BufferPool(bs + OVERHEAD, keep=(threads + 1) * lanes)
+        groups = grouped(range(n), lanes)
+    else:  # remote: runs of adjacent blocks, fetched ahead in parallel
+        stored_pool = None
+        groups = grouped(_runs(container, n), lanes)
 
-                for pt, buf in itertools.chain.from_iterable(ordered_map(job, groups, threads, window)):
-                    out.write(pt)
-                    if progress is not None:
-                        progress(len(pt))
-                    plain_pool.put(buf)
-                out.commit()
-            return UnpackResult(n, container.size, time.perf_counter() - t0, True, verify, name,
-                                getattr(out, "path", None))
-    return _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0, identities)
+    def job(group):
+        return container.decrypt_blocks(group, stored_pool, plain_pool)
+
+    for pt, buf in itertools.chain.from_iterable(ordered_map(job, groups, threads, window)):
+        yield pt
+        plain_pool.put(buf)
 
 
 def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0):
@@ -120,7 +106,7 @@ def _runs(container: Container, n: int, run_bytes: int = 8 << 20, first: int = 0
     return stored_runs(container, first, n, run_bytes)
 
 
-def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite, progress, t0, identities=None):
+def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, verify, overwrite, progress, t0):
     reader = SequentialReader(src)
     try:
         opener = StreamOpener(reader, master_key, passphrase=passphrase, identities=identities, verify=verify)
@@ -131,19 +117,16 @@ def _unpack_stream(src, dst, master_key, passphrase, workers, verify, overwrite,
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            bs = opener.header.block_size
-            lanes = group_size(bs)
+            threads, lanes, window = plan(workers, opener.header.block_size, cpu_bound=False)
             groups = grouped(opener.blocks(), lanes)
-            for pt in itertools.chain.from_iterable(
-                    ordered_map(opener.open_group, groups, workers, window_for(workers, bs * lanes))):
+            for pt in itertools.chain.from_iterable(ordered_map(opener.open_group, groups, threads, window)):
                 out.write(pt)
                 total += len(pt)
                 if progress is not None:
                     progress(len(pt))
             info = opener.finish()
             if dst is None:
-                out.retarget(safe_output_name(info.name))
-                out._overwrite = overwrite
+                out.retarget(safe_output_name(info.name), overwrite=overwrite)
             out.commit()
         return UnpackResult(len(opener.seen), total, time.perf_counter() - t0, True, verify, info.name,
                             getattr(out, "path", None))
@@ -166,7 +149,8 @@ def seek_extract(src, seek_offset: int, seek_len: int, master_key=None, *, passp
         raise ValueError("seek_offset and seek_len must be non-negative")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")
-    container = _open_container(src, master_key, passphrase, verify, workers, identities)
+    container = Container.open(src, master_key, passphrase=passphrase, identities=identities, verify=verify,
+                               workers=workers)
     if container is None:
         raise ValueError("seek needs a seekable source (a file, URL, bytes or a seekable file object)")
     with container:
@@ -255,69 +239,83 @@ def verify(src, master_key=None, *, passphrase=None, identities=None, workers: i
         raise ValueError("verify needs a seekable source")
     with ra:
         layout = read_layout(ra)
-        header = layout.header
-        index, footer, footer_offset = read_index(ra, header, None, layout)
+        index, _, _ = read_index(ra, layout.header, None, layout)
         container = (Container(ra, master_key, passphrase=passphrase, identities=identities) if keyed
                      else None)
-        index_hash = hash_many(getattr(header, "index_hash", 1))
         if container is not None:
             container.remember_checked = False  # one pass: no block comes back
         errors = []
-
-        def structure(i, stored, digest) -> str | None:
-            """What is wrong with block i's stored bytes without a key (None: nothing)."""
-            if not hmac.compare_digest(digest, index[i].hash):
-                return f"block {i}: stored bytes do not match the index hash"
-            try:
-                p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), header.block_size)
-            except QeltrixError as err:
-                return f"block {i}: {err}"
-            if p.index != i or p.final != (i == len(index) - 1):
-                return f"block {i}: prefix does not match the index"
-            return None
-
-        bs = header.block_size
-        lanes = group_size(bs)
-        pool = BufferPool(bs, keep=2 * workers * lanes) if keyed else None
-
-        def job(group) -> list:
-            """The errors of a group of (i, stored bytes): their stored hashes computed side by
-            side; with a key, the sound ones opened together (plaintext hashes side by side), and
-            one by one only when that fails, to name each failing block."""
-            digests = index_hash([stored for _, stored in group])
-            errs = {i: structure(i, stored, d) for (i, stored), d in zip(group, digests)}
-            if keyed:
-                sound = [(i, stored) for i, stored in group if errs[i] is None]
-                outs = [pool.get() for _ in sound]
-                try:
-                    items = [(i, stored, memoryview(out)[:index[i].plain_size]) for (i, stored), out in zip(sound, outs)]
-                    try:
-                        container._open_group(items)
-                    except DamagedError:
-                        for item in items:
-                            try:
-                                container._open_group([item])
-                            except DamagedError as err:
-                                errs[item[0]] = str(err)
-                finally:
-                    for out in outs:
-                        pool.put(out)
-            return [e for e in errs.values() if e]
-
         if layout.version != _core.VERSION_6_0:
-            errors.extend(_keyring_errors(layout, container.keys if container is not None else None))
-            # every index page against its hash in the footer first: blocks are found through them
-            for k in range(index.num_pages):
-                try:
-                    index.page(k)
-                except QeltrixError as err:
-                    errors.append(str(err))
-            if errors:
+            errors = _keyring_errors(layout, container.keys if container is not None else None) + _page_errors(index)
+            if errors:  # blocks are found through the pages: check those first
                 return VerifyResult(False, keyed, len(index), index.plaintext_size, errors)
+        checker = _BlockChecker(layout.header, index, container, workers)
         holder = container or _Walker(ra, index)
-        for errs in ordered_map(job, grouped(_runs(holder, len(index)), lanes), workers):
+        for errs in ordered_map(checker.errors, grouped(_runs(holder, len(index)), checker.lanes), workers):
             errors.extend(errs)
         return VerifyResult(not errors, keyed, len(index), index.plaintext_size, errors)
+
+
+def _page_errors(index) -> list[str]:
+    """What is wrong with each 6.1 index page (against its hash in the footer's top table)."""
+    errors = []
+    for k in range(index.num_pages):
+        try:
+            index.page(k)
+        except QeltrixError as err:
+            errors.append(str(err))
+    return errors
+
+
+class _BlockChecker:
+    """``errors(group)``: what is wrong with each of a group of (i, stored bytes): their stored
+    hashes computed side by side; with a key (``container``), the sound ones opened together
+    (plaintext hashes side by side), and one by one only when that fails, to name each failing
+    block."""
+
+    def __init__(self, header, index, container: Container | None, workers: int):
+        self.header, self.index, self.container = header, index, container
+        self.index_hash = hash_many(getattr(header, "index_hash", 1))
+        self.lanes = group_size(header.block_size)
+        self.pool = BufferPool(header.block_size, keep=2 * workers * self.lanes) if container else None
+
+    def structure(self, i: int, stored, digest) -> str | None:
+        """What is wrong with block i's stored bytes without a key (None: nothing)."""
+        index = self.index
+        if not hmac.compare_digest(digest, index[i].hash):
+            return f"block {i}: stored bytes do not match the index hash"
+        try:
+            p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), self.header.block_size)
+        except QeltrixError as err:
+            return f"block {i}: {err}"
+        if p.index != i or p.final != (i == len(index) - 1):
+            return f"block {i}: prefix does not match the index"
+        return None
+
+    def errors(self, group) -> list[str]:
+        digests = self.index_hash([stored for _, stored in group])
+        errs = {i: self.structure(i, stored, d) for (i, stored), d in zip(group, digests)}
+        if self.container is not None:
+            self._open(group, errs)
+        return [e for e in errs.values() if e]
+
+    def _open(self, group, errs: dict) -> None:
+        container, pool = self.container, self.pool
+        sound = [(i, stored) for i, stored in group if errs[i] is None]
+        outs = [pool.get() for _ in sound]
+        try:
+            items = [(i, stored, memoryview(out)[:self.index[i].plain_size]) for (i, stored), out in zip(sound, outs)]
+            try:
+                container.open_group(items)
+            except DamagedError:
+                for item in items:
+                    try:
+                        container.open_group([item])
+                    except DamagedError as err:
+                        errs[item[0]] = str(err)
+        finally:
+            for out in outs:
+                pool.put(out)
 
 
 def _keyring_errors(layout, keys) -> list[str]:

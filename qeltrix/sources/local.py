@@ -1,9 +1,8 @@
-"""Inputs and outputs: random-access readers, sequential readers, atomic outputs.
+"""Local sources and outputs: files, buffers, file objects, pipes, and atomic outputs.
 
-Every reading entry point takes a path, URL, bytes-like object, binary file object or pipe.
 Random access (seek, SeekServer, ``qeltrix.open``) needs a seekable source; unpack falls back to
-a one-pass stream reader for pipes. URLs (``http(s)://``, ``s3://``...) are opened by
-:mod:`qeltrix.remote`.
+a one-pass :class:`SequentialReader` for pipes. Outputs to a path are atomic
+(:class:`AtomicOutput`): nothing partial ever stands under the output's name.
 """
 
 from __future__ import annotations
@@ -15,54 +14,17 @@ import stat
 import sys
 import threading
 
-from .errors import TruncatedError
+from ..errors import TruncatedError
+from .base import RandomAccess
 
-__all__ = ["RandomAccess", "open_random_access", "RandomAccessFile", "SequentialReader", "AtomicOutput",
-           "open_output"]
-
-
-class RandomAccess:
-    """Positional reads over a local source. ``pread`` returns exactly n bytes or raises.
-
-    ``positional`` is True where a read of one block is cheap (a local file or a buffer): unpack
-    and seeks then read each block straight into a reused buffer (``read_into``) from the worker
-    that decrypts it, instead of reading runs of blocks."""
-
-    size: int
-    name: str | None = None
-    positional = False
-
-    def pread(self, offset: int, n: int):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def read_exact(self, offset: int, n: int):
-        if offset < 0 or n < 0 or offset + n > self.size:
-            raise TruncatedError(f"read of {n} bytes at {offset} runs past the end ({self.size} bytes)")
-        data = self.pread(offset, n)
-        if len(data) != n:
-            raise TruncatedError(f"short read at offset {offset}: the file changed or is truncated")
-        return data
-
-    def read_into(self, offset: int, view):
-        """The ``len(view)`` bytes at ``offset``: filled into ``view`` and returned, or (a source
-        held in memory) a view of them, without a copy."""
-        view[:] = self.read_exact(offset, len(view))
-        return view
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+__all__ = ["FileAccess", "BufferAccess", "FileObjAccess", "open_local", "SequentialReader", "output_error",
+           "AtomicOutput", "PassThrough", "open_local_output"]
 
 
 _preadv = getattr(os, "preadv", None)
 
 
-class _FdAccess(RandomAccess):
+class FileAccess(RandomAccess):
     positional = True
 
     def __init__(self, path, fd: int | None = None, owned: bool = True):
@@ -103,7 +65,7 @@ class _FdAccess(RandomAccess):
             self._fd = -1
 
 
-class _BufferAccess(RandomAccess):
+class BufferAccess(RandomAccess):
     positional = True
 
     def __init__(self, data):
@@ -117,7 +79,7 @@ class _BufferAccess(RandomAccess):
         return self.read_exact(offset, len(view))
 
 
-class _FileObjAccess(RandomAccess):
+class FileObjAccess(RandomAccess):
     def __init__(self, f):
         self._f = f
         self._lock = threading.Lock()
@@ -128,21 +90,6 @@ class _FileObjAccess(RandomAccess):
         with self._lock:
             self._f.seek(offset)
             return _read_full(self._f, n)
-
-
-_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
-
-
-def is_url(src) -> bool:
-    """True for a string of the form ``scheme://...`` (a path never is: it has no ``://``).
-    Here, not in :mod:`qeltrix.remote`, so that local work never imports the HTTP stack."""
-    if not isinstance(src, str):
-        return False
-    scheme, sep, _ = src.partition("://")
-    return bool(sep) and scheme[:1].isascii() and scheme[:1].isalpha() and _SCHEME_CHARS.issuperset(scheme)
-
-
-_is_url = is_url
 
 
 def _read_full(f, n: int) -> bytes:
@@ -173,18 +120,13 @@ def _is_regular_file(path) -> bool:
         return False
 
 
-def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
-    """A RandomAccess over ``src``, or None when ``src`` is not seekable (a pipe).
-
-    A URL string is opened remotely (``workers``: requests that may run at once)."""
+def open_local(src) -> RandomAccess | None:
+    """A RandomAccess over a local ``src`` (path, bytes-like, file object), or None when it is
+    not seekable (a pipe, ``"-"``)."""
     if isinstance(src, RandomAccess):
         return src
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return _BufferAccess(src)
-    if isinstance(src, str) and _is_url(src):
-        from .remote import open_remote
-
-        return open_remote(src, workers=workers)
+        return BufferAccess(src)
     if isinstance(src, (str, os.PathLike)):
         if os.fspath(src) == "-":
             return None
@@ -192,50 +134,10 @@ def open_random_access(src, *, workers: int = 4) -> RandomAccess | None:
             if not os.path.exists(src):
                 raise FileNotFoundError(f"{os.fspath(src)}: no such file")
             return None
-        return _FdAccess(src)
+        return FileAccess(src)
     if hasattr(src, "read"):
-        return _FileObjAccess(src) if _is_seekable_file(src) else None
+        return FileObjAccess(src) if _is_seekable_file(src) else None
     raise TypeError(f"cannot read a container from {type(src).__name__}")
-
-
-class RandomAccessFile(io.RawIOBase):
-    """The raw bytes of a RandomAccess as a read-only, seekable binary file (closing it closes
-    the RandomAccess). Wrap it in ``io.BufferedReader`` for small reads."""
-
-    def __init__(self, ra: RandomAccess):
-        super().__init__()
-        self._ra = ra
-        self._pos = 0
-        self.name = ra.name
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._ra.size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, b) -> int:
-        view = memoryview(b).cast("B")
-        n = max(0, min(len(view), self._ra.size - self._pos))
-        if n:
-            view[:n] = self._ra.read_exact(self._pos, n)
-            self._pos += n
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._ra.close()
-        super().close()
 
 
 class SequentialReader:
@@ -368,10 +270,13 @@ class AtomicOutput:
     def seekable(self) -> bool:
         return True
 
-    def retarget(self, path, shown: str | None = None) -> None:
-        """Give the output its final name late (unpack restoring the stored name)."""
+    def retarget(self, path, shown: str | None = None, overwrite: bool | None = None) -> None:
+        """Give the output its final name late (unpack restoring the stored name), and whether
+        it may replace a file of that name (checked again on ``commit``)."""
         self.path = os.fspath(path)
         self.shown = shown if shown is not None else self.path
+        if overwrite is not None:
+            self._overwrite = overwrite
 
     def commit(self) -> None:
         try:
@@ -411,7 +316,7 @@ class AtomicOutput:
             self.abort()
 
 
-class _PassThrough:
+class PassThrough:
     """An output the caller owns (file object or stdout): no temporary file, no rename."""
 
     def __init__(self, f):
@@ -436,7 +341,7 @@ class _PassThrough:
         pass
 
 
-class _OwnedPassThrough(_PassThrough):
+class OwnedPassThrough(PassThrough):
     """A device or FIFO we opened by its path: errors name that path."""
 
     def __init__(self, f, shown: str):
@@ -466,26 +371,22 @@ class _OwnedPassThrough(_PassThrough):
             self.file.close()
 
 
-def open_output(dst, overwrite: bool = True):
-    """An output for ``dst``: a path (atomic), ``"-"`` (stdout), a URL (``s3://``... through
-    fsspec, written sequentially) or a writable binary file object."""
-    if isinstance(dst, str) and _is_url(dst):
-        from .remote import open_remote_output
-
-        return open_remote_output(dst, overwrite=overwrite)
+def open_local_output(dst, overwrite: bool = True):
+    """An output for a local ``dst``: a path (atomic), ``"-"`` (stdout), a device or FIFO, a
+    writable binary file object or a callable."""
     if isinstance(dst, (str, os.PathLike)):
         if os.fspath(dst) == "-":
-            return _PassThrough(sys.stdout.buffer)
+            return PassThrough(sys.stdout.buffer)
         if os.path.isdir(dst):
             raise IsADirectoryError(errno.EISDIR, "is a directory (give a file name)", os.fspath(dst))
         if os.path.exists(dst) and not os.path.isfile(dst):
             # A device or FIFO (/dev/null, a named pipe): write straight to it; never rename over it.
-            return _OwnedPassThrough(open(dst, "wb"), os.fspath(dst))
+            return OwnedPassThrough(open(dst, "wb"), os.fspath(dst))
         return AtomicOutput(dst, overwrite=overwrite)
     if hasattr(dst, "write"):
-        return _PassThrough(dst)
+        return PassThrough(dst)
     if callable(dst):
-        return _PassThrough(_CallableWriter(dst))
+        return PassThrough(_CallableWriter(dst))
     raise TypeError(f"cannot write a container to {type(dst).__name__}")
 
 

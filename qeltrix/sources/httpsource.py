@@ -38,8 +38,9 @@ import urllib3
 from urllib3.exceptions import HTTPError as _U3Error
 from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
 
-from .errors import RangeNotSupportedError, RemoteChangedError, RemoteError
-from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess, display_url
+from ..errors import RangeNotSupportedError, RemoteChangedError, RemoteError
+from .base import display_url
+from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess
 
 __all__ = ["HttpAccess"]
 

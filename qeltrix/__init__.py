@@ -47,6 +47,30 @@ _SUBMODULES = frozenset({"blockcache", "blocks", "cli", "crypto", "demo", "error
 
 __all__ = list(_API)
 
+
+def _find_core() -> None:
+    """In a source checkout without a built core, find the installed one (see _sourcetree)."""
+    import os
+
+    here = os.path.dirname(__file__)
+    if any(n.startswith("_core.") and not n.endswith(".pyi") for n in os.listdir(here)):
+        return
+    if os.path.exists(os.path.join(os.path.dirname(here), "cpp")):
+        from ._sourcetree import use_installed_core
+
+        try:
+            use_installed_core(__path__, here)
+        except ImportError as e:
+            import sys
+
+            if sys.argv[:1] == ["-m"]:  # python -m qeltrix / qeltrix_v6: a command, so one line
+                print(f"qeltrix: {e}", file=sys.stderr)
+                raise SystemExit(1) from None
+            raise
+
+
+_find_core()
+
 if TYPE_CHECKING:  # what type checkers and IDEs see; the same names as _API
     from .crypto import CIPHER_AES256_GCM, CIPHER_CHACHA20_POLY1305, load_key_file, random_master_key
     from .errors import (DamagedError, LimitError, NotAContainerError, QeltrixError, RangeNotSupportedError,

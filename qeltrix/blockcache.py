@@ -132,7 +132,7 @@ class RecyclingPool(BufferPool):
     """Plaintext buffers for the block cache. A block dropped from the cache may still be being
     sent (the native server holds views of it), so a dropped buffer is reused only once nothing
     else refers to it (CPython reference counts: a view keeps its buffer referenced). Fresh 1 MiB
-    buffers cost page faults and zeroing: 0.4 ms each, more than decrypting the block."""
+    buffers cost page faults and zeroing, more than decrypting the block."""
 
     __slots__ = ("_lock", "_keep")
 

@@ -4,8 +4,8 @@ The construction is specified in words in ``spec/qeltrix_v6.ksy`` (top-level ``d
 below are the ones it names. Only the ``cryptography`` library is used for primitives (plus the
 standard library's ``hmac``/``hashlib`` for HMAC-SHA256 and SHA-256, which are the same OpenSSL
 code). One exception, for speed: ``sha256_many`` hashes several blocks at once with the native
-core's interleaved SHA-NI kernel (``cpp/sha256.cpp``; 1.7x OpenSSL's single stream on the CPUs we
-measured), which the tests hold to hashlib's digests; without SHA extensions it is hashlib.
+core's interleaved SHA-NI kernel (``cpp/sha256.cpp``; faster than OpenSSL's single stream where
+the CPU has SHA extensions, see docs/benchmarks.md), which the tests hold to hashlib's digests; without SHA extensions it is hashlib.
 """
 
 from __future__ import annotations

@@ -23,17 +23,17 @@ __all__ = ["ordered_map", "BufferPool", "Plan", "plan", "window_for", "cpu_threa
 
 def cpu_threads(workers: int) -> int:
     """Threads for CPU-bound block work: ``workers``, but no more than the CPUs this process may
-    run on. More would only add GIL hand-offs to threads the OS has descheduled (measured on 2
-    cores: 4 threads pack and unpack 8-10% slower than 2, with the CPUs 10% idle)."""
+    run on. More only add GIL hand-offs to threads the OS has descheduled (docs/benchmarks.md,
+    "Threads")."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(workers, cpus))
 
-#: Bytes of blocks in flight that a pipeline aims to stay under (with large blocks). With 1 MiB
-#: blocks in groups of 4 on 2 cores: 3 groups, peak RSS 55 MiB for pack (in and out buffers),
-#: 50 MiB for unpack (4 groups: 63 MiB, no faster; measured with tools/bench/bench_core.py).
+
+#: Bytes of blocks in flight that a pipeline aims to stay under (with large blocks): it bounds
+#: the peak memory of pack and unpack (tools/bench/bench_core.py reports their peak RSS).
 IN_FLIGHT_BYTES = 12 << 20
 
 
@@ -50,8 +50,8 @@ GROUP_BYTES = 4 << 20
 
 def group_size(block_bytes: int) -> int:
     """Blocks per job: up to 4 (GROUP_BYTES in all) where SHA-256 runs in lanes
-    (``crypto.sha256_many`` hashes a group side by side: 1.7x one at a time with 4 lanes on the
-    CPUs we measured); 1 where hashing is hashlib's, one block at a time anyway."""
+    (``crypto.sha256_many`` hashes a group side by side, faster than one at a time); 1 where
+    hashing is hashlib's, one block at a time anyway."""
     from .crypto import SHA256_LANES
 
     if not SHA256_LANES:

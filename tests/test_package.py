@@ -17,7 +17,7 @@ PKG = pathlib.Path(qeltrix.__file__).parent
 # The layer order (README, "Layout"): a module imports only from layers below its own. Modules of
 # one layer never import each other, so there is no circle and each room can be read alone.
 LAYERS = [
-    {"_core", "_spec", "errors"},  # the format core
+    {"_core", "_spec", "errors", "_sourcetree"},  # the format core
     {"sources"},  # where bytes come from and go to
     {"crypto"},  # every KDF, AEAD and MAC call
     {"recipients"},  # age X25519 recipients
@@ -135,3 +135,52 @@ assert not bad, bad
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _checkout_copy(dst: pathlib.Path) -> pathlib.Path:
+    """The repository's sources (no built core) copied to ``dst``, as a fresh checkout has them."""
+    import shutil
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    if not (root / "cpp").is_dir() or not (root / "CMakeLists.txt").is_file():
+        pytest.skip("needs the repository checkout")
+    ignore = shutil.ignore_patterns("_core.*.so", "_core.*.pyd", "__pycache__", "*_core_sources.sha256")
+    for name in ("qeltrix", "qeltrix_v6", "cpp"):
+        shutil.copytree(root / name, dst / name, ignore=ignore)
+    shutil.copy(root / "CMakeLists.txt", dst / "CMakeLists.txt")
+    return dst
+
+
+def test_a_checkout_runs_with_the_core_built_from_its_sources(tmp_path):
+    """From the root of a checkout (Python finds the source tree first), the installed core is
+    used when it was built from the same C++ sources; the hash CMake installed beside it must
+    equal the one qeltrix/_sourcetree.py computes (in CI, where both come from this checkout)."""
+    import os
+
+    from qeltrix import _core
+    from qeltrix._sourcetree import HASH_FILE, sources_hash
+
+    tree = _checkout_copy(tmp_path)
+    installed = pathlib.Path(_core.__file__).with_name(HASH_FILE).read_text().strip()
+    if installed != sources_hash(str(tree)):
+        if os.environ.get("CI"):
+            pytest.fail("the installed core's source hash differs from this checkout's (CMake and "
+                        "_sourcetree.py compute it differently?)")
+        pytest.skip("the installed core was built from other sources")
+    r = subprocess.run([sys.executable, "-m", "qeltrix_v6", "keygen", "k.key"], cwd=tree,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and (tree / "k.key").stat().st_size == 32, r.stderr
+    r = subprocess.run([sys.executable, "-c", "import qeltrix, qeltrix._core; print(qeltrix.__file__)"],
+                       cwd=tree, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith(str(tree)), r
+
+
+def test_a_checkout_with_other_cpp_sources_says_what_to_do(tmp_path):
+    tree = _checkout_copy(tmp_path)
+    with open(tree / "cpp" / "seek.cpp", "a") as f:
+        f.write("// changed\n")
+    r = subprocess.run([sys.executable, "-m", "qeltrix", "info", "x.qltx"], cwd=tree, capture_output=True,
+                       text=True)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "pip install" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -19,6 +19,8 @@ CONTEXT = b"qeltrix benchmark peer"
 
 
 def main() -> int:
+    if len(sys.argv) != 5 or sys.argv[1] not in ("enc", "dec"):
+        sys.exit(__doc__.strip())
     op, keyfile, src, dst = sys.argv[1:5]
     key = open(keyfile, "rb").read()
     cls = Cobblestone256Encryptor if op == "enc" else Cobblestone256Decryptor

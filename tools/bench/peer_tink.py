@@ -14,6 +14,8 @@ import time
 
 
 def main() -> int:
+    if len(sys.argv) != 5 or sys.argv[1] not in ("enc", "dec"):
+        sys.exit(__doc__.strip())
     op, keyset, src, dst = sys.argv[1:5]
     import tink
     from tink import cleartext_keyset_handle, streaming_aead

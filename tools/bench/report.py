@@ -440,6 +440,8 @@ def write(res, md_path: str, img_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        sys.exit(__doc__.strip())
     path = sys.argv[1] if len(sys.argv) > 1 else "docs/benchmarks.json"
     with open(path) as f:
         res = json.load(f)

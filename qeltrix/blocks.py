@@ -9,11 +9,10 @@ lanes, the hot spot of both directions); the digests and the bytes are those of 
 
 from __future__ import annotations
 
-import hmac
 import os
 
 from . import _core
-from .crypto import IV_SIZE, SALT_SIZE, FileKeys, sha256_many
+from .crypto import IV_SIZE, SALT_SIZE, FileKeys, compare_digest, sha256_many
 from .errors import DamagedError, NotAContainerError
 
 PREFIX = _core.PREFIX_SIZE
@@ -111,7 +110,7 @@ def check_plaintext_hashes(keys: FileKeys, checks) -> None:
     """``checks``: (index, plaintext, the block hash its sealed metadata holds). DamagedError for
     the first block whose plaintext does not hash to it."""
     for (index, _, expected), got in zip(checks, keys.block_hash_many([pt for _, pt, _ in checks])):
-        if not hmac.compare_digest(got, expected):
+        if not compare_digest(got, expected):
             raise DamagedError(f"block {index}: plaintext hash mismatch", index)
 
 

@@ -10,20 +10,11 @@ the CPU has SHA extensions, see docs/benchmarks.md), which the tests hold to has
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import struct
 import threading
 import unicodedata
 from typing import NamedTuple
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from . import _core
 from .errors import DamagedError, LimitError, WrongKeyError
@@ -31,7 +22,8 @@ from .errors import DamagedError, LimitError, WrongKeyError
 __all__ = [
     "CIPHER_AES256_GCM",
     "CIPHER_CHACHA20_POLY1305",
-    "CIPHERS",
+    "CIPHER_NAMES",
+    "compare_digest",
     "KDF_NONE",
     "KDF_ARGON2ID",
     "KDF_SCRYPT",
@@ -65,7 +57,6 @@ KDF_SALT_SIZE = 16
 
 CIPHER_AES256_GCM = _core.CIPHER_AES256_GCM
 CIPHER_CHACHA20_POLY1305 = _core.CIPHER_CHACHA20_POLY1305
-CIPHERS = {CIPHER_AES256_GCM: AESGCM, CIPHER_CHACHA20_POLY1305: ChaCha20Poly1305}
 CIPHER_NAMES = {CIPHER_AES256_GCM: "AES-256-GCM", CIPHER_CHACHA20_POLY1305: "ChaCha20-Poly1305"}
 
 KDF_NONE = _core.KDF_NONE
@@ -115,6 +106,36 @@ WEAK_KDF_MEMORY = 8 << 20
 
 _U64 = struct.Struct(">Q")
 
+# The primitives (``cryptography``, and OpenSSL's hashlib/hmac) are imported on first use, by
+# _primitives(): commands that need no key (info, inspect, a keyless verify) start without them.
+_loaded = False
+
+
+def _primitives() -> None:
+    global _loaded, hashlib, hmac, InvalidTag, hashes, AESGCM, ChaCha20Poly1305, Argon2id, HKDF, HKDFExpand
+    global Scrypt, _AEADS
+    if _loaded:
+        return
+    import hashlib
+    import hmac
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    _AEADS = {CIPHER_AES256_GCM: AESGCM, CIPHER_CHACHA20_POLY1305: ChaCha20Poly1305}
+    _loaded = True
+
+
+def compare_digest(a, b) -> bool:
+    """``hmac.compare_digest`` (constant time), without importing OpenSSL's hashlib until used."""
+    import hmac
+
+    return hmac.compare_digest(a, b)
+
 
 def random_master_key() -> bytes:
     """Return 32 random bytes from the OS CSPRNG: a new master key."""
@@ -122,10 +143,14 @@ def random_master_key() -> bytes:
 
 
 def sha256(data) -> bytes:
+    import hashlib
+
     return hashlib.sha256(data).digest()
 
 
 def _sha256_many_hashlib(bufs) -> list:
+    import hashlib
+
     return [hashlib.sha256(b).digest() for b in bufs]
 
 
@@ -248,6 +273,7 @@ def derive_master_key(passphrase, params: KdfParams, version: int = VERSION_6_0)
     of a passphrase slot's KEK); refuses costs above the caps before any work.
 
     Thread-safe: derivations run one at a time in the process (see ``_KDF_GATE``)."""
+    _primitives()
     passphrase = passphrase_bytes(passphrase, version)
     check_kdf_params(params)
     t, m, p = params.t, params.m, params.p
@@ -261,12 +287,14 @@ def derive_master_key(passphrase, params: KdfParams, version: int = VERSION_6_0)
 
 def raw_slot_kek(master_key: bytes, container_id: bytes) -> bytes:
     """KEK of a 6.1 raw slot: HKDF(IKM = master key, salt = container id, "qeltrix-v6 raw slot")."""
+    _primitives()
     return HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=LABEL_RAW_SLOT).derive(
         check_master_key(master_key))
 
 
 def passphrase_slot_kek(kdf_output: bytes, container_id: bytes) -> bytes:
     """KEK of a 6.1 passphrase slot from the KDF's output (unique per container by its id)."""
+    _primitives()
     return HKDF(hashes.SHA256(), KEY_SIZE, salt=bytes(container_id), info=LABEL_PASSPHRASE_SLOT).derive(
         bytes(kdf_output))
 
@@ -274,11 +302,13 @@ def passphrase_slot_kek(kdf_output: bytes, container_id: bytes) -> bytes:
 def wrap_secret(kek: bytes, secret: bytes) -> bytes:
     """A key slot's wrapped secret: ChaCha20-Poly1305 under ``kek``, zero nonce, no AAD (each KEK
     wraps one secret only)."""
+    _primitives()
     return ChaCha20Poly1305(kek).encrypt(_ZERO_NONCE, bytes(secret), None)
 
 
 def unwrap_secret(kek: bytes, wrapped) -> bytes | None:
     """The secret a slot wraps, or None when ``kek`` does not open it."""
+    _primitives()
     try:
         return ChaCha20Poly1305(kek).decrypt(_ZERO_NONCE, bytes(wrapped), None)
     except InvalidTag:
@@ -291,6 +321,7 @@ def random_file_secret() -> bytes:
 
 
 def _expand(prk: bytes, label: bytes, length: int = KEY_SIZE) -> bytes:
+    _primitives()
     return HKDFExpand(hashes.SHA256(), length, label).derive(prk)
 
 
@@ -305,7 +336,8 @@ class FileKeys:
                  version: int = VERSION_6_0, block_hash: int = HASH_SHA256):
         """``master_key`` is the file secret S: the master key MK in 6.0, the random secret the
         keyring wraps in 6.1."""
-        if cipher_id not in CIPHERS:
+        _primitives()
+        if cipher_id not in CIPHER_NAMES:
             raise ValueError(f"unknown cipher id {cipher_id}")
         if version not in (VERSION_6_0, VERSION_6_1):
             raise ValueError(f"unknown format version {version:#x}")
@@ -327,7 +359,7 @@ class FileKeys:
         self._footer_mac_key = _expand(self._fk, LABEL_FOOTER_MAC)
         self.commitment = _expand(self._fk, LABEL_COMMIT)
         self._info = AESGCM(_expand(self._fk, LABEL_FILE_INFO))
-        self._aead = CIPHERS[cipher_id]
+        self._aead = _AEADS[cipher_id]
 
     # -- header and footer -------------------------------------------------------------------
     def check_commitment(self, stored: bytes) -> None:

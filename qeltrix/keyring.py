@@ -11,13 +11,12 @@ call is in :mod:`qeltrix.crypto` (and :mod:`qeltrix.recipients` for age's X25519
 
 from __future__ import annotations
 
-import hmac
 import struct
 from typing import Callable, NamedTuple
 
 from . import _core
 from .crypto import (KDF_ARGON2ID, KDF_SCRYPT, KDF_SALT_SIZE, KEY_SIZE, VERSION_6_1, FileKeys, KdfParams,
-                     check_kdf_params, check_master_key, derive_master_key, new_kdf_params,
+                     check_kdf_params, check_master_key, compare_digest, derive_master_key, new_kdf_params,
                      passphrase_bytes, passphrase_slot_kek, raw_slot_kek, unwrap_secret, wrap_secret)
 from .errors import DamagedError, LimitError, WrongKeyError
 
@@ -234,12 +233,12 @@ def _try_copy(copy: Copy, header, mac_input: bytes, secrets: Secrets, cid: bytes
     for j, (slot_type, body) in enumerate(copy.slots):
         for s in _candidates(secrets, slot_type, body, cid, derive, kdf_cache, skipped):
             keys = FileKeys(s, cid, header.cipher_id, header.block_size, VERSION_6_1, header.block_hash)
-            if not hmac.compare_digest(keys.commitment, bytes(header.key_commitment)):
+            if not compare_digest(keys.commitment, bytes(header.key_commitment)):
                 continue  # a slot that wraps another secret: not this container's
-            if not hmac.compare_digest(keys.header_mac(mac_input), bytes(header.header_mac)):
+            if not compare_digest(keys.header_mac(mac_input), bytes(header.header_mac)):
                 raise DamagedError("header failed authentication")
             raw = copy.raw
-            if not hmac.compare_digest(keys.keyring_mac(header.header_mac, raw[:-32]), raw[-32:]):
+            if not compare_digest(keys.keyring_mac(header.header_mac, raw[:-32]), raw[-32:]):
                 return True
             return Opened(keys, copy, j, [])
     return False

@@ -3,13 +3,12 @@ the ``Container`` they open, in reader.py)."""
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import time
 from typing import NamedTuple
 
 from . import _core
-from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, TEST_KDF_ENV, KdfParams, hash_many, weak_kdf
+from .crypto import CIPHER_NAMES, HASH_NAMES, KDF_NAMES, TEST_KDF_ENV, KdfParams, compare_digest, hash_many, weak_kdf
 from .errors import DamagedError, QeltrixError
 from .sources import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
@@ -282,7 +281,7 @@ class _BlockChecker:
     def structure(self, i: int, stored, digest) -> str | None:
         """What is wrong with block i's stored bytes without a key (None: nothing)."""
         index = self.index
-        if not hmac.compare_digest(digest, index[i].hash):
+        if not compare_digest(digest, index[i].hash):
             return f"block {i}: stored bytes do not match the index hash"
         try:
             p = _core.decode_prefix(bytes(stored[:_core.PREFIX_SIZE]), self.header.block_size)
@@ -321,8 +320,6 @@ class _BlockChecker:
 def _keyring_errors(layout, keys) -> list[str]:
     """What is wrong with either 6.1 keyring copy: malformed (checked without a key) or, with
     the file's keys, not authentic. Readers survive one such copy (the other opens the file)."""
-    import hmac as _hmac
-
     size = layout.header.keyring_copy_size
     errors = []
     for which in (0, 1):
@@ -333,7 +330,7 @@ def _keyring_errors(layout, keys) -> list[str]:
         except QeltrixError as e:
             errors.append(f"{name} is malformed: {e}")
             continue
-        if keys is not None and not _hmac.compare_digest(keys.keyring_mac(layout.header.header_mac, raw[:-32]),
+        if keys is not None and not compare_digest(keys.keyring_mac(layout.header.header_mac, raw[:-32]),
                                                          raw[-32:]):
             errors.append(f"{name} failed authentication")
     return errors

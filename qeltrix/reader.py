@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import threading
 from collections import OrderedDict
@@ -10,7 +9,7 @@ from typing import NamedTuple
 
 from . import _core
 from .blocks import OVERHEAD, PAYLOAD_START, open_blocks
-from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, derive_master_key, hash_many
+from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, compare_digest, derive_master_key, hash_many
 from .errors import DamagedError, LimitError, NotAContainerError, TruncatedError, WrongKeyError
 from .fileinfo import FileInfo, decode_file_info
 from .keyring import Secrets, open_keyring
@@ -113,7 +112,7 @@ def open_keys(header, header_bytes, master_key=None, passphrase=None, derive=der
     keys = FileKeys(mk, header.container_id, header.cipher_id, header.block_size)
     keys.check_commitment(header.key_commitment)
     mac = keys.header_mac(bytes(header_bytes[:_core.HEADER_MAC_OFFSET]))
-    if not hmac.compare_digest(mac, header.header_mac):
+    if not compare_digest(mac, header.header_mac):
         raise DamagedError("header failed authentication")
     return keys
 
@@ -217,7 +216,7 @@ class PagedIndex:
                 return hit
         ref = self.top.page(k)
         raw = self.ra.read_exact(ref.ofs_page, ref.len_page)
-        if not hmac.compare_digest(self._hash([raw])[0], ref.hash):
+        if not compare_digest(self._hash([raw])[0], ref.hash):
             raise DamagedError(f"index page {k} does not match its hash in the footer")
         page = _core.decode_page(raw, ref.first_block, ref.num_entries, self._block_size, ref.ofs_plaintext,
                                  ref.block_offset, ref.last)
@@ -256,7 +255,7 @@ def check_footer(keys: FileKeys, header, index, footer: bytes, footer_offset: in
     """Authenticate the footer, match the header's totals, open the file info."""
     head = _core.FOOTER_HEAD_SIZE
     mac = keys.footer_mac(header.header_mac, footer[:head - 32], footer[head:])
-    if not hmac.compare_digest(mac, index.mac):
+    if not compare_digest(mac, index.mac):
         raise DamagedError("footer failed authentication")
     if not header.streamed and (header.num_blocks, header.plaintext_size, header.footer_offset,
                                 header.footer_size) != (len(index), index.plaintext_size, footer_offset,
@@ -643,7 +642,7 @@ class StreamOpener:
                                           self.layout.data_offset, self.offset)
             for k, (ofs, po, digest) in enumerate(self._pages):
                 ref = index.page(k)
-                if (ref.ofs_page, ref.ofs_plaintext) != (ofs, po) or not hmac.compare_digest(ref.hash, digest):
+                if (ref.ofs_page, ref.ofs_plaintext) != (ofs, po) or not compare_digest(ref.hash, digest):
                     raise DamagedError(f"index page {k} does not match the footer")
             index = PagedIndex(None, index, self.header)
         self.info = check_footer(self.keys, self.header, index, footer, self.offset)

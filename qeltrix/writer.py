@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from . import _core
 from .blocks import seal_block, seal_blocks, stored_size
-from .crypto import (CIPHER_AES256_GCM, CIPHERS, CONTAINER_ID_SIZE, HASH_BLAKE3, HASH_SHA256, IV_SIZE, KEY_SIZE,
+from .crypto import (CIPHER_AES256_GCM, CIPHER_NAMES, CONTAINER_ID_SIZE, HASH_BLAKE3, HASH_SHA256, IV_SIZE, KEY_SIZE,
                      VERSION_6_0, VERSION_6_1, FileKeys, KdfParams, check_master_key, derive_master_key,
                      hash_many, new_kdf_params, sha256_many)
 from .fileinfo import check_plain_name, encode_file_info
@@ -73,7 +73,7 @@ def _writer_key(master_key, passphrase, kdf_params: KdfParams | None) -> tuple[b
 def check_settings(block_size: int, cipher_id: int, workers: int) -> None:
     if not isinstance(block_size, int) or not _core.MIN_BLOCK_SIZE <= block_size <= _core.MAX_BLOCK_SIZE:
         raise ValueError(f"block size must be between {_core.MIN_BLOCK_SIZE} and {_core.MAX_BLOCK_SIZE} bytes")
-    if cipher_id not in CIPHERS:
+    if cipher_id not in CIPHER_NAMES:
         raise ValueError(f"unknown cipher id {cipher_id!r}")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError("workers must be a positive integer")

@@ -161,7 +161,8 @@ def test_a_checkout_runs_with_the_core_built_from_its_sources(tmp_path):
     from qeltrix._sourcetree import HASH_FILE, sources_hash
 
     tree = _checkout_copy(tmp_path)
-    installed = pathlib.Path(_core.__file__).with_name(HASH_FILE).read_text().strip()
+    hash_file = pathlib.Path(_core.__file__).with_name(HASH_FILE)
+    installed = hash_file.read_text().strip() if hash_file.exists() or os.environ.get("CI") else None
     if installed != sources_hash(str(tree)):
         if os.environ.get("CI"):
             pytest.fail("the installed core's source hash differs from this checkout's (CMake and "

@@ -8,6 +8,7 @@ in flight, so memory is bounded by ``window`` times the item size whatever the i
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
@@ -116,10 +117,22 @@ class BufferPool:
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if workers > 1:
+        items = iter(items)
+        head: list = []
+        try:
+            head.extend(itertools.islice(items, 2))
+        except Exception:  # as below: what the producer made before its error still comes out
+            yield from map(fn, head)
+            raise
+        if len(head) < 2:  # one item (a small file, a one-block seek): no threads to start
+            workers, items = 1, head
+        else:
+            items = itertools.chain(head, items)
     if workers == 1:
         yield from map(fn, items)
         return
-    from concurrent.futures import ThreadPoolExecutor  # here: a one-block seek never needs it
+    from concurrent.futures import ThreadPoolExecutor  # here: a one-item run never needs it
 
     window = window or 2 * workers
     pending: deque = deque()

@@ -769,13 +769,33 @@ def _add_stop_timeout(sp) -> None:
                          "second signal, or workers still busy 2 s later, exit at once (130/143)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command not being run: its options are not built (start-up
+    time: a command builds only its own options; every command is still listed in the help)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+COMMANDS = ("pack", "unpack", "seek", "info", "inspect", "verify", "gateway", "serve", "rekey", "keys", "mount",
+            "umount", "keygen", "demo")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or (``only``: a command's name) with only that command's options."""
     from . import __version__
 
     p = argparse.ArgumentParser(prog="qeltrix", description="Encrypted, seekable streaming containers (V6).")
     p.add_argument("--version", action="version", version=f"qeltrix {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    commands = p.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    class _Sub:
+        def add_parser(self, name, **kwargs):
+            parser = commands.add_parser(name, **kwargs)
+            return parser if only in (None, name) else _Unused()
+
+    sub = _Sub()
 
     def common(sp, workers=True):
         sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress bar")
@@ -978,8 +998,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     global _signals
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(args_list[0] if args_list[:1] and args_list[0] in COMMANDS else None)
+    args = parser.parse_args(args_list)
     outer, _signals = _signals, _Signals().install()
     try:
         code = _run(args)

@@ -142,3 +142,26 @@ def test_demo(tmp_path):
 def test_console_script(tmp_path):
     p = subprocess.run(["qeltrix", "--version"], capture_output=True, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.startswith(b"qeltrix 6.")
+
+
+def test_a_command_builds_only_its_own_options_and_the_same_ones():
+    """``qeltrix CMD`` builds only CMD's options (start-up time); they are exactly those of the
+    whole command line, and every command stays listed."""
+    import argparse
+
+    from qeltrix import cli
+
+    def commands(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    full = commands(cli.build_parser())
+    assert tuple(full) == cli.COMMANDS
+    for name in cli.COMMANDS:
+        only = commands(cli.build_parser(name))
+        assert tuple(only) == cli.COMMANDS
+
+        def options(p):
+            return sorted((tuple(a.option_strings), a.dest, repr(a.default), a.nargs) for a in p._actions)
+
+        assert options(only[name]) == options(full[name]), name
+        assert only[name].get_default("func") is full[name].get_default("func")

@@ -64,7 +64,7 @@ def _find_core() -> None:
             import sys
 
             if sys.argv[:1] == ["-m"]:  # python -m qeltrix / qeltrix_v6: a command, so one line
-                print(f"qeltrix: {e}", file=sys.stderr)
+                print(e, file=sys.stderr)
                 raise SystemExit(1) from None
             raise
 

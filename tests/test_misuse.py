@@ -52,7 +52,7 @@ def test_failed_open_leaves_zeros_in_the_callers_buffer(permute, cipher_id):
         good3 = blob[e3.block_offset:e3.block_offset + e3.block_size]
         outs = [bytearray(b"\xaa" * BS), bytearray(b"\xaa" * BS)]
         with pytest.raises(qltx.DamagedError):
-            c._open_group([(3, good3, outs[0]), (2, _tag_flipped(stored), outs[1])])
+            c.open_group([(3, good3, outs[0]), (2, _tag_flipped(stored), outs[1])])
         assert outs == [bytes(BS), bytes(BS)]
 
 

@@ -412,7 +412,7 @@ def test_damaged_block_cuts_the_response(files, tmp_path, caplog):
     plain = files["plain"]
     bad = tmp_path / "bad.qltx"
     shutil.copy(files["box"], bad)
-    with qltx.reader.Container(qltx.io.open_random_access(str(bad)), files["mk"]) as c:
+    with qltx.reader.Container(qltx.sources.open_random_access(str(bad)), files["mk"]) as c:
         e = c.index[10]
     with open(bad, "r+b") as f:  # one payload byte of block 10
         f.seek(e.block_offset + e.block_size - 100)

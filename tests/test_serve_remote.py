@@ -66,7 +66,7 @@ RANGES = [
 def test_http_container_served_block_by_block(nginx, www):
     url = f"{nginx.url}/x.qltx"
     plain = www["plain"]
-    with qltx.reader.Container(qltx.io.open_random_access(str(www["box"])), www["key"]) as c:
+    with qltx.reader.Container(qltx.sources.open_random_access(str(www["box"])), www["key"]) as c:
         index = c.index
         for k in range(getattr(index, "num_pages", 0)):  # 6.1: read the index pages while open
             index.page(k)

@@ -199,6 +199,36 @@ bool equal_ct(const std::string& a, const std::string& b) {
   return acc == 0;
 }
 
+void check_config(const Config& c) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (c.workers == 0) fail("workers must be at least 1");
+  if (c.workers > 1024) fail("workers is above 1024");
+  if (c.max_connections == 0) fail("max_connections must be at least 1");
+  if (c.max_connections > (1u << 20)) fail("max_connections is above " + std::to_string(1u << 20));
+  const std::pair<int, const char*> timeouts[] = {{c.header_timeout_ms, "header_timeout"},
+                                                  {c.idle_timeout_ms, "idle_timeout"},
+                                                  {c.send_timeout_ms, "send_timeout"},
+                                                  {c.stop_timeout_ms, "stop_timeout"}};
+  for (const auto& t : timeouts)
+    if (t.first < 1 || t.first > 86400 * 1000) fail(std::string(t.second) + " must be in (0, 86400] seconds");
+  auto has_crlf_nul = [](const std::string& v) {
+    return v.find_first_of("\r\n") != std::string::npos || v.find('\0') != std::string::npos;
+  };
+  if (c.token && (c.token->empty() || has_crlf_nul(*c.token)))
+    fail("the token must be non-empty and hold no CR, LF or NUL");
+  if (c.boundary_prefix.empty() ||
+      c.boundary_prefix.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+          std::string::npos)
+    fail("boundary_prefix must be non-empty and alphanumeric");
+  if (c.max_chunk == 0) fail("max_chunk must be at least 1");
+  if (c.max_chunk > (64u << 20)) fail("max_chunk is above " + std::to_string(64u << 20));
+  for (const Entry& e : c.entries) {
+    if (e.chunk == 0) fail("chunk must be at least 1");
+    if (has_crlf_nul(e.resource.etag) || has_crlf_nul(e.resource.content_type))
+      fail("etag and content_type must not hold CR, LF or NUL");
+  }
+}
+
 struct Server::Impl {
   Config cfg;
   ReadFn read;
@@ -244,7 +274,6 @@ struct Server::Impl {
   Impl(Config c, ReadFn r, LogFn l, PageFn p)
       : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)) {
     for (const Entry& e : cfg.entries) routes[e.path] = &e;
-    if (cfg.workers == 0) cfg.workers = 1;
   }
 
   // ---- logging ------------------------------------------------------------------------------
@@ -432,13 +461,13 @@ struct Server::Impl {
     const bool keep = req.keep_alive && !stopping.load();
     const bool head = req.method == "HEAD";
 
-    if (!cfg.token.empty()) {
+    if (cfg.token) {
       const std::string* auth = req.get("authorization");
       bool ok = false;
       if (auth && auth->size() > 7 && http::iequals(auth->substr(0, 7), "bearer ")) {
         size_t a = 7;
         while (a < auth->size() && (*auth)[a] == ' ') ++a;
-        ok = equal_ct(auth->substr(a), cfg.token);
+        ok = equal_ct(auth->substr(a), *cfg.token);
       }
       if (!ok) {
         simple_response(c, 401, head, {{"WWW-Authenticate", "Bearer realm=\"qeltrix\""}}, keep);
@@ -904,8 +933,10 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Config config, ReadFn read, LogFn log, PageFn page)
-    : impl_(new Impl(std::move(config), std::move(read), std::move(log), std::move(page))) {}
+Server::Server(Config config, ReadFn read, LogFn log, PageFn page) {
+  check_config(config);
+  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page)));
+}
 
 Server::~Server() { stop(); }
 

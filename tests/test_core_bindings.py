@@ -570,7 +570,7 @@ def test_index_locate_and_span_match_brute_force(sizes_last, data):
     assert idx.span(offset, U64_MAX) == ((owner(offset), owner(total - 1) + 1) if offset < total
                                          else (len(sizes), len(sizes)))
     if idx.uniform and (not sizes or sizes[-1] > 0):  # block_span knows no empty last block
-        assert idx.span(offset, length) == _core.block_span(offset, length, total, 4096)
+        assert idx.span(offset, length) == _core._block_span(offset, length, total, 4096)
 
 
 def test_index_negative_is_misuse():
@@ -672,7 +672,7 @@ def test_whole_container_layout():
     """A tiny container assembled from the encoders is consistent end to end."""
     bs, sizes = 4096, [4096, 4096, 1000]
     h = make_header(block_size=bs, num_blocks=3, plaintext_size=sum(sizes),
-                    footer_offset=_core.block_offset(2, bs) + 1220, footer_size=64 + 168 + len(INFO))
+                    footer_offset=_core._block_offset(2, bs) + 1220, footer_size=64 + 168 + len(INFO))
     header = _core.encode_header(h)
     blocks = b""
     for i, n in enumerate(sizes):
@@ -681,14 +681,14 @@ def test_whole_container_layout():
                for (o, b, n, s, _) in entries_for(sizes)]
     footer = _core.encode_footer(entries, sum(sizes), INFO, MAC)
     blob = header + blocks + footer + _core.encode_trailer(416 + len(blocks), len(footer))
-    assert len(blob) == _core.container_size(sum(sizes), bs, len(INFO))
+    assert len(blob) == _core._container_size(sum(sizes), bs, len(INFO))
     d = _core.decode_header(blob)
     t = _core.decode_trailer(blob, len(blob))
     assert (t.footer_offset, t.footer_size) == (d.footer_offset, d.footer_size)
     idx = _core.decode_footer(blob[t.footer_offset:t.footer_offset + t.footer_size], bs, t.footer_offset)
     for i in range(3):
         e = idx[i]
-        assert e.block_offset == _core.block_offset(i, bs)
+        assert e.block_offset == _core._block_offset(i, bs)
         p = _core.decode_prefix(blob[e.block_offset:], bs)
         assert (p.index, p.payload_size - 16, p.final) == (i, e.plain_size, i == 2)
         assert hashlib.sha256(blob[e.block_offset:e.block_offset + e.block_size]).digest() == e.hash
@@ -757,19 +757,19 @@ def model_count(p, bs):
 def test_block_count_and_container_size(p, bs):
     n = model_count(p, bs)
     if n > 2**31:
-        raises_exactly(ValueError, _core.block_count, p, bs)
-        raises_exactly(ValueError, _core.container_size, p, bs)
+        raises_exactly(ValueError, _core._block_count, p, bs)
+        raises_exactly(ValueError, _core._container_size, p, bs)
         return
-    assert _core.block_count(p, bs) == n
+    assert _core._block_count(p, bs) == n
     for info in (46, 1070):
-        size = _core.container_size(p, bs, info)
+        size = _core._container_size(p, bs, info)
         assert size == 416 + (p + 220 * n) + (64 + 56 * n + info) + 24 < 2**64
-    assert _core.container_size(p, bs) == _core.container_size(p, bs, 46)
+    assert _core._container_size(p, bs) == _core._container_size(p, bs, 46)
 
 
 @given(i=st.integers(0, 2**31 - 1), bs=block_sizes)
 def test_block_offset(i, bs):
-    assert _core.block_offset(i, bs) == 416 + i * (bs + 220)
+    assert _core._block_offset(i, bs) == 416 + i * (bs + 220)
 
 
 @settings(max_examples=500)
@@ -780,7 +780,7 @@ def test_block_span_brute_force(p, bs, offset, length):
     end = min(offset + length, p)
     blocks = [i for i in range(n) if max(offset, i * bs) < min(end, (i + 1) * bs)]
     expected = (blocks[0], blocks[-1] + 1) if blocks else (n, n)
-    assert _core.block_span(offset, length, p, bs) == expected
+    assert _core._block_span(offset, length, p, bs) == expected
 
 
 SPAN_EDGES = [  # (offset, length, expected) for 4 blocks of 4096 bytes, the last holding 5
@@ -794,7 +794,7 @@ SPAN_EDGES = [  # (offset, length, expected) for 4 blocks of 4096 bytes, the las
 @pytest.mark.parametrize("offset,length,expected", SPAN_EDGES)
 def test_span_edges(offset, length, expected):
     p = 3 * 4096 + 5
-    assert _core.block_span(offset, length, p, 4096) == expected
+    assert _core._block_span(offset, length, p, 4096) == expected
     raw, ofs = footer_bytes([4096, 4096, 4096, 5])
     assert _core.decode_footer(raw, 4096, ofs).span(offset, length) == expected
     sizes = [4096, 4095, 1, 4096, 5]  # not uniform: binary search
@@ -821,31 +821,31 @@ def test_block_span_near_2_64(p, offset, length):
     n = model_count(p, bs)
     end = min(offset + length, p)  # Python ints: no overflow in the model
     expected = (offset // bs, (end - 1) // bs + 1) if offset < end else (n, n)
-    assert _core.block_span(offset, length, p, bs) == expected
+    assert _core._block_span(offset, length, p, bs) == expected
 
 
 @pytest.mark.parametrize("fn,args", [
-    (_core.block_count, (0, 4095)), (_core.block_count, (0, 64 * MIB + 1)),
-    (_core.block_count, (2**63, 64 * MIB)), (_core.block_count, (-1, 4096)),
-    (_core.block_count, (2**64, 4096)), (_core.block_count, (2**31 * 4096 + 1, 4096)),
-    (_core.container_size, (2**63 - 1, 4096)), (_core.container_size, (0, 4096, 45)),
-    (_core.container_size, (0, 4096, 1071)),
-    (_core.block_offset, (2**31, 4096)), (_core.block_offset, (-1, 4096)),
-    (_core.block_offset, (0, 0)), (_core.block_offset, (U64_MAX, 64 * MIB)),
-    (_core.block_span, (-1, 0, 10, 4096)), (_core.block_span, (0, -1, 10, 4096)),
-    (_core.block_span, (0, 2**64, 10, 4096)), (_core.block_span, (0, 1, 2**63, 4096)),
-    (_core.block_span, (0, 1, 10, 1)),
+    (_core._block_count, (0, 4095)), (_core._block_count, (0, 64 * MIB + 1)),
+    (_core._block_count, (2**63, 64 * MIB)), (_core._block_count, (-1, 4096)),
+    (_core._block_count, (2**64, 4096)), (_core._block_count, (2**31 * 4096 + 1, 4096)),
+    (_core._container_size, (2**63 - 1, 4096)), (_core._container_size, (0, 4096, 45)),
+    (_core._container_size, (0, 4096, 1071)),
+    (_core._block_offset, (2**31, 4096)), (_core._block_offset, (-1, 4096)),
+    (_core._block_offset, (0, 0)), (_core._block_offset, (U64_MAX, 64 * MIB)),
+    (_core._block_span, (-1, 0, 10, 4096)), (_core._block_span, (0, -1, 10, 4096)),
+    (_core._block_span, (0, 2**64, 10, 4096)), (_core._block_span, (0, 1, 2**63, 4096)),
+    (_core._block_span, (0, 1, 10, 1)),
 ])
 def test_seek_misuse(fn, args):
     raises_exactly(ValueError, fn, *args)
 
 
 def test_seek_limits():
-    assert _core.block_count(2**31 * 64 * MIB, 64 * MIB) == 2**31
-    assert _core.block_count(0, 4096) == 0 and _core.container_size(0, 4096) == 416 + 64 + 46 + 24
-    assert _core.block_span(U64_MAX, U64_MAX, 2**31 * 4096, 4096) == (2**31, 2**31)
-    assert _core.block_offset(2**31 - 1, 64 * MIB) == 416 + (2**31 - 1) * (64 * MIB + 220)
-    assert _core.block_count(True, 4096) == 1  # bool is an int
+    assert _core._block_count(2**31 * 64 * MIB, 64 * MIB) == 2**31
+    assert _core._block_count(0, 4096) == 0 and _core._container_size(0, 4096) == 416 + 64 + 46 + 24
+    assert _core._block_span(U64_MAX, U64_MAX, 2**31 * 4096, 4096) == (2**31, 2**31)
+    assert _core._block_offset(2**31 - 1, 64 * MIB) == 416 + (2**31 - 1) * (64 * MIB + 220)
+    assert _core._block_count(True, 4096) == 1  # bool is an int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -914,11 +914,11 @@ SIZES = [0, 1, 63, 64, 65, 127, 128, 129, 384, 4096, 4096 + 63, MIB + 7]
 
 def test_permutation_table():
     for K in KEYS + [os.urandom(72) for _ in range(20)]:
-        T = _core.permutation_table(K)
+        T = _core._permutation_table(K)
         assert T == ref_table(K) and sorted(T) == list(range(64))
-    assert _core.permutation_table(bytes(72)) == ref_table(bytes(72))
+    assert _core._permutation_table(bytes(72)) == ref_table(bytes(72))
     for bad in (b"", bytes(64), bytes(71), bytes(73)):
-        raises_exactly(ValueError, _core.permutation_table, bad)
+        raises_exactly(ValueError, _core._permutation_table, bad)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

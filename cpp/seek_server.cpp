@@ -715,10 +715,15 @@ struct Server::Impl {
     conns.erase(it);
   }
 
+  // Input buffered per connection at most (a whole request head and small body, and some).
+  size_t input_cap() const {
+    return cfg.limits.max_request_line + cfg.limits.max_header_bytes + 4096 +
+           static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20));
+  }
+
   void on_readable(Conn& c) {
     uint8_t buf[16384];
-    const size_t cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 
-                       static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20)) + 4096;
+    const size_t cap = input_cap();
     for (int rounds = 0; rounds < 16; ++rounds) {
       long n;
       try {
@@ -826,6 +831,94 @@ struct Server::Impl {
     refused_logged = now;
   }
 
+  // Stops accepting, closes the idle connections and lets the others finish their response.
+  void begin_stop() {
+    listener.close();
+    std::vector<uint64_t> idle;
+    for (auto& kv : conns) {
+      Conn& c = *kv.second;
+      if (!c.resp.active && !c.job_pending && c.out.empty()) idle.push_back(kv.first);
+      else c.close_after = true;
+    }
+    for (uint64_t id : idle) close_conn(id);
+  }
+
+  // Closes the connections whose deadline has passed; the earliest deadline still ahead, or
+  // ``next`` if that is sooner.
+  Clock::time_point expire(Clock::time_point now, Clock::time_point next) {
+    std::vector<uint64_t> expired;
+    for (auto& kv : conns) {
+      const auto d = deadline(*kv.second);
+      if (d <= now) expired.push_back(kv.first);
+      else next = std::min(next, d);
+    }
+    for (uint64_t id : expired) {
+      Conn& c = *conns[id];
+      if (!c.lingering) {
+        const char* what = !c.out.empty() ? "send timeout" : (!c.in.empty() ? "header timeout" : "");
+        if (*what) log(30, c.peer + " " + what + ": connection closed");
+      }
+      close_conn(id);
+    }
+    return next;
+  }
+
+  // What poll() watches: the wake-up socket, the listener (until stop), then every connection;
+  // ids[k] is the connection of items[k]. Returns the index of the first connection.
+  size_t poll_set(std::vector<net::PollItem>& items, std::vector<uint64_t>& ids) {
+    items.clear();
+    ids.clear();
+    items.push_back({wake_r.handle(), net::READABLE, 0});
+    ids.push_back(0);
+    if (listener.valid()) {
+      items.push_back({listener.handle(), net::READABLE, 0});
+      ids.push_back(0);
+    }
+    const size_t first_conn = items.size();
+    for (auto& kv : conns) {
+      Conn& c = *kv.second;
+      unsigned ev = 0;
+      if (!c.read_eof && (c.lingering || c.in.size() < input_cap())) ev |= net::READABLE;
+      if (!c.out.empty()) ev |= net::WRITABLE;
+      items.push_back({c.sock.handle(), ev, 0});
+      ids.push_back(kv.first);
+    }
+    return first_conn;
+  }
+
+  // Empties the wake-up socket (when it was ``woken``) and hands the finished jobs to their
+  // connections.
+  void take_done(bool woken) {
+    uint8_t buf[256];
+    try {
+      while (woken && net::recv_nb(wake_r, buf, sizeof buf) > 0) {
+      }
+    } catch (const net::NetError&) {
+    }
+    std::vector<Done> finished;
+    {
+      std::lock_guard<std::mutex> g(jm);
+      finished.swap(done);
+    }
+    for (Done& d : finished) on_done(d);
+  }
+
+  // The connections poll() reported: read what arrived, send what they can take.
+  void serve_ready(const std::vector<net::PollItem>& items, const std::vector<uint64_t>& ids, size_t first_conn) {
+    for (size_t k = first_conn; k < items.size(); ++k) {
+      const unsigned rev = items[k].revents;
+      if (!rev) continue;
+      auto it = conns.find(ids[k]);
+      if (it == conns.end()) continue;
+      Conn& c = *it->second;
+      if (rev & (net::READABLE | net::HANGUP)) {
+        on_readable(c);
+        if (conns.find(ids[k]) == conns.end()) continue;
+      }
+      if (rev & net::WRITABLE) flush(c);
+    }
+  }
+
   void loop_main() {
     bool stop_seen = false;
     Clock::time_point stop_deadline{};
@@ -836,55 +929,14 @@ struct Server::Impl {
       if (stopping.load() && !stop_seen) {
         stop_seen = true;
         stop_deadline = now + Ms(cfg.stop_timeout_ms);
-        listener.close();
-        std::vector<uint64_t> idle;
-        for (auto& kv : conns) {
-          Conn& c = *kv.second;
-          if (!c.resp.active && !c.job_pending && c.out.empty()) idle.push_back(kv.first);
-          else c.close_after = true;
-        }
-        for (uint64_t id : idle) close_conn(id);
+        begin_stop();
       }
       if (stop_seen && (conns.empty() || now >= stop_deadline)) break;
       log_refused(false);
+      const Clock::time_point next = expire(now, stop_seen ? stop_deadline : now + Ms(1000));
 
-      // timeouts
-      std::vector<uint64_t> expired;
-      Clock::time_point next = stop_seen ? stop_deadline : now + Ms(1000);
-      for (auto& kv : conns) {
-        const auto d = deadline(*kv.second);
-        if (d <= now) expired.push_back(kv.first);
-        else next = std::min(next, d);
-      }
-      for (uint64_t id : expired) {
-        Conn& c = *conns[id];
-        if (!c.lingering) {
-          const char* what = !c.out.empty() ? "send timeout" : (!c.in.empty() ? "header timeout" : "");
-          if (*what) log(30, c.peer + " " + what + ": connection closed");
-        }
-        close_conn(id);
-      }
-
-      items.clear();
-      ids.clear();
-      items.push_back({wake_r.handle(), net::READABLE, 0});
-      ids.push_back(0);
-      if (listener.valid()) {
-        items.push_back({listener.handle(), net::READABLE, 0});
-        ids.push_back(0);
-      }
-      const size_t first_conn = items.size();
-      const size_t in_cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 4096 +
-                            static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20));
-      for (auto& kv : conns) {
-        Conn& c = *kv.second;
-        unsigned ev = 0;
-        if (!c.read_eof && (c.lingering || c.in.size() < in_cap)) ev |= net::READABLE;
-        if (!c.out.empty()) ev |= net::WRITABLE;
-        items.push_back({c.sock.handle(), ev, 0});
-        ids.push_back(kv.first);
-      }
-      int timeout = static_cast<int>(
+      const size_t first_conn = poll_set(items, ids);
+      const int timeout = static_cast<int>(
           std::max<int64_t>(0, std::chrono::duration_cast<Ms>(next - Clock::now()).count() + 1));
       try {
         net::poll_many(items, std::min(timeout, 1000));
@@ -893,37 +945,9 @@ struct Server::Impl {
         std::this_thread::sleep_for(Ms(10));
         continue;
       }
-
-      if (items[0].revents) {
-        uint8_t buf[256];
-        try {
-          while (net::recv_nb(wake_r, buf, sizeof buf) > 0) {
-          }
-        } catch (const net::NetError&) {
-        }
-      }
-      std::vector<Done> finished;
-      {
-        std::lock_guard<std::mutex> g(jm);
-        finished.swap(done);
-      }
-      for (Done& d : finished) on_done(d);
-
-      if (listener.valid() && first_conn == 2 && items[1].revents) accept_new();
-
-      for (size_t k = first_conn; k < items.size(); ++k) {
-        const unsigned rev = items[k].revents;
-        if (!rev) continue;
-        auto it = conns.find(ids[k]);
-        if (it == conns.end()) continue;
-        Conn& c = *it->second;
-        if (rev & (net::READABLE | net::HANGUP)) {
-          on_readable(c);
-          it = conns.find(ids[k]);
-          if (it == conns.end()) continue;
-        }
-        if (rev & net::WRITABLE) flush(c);
-      }
+      take_done(items[0].revents != 0);
+      if (first_conn == 2 && items[1].revents && listener.valid()) accept_new();
+      serve_ready(items, ids, first_conn);
     }
     std::vector<uint64_t> left;
     for (auto& kv : conns) left.push_back(kv.first);

@@ -1,5 +1,5 @@
 // Error types of the Qeltrix native core. Plain C++ exceptions: this library does not depend on
-// Python. bindings.cpp translates them, once, into the classes of qeltrix.errors.
+// Python. cpp/py/translate.cpp translates them, once, into the classes of qeltrix.errors.
 //
 //   NotAContainer  -> qeltrix.errors.NotAContainerError   (wrong magic)
 //   Unsupported    -> qeltrix.errors.UnsupportedVersionError

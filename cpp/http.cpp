@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace qltx {
 namespace http {
@@ -18,14 +19,6 @@ bool is_tchar(uint8_t c) {
 bool is_value_char(uint8_t c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
 bool is_target_char(uint8_t c) { return c > 0x20 && c != 0x7f; }
-
-ParseResult fail(int status, const char* reason) {
-  ParseResult r;
-  r.kind = Parse::Error;
-  r.error.status = status;
-  r.error.reason = reason;
-  return r;
-}
 
 // Position of the next LF at or after ``from``, or n.
 size_t find_lf(const uint8_t* d, size_t from, size_t n) {
@@ -156,6 +149,142 @@ size_t Request::count(const std::string& lname) const {
 }
 
 // ---- the parser ---------------------------------------------------------------------------------
+// Each step either completes (Ok, with its position moved past what it read), asks for more
+// bytes (NeedMore), or fails (Error, with the status and reason set).
+
+namespace {
+
+Parse failed(Error* err, int status, const char* reason) {
+  err->status = status;
+  err->reason = reason;
+  return Parse::Error;
+}
+
+// method SP request-target SP HTTP-version CRLF (RFC 9112 §3).
+Parse request_line(const uint8_t* d, size_t n, size_t* pos, const Limits& limits, Request& req, Error* err) {
+  const size_t start = *pos;
+  const size_t lf = find_lf(d, start, n);
+  if (lf == n) {
+    if (n - start > limits.max_request_line + 1) return failed(err, 414, "request line too long");
+    return Parse::NeedMore;
+  }
+  size_t le;
+  if (!line_end(d, start, lf, &le)) return failed(err, 400, "bare CR in the request line");
+  if (le - start > limits.max_request_line) return failed(err, 414, "request line too long");
+
+  size_t i = start;
+  while (i < le && is_tchar(d[i])) ++i;
+  if (i == start || i >= le || d[i] != ' ') return failed(err, 400, "bad method");
+  req.method.assign(reinterpret_cast<const char*>(d + start), i - start);
+  const size_t t0 = ++i;
+  while (i < le && is_target_char(d[i])) ++i;
+  if (i == t0) return failed(err, 400, "bad request target");
+  req.target.assign(reinterpret_cast<const char*>(d + t0), i - t0);
+  if (i == le) return failed(err, 400, "HTTP/0.9 requests are not supported");
+  if (d[i] != ' ') return failed(err, 400, "bad request target");
+  ++i;
+  // "HTTP/" DIGIT "." DIGIT, exactly
+  if (le - i != 8 || std::memcmp(d + i, "HTTP/", 5) != 0 || d[i + 6] != '.' ||
+      d[i + 5] < '0' || d[i + 5] > '9' || d[i + 7] < '0' || d[i + 7] > '9')
+    return failed(err, 400, "bad HTTP version");
+  const int major = d[i + 5] - '0', minor = d[i + 7] - '0';
+  if (major == 0) return failed(err, 400, "bad HTTP version");
+  if (major > 1) return failed(err, 505, "HTTP version not supported");
+  req.version = minor == 0 ? 10 : 11;
+  *pos = lf + 1;
+  return Parse::Ok;
+}
+
+// One field line [pos, le) without its CRLF: name ":" OWS value OWS (RFC 9112 §5).
+Parse field_line(const uint8_t* d, size_t pos, size_t le, Request& req, Error* err) {
+  if (d[pos] == ' ' || d[pos] == '\t') return failed(err, 400, "obsolete line folding");
+  size_t c = pos;
+  while (c < le && is_tchar(d[c])) ++c;
+  if (c == pos || c >= le || d[c] != ':') return failed(err, 400, "bad header line");
+  Header h;
+  h.name = lower(std::string(reinterpret_cast<const char*>(d + pos), c - pos));
+  for (size_t k = c + 1; k < le; ++k)
+    if (!is_value_char(d[k])) return failed(err, 400, "bad character in a header value");
+  h.value = trim(std::string(reinterpret_cast<const char*>(d + c + 1), le - c - 1));
+  req.headers.push_back(std::move(h));
+  return Parse::Ok;
+}
+
+// The field lines up to and including the empty line that ends the head.
+Parse field_section(const uint8_t* d, size_t n, size_t* pos, const Limits& limits, Request& req, Error* err) {
+  const size_t fields_start = *pos;
+  size_t p = *pos;
+  for (;;) {
+    const size_t lf = find_lf(d, p, n);
+    if (lf == n) {
+      if (n - p > limits.max_header_line + 1 || n - fields_start > limits.max_header_bytes)
+        return failed(err, 400, "request header too large");
+      return Parse::NeedMore;
+    }
+    size_t le;
+    if (!line_end(d, p, lf, &le)) return failed(err, 400, "bare CR in a header line");
+    if (le - p > limits.max_header_line) return failed(err, 400, "request header too large");
+    if (lf + 1 - fields_start > limits.max_header_bytes) return failed(err, 400, "request header too large");
+    if (le == p) {  // the empty line: end of the head
+      *pos = lf + 1;
+      return Parse::Ok;
+    }
+    const Parse f = field_line(d, p, le, req, err);
+    if (f != Parse::Ok) return f;
+    p = lf + 1;
+  }
+}
+
+// Host (RFC 9112 §3.2) and the message body's length (§6): Content-Length values parsed with
+// saturation, all equal; Transfer-Encoding refused; above max_body 413.
+Parse framing(const Request& req, const Limits& limits, uint64_t* body_length, Error* err) {
+  const size_t hosts = req.count("host");
+  if (req.version == 11 && hosts == 0) return failed(err, 400, "missing Host header");
+  if (hosts > 1) return failed(err, 400, "more than one Host header");
+
+  bool has_cl = false;
+  uint64_t cl = 0;
+  for (const Header& h : req.headers) {
+    if (h.name != "content-length") continue;
+    const std::vector<std::string> members = split_list(h.value);
+    if (members.empty()) return failed(err, 400, "bad Content-Length");
+    for (const std::string& m : members) {
+      uint64_t v = 0;
+      for (char ch : m) {
+        if (ch < '0' || ch > '9') return failed(err, 400, "bad Content-Length");
+        const uint64_t digit = static_cast<uint64_t>(ch - '0');
+        v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;  // saturate
+      }
+      if (has_cl && v != cl) return failed(err, 400, "conflicting Content-Length");
+      has_cl = true;
+      cl = v;
+    }
+  }
+  if (req.get("transfer-encoding")) {
+    if (has_cl) return failed(err, 400, "both Content-Length and Transfer-Encoding");
+    if (req.version == 10) return failed(err, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    // A GET or HEAD has no use for a body: chunked request bodies are refused, not decoded.
+    return failed(err, 501, "request bodies with Transfer-Encoding are not supported");
+  }
+  if (cl > limits.max_body) return failed(err, 413, "request body too large");
+  *body_length = cl;
+  return Parse::Ok;
+}
+
+// Persistence (RFC 9112 §9.3): HTTP/1.1 by default, "close" wins over "keep-alive".
+bool keep_alive(const Request& req) {
+  bool keep = req.version == 11;
+  for (const Header& h : req.headers) {
+    if (h.name != "connection") continue;
+    for (const std::string& tok : split_list(h.value)) {
+      if (iequals(tok, "close")) return false;
+      if (iequals(tok, "keep-alive")) keep = true;
+    }
+  }
+  return keep;
+}
+
+}  // namespace
 
 ParseResult parse_request(const uint8_t* d, size_t n, const Limits& limits) {
   // Empty lines before the request line are ignored (RFC 9112 §2.2), as nginx does.
@@ -163,115 +292,23 @@ ParseResult parse_request(const uint8_t* d, size_t n, const Limits& limits) {
   while (pos < n && (d[pos] == '\r' || d[pos] == '\n')) ++pos;
   if (pos >= n) return ParseResult{};
 
-  // ---- request line
-  const size_t line_start = pos;
-  size_t lf = find_lf(d, pos, n);
-  if (lf == n) {
-    if (n - line_start > limits.max_request_line + 1) return fail(414, "request line too long");
-    return ParseResult{};
-  }
-  size_t le;
-  if (!line_end(d, line_start, lf, &le)) return fail(400, "bare CR in the request line");
-  if (le - line_start > limits.max_request_line) return fail(414, "request line too long");
-
-  Request req;
-  size_t i = line_start;
-  while (i < le && is_tchar(d[i])) ++i;
-  if (i == line_start || i >= le || d[i] != ' ') return fail(400, "bad method");
-  req.method.assign(reinterpret_cast<const char*>(d + line_start), i - line_start);
-  const size_t t0 = ++i;
-  while (i < le && is_target_char(d[i])) ++i;
-  if (i == t0) return fail(400, "bad request target");
-  req.target.assign(reinterpret_cast<const char*>(d + t0), i - t0);
-  if (i == le) return fail(400, "HTTP/0.9 requests are not supported");
-  if (d[i] != ' ') return fail(400, "bad request target");
-  ++i;
-  // "HTTP/" DIGIT "." DIGIT, exactly
-  if (le - i != 8 || std::memcmp(d + i, "HTTP/", 5) != 0 || d[i + 6] != '.' ||
-      d[i + 5] < '0' || d[i + 5] > '9' || d[i + 7] < '0' || d[i + 7] > '9')
-    return fail(400, "bad HTTP version");
-  const int major = d[i + 5] - '0', minor = d[i + 7] - '0';
-  if (major == 0) return fail(400, "bad HTTP version");
-  if (major > 1) return fail(505, "HTTP version not supported");
-  req.version = minor == 0 ? 10 : 11;
-
-  // ---- field lines
-  pos = lf + 1;
-  const size_t fields_start = pos;
-  for (;;) {
-    lf = find_lf(d, pos, n);
-    if (lf == n) {
-      if (n - pos > limits.max_header_line + 1 || n - fields_start > limits.max_header_bytes)
-        return fail(400, "request header too large");
-      return ParseResult{};
-    }
-    if (!line_end(d, pos, lf, &le)) return fail(400, "bare CR in a header line");
-    if (le - pos > limits.max_header_line) return fail(400, "request header too large");
-    if (lf + 1 - fields_start > limits.max_header_bytes) return fail(400, "request header too large");
-    if (le == pos) {
-      pos = lf + 1;
-      break;  // the empty line: end of the head
-    }
-    if (d[pos] == ' ' || d[pos] == '\t') return fail(400, "obsolete line folding");
-    size_t c = pos;
-    while (c < le && is_tchar(d[c])) ++c;
-    if (c == pos || c >= le || d[c] != ':') return fail(400, "bad header line");
-    Header h;
-    h.name = lower(std::string(reinterpret_cast<const char*>(d + pos), c - pos));
-    for (size_t k = c + 1; k < le; ++k)
-      if (!is_value_char(d[k])) return fail(400, "bad character in a header value");
-    h.value = trim(std::string(reinterpret_cast<const char*>(d + c + 1), le - c - 1));
-    req.headers.push_back(std::move(h));
-    pos = lf + 1;
-  }
-
-  // ---- semantics (RFC 9112 §3.2, §6)
-  const size_t hosts = req.count("host");
-  if (req.version == 11 && hosts == 0) return fail(400, "missing Host header");
-  if (hosts > 1) return fail(400, "more than one Host header");
-
-  bool has_cl = false;
-  uint64_t cl = 0;
-  for (const Header& h : req.headers) {
-    if (h.name != "content-length") continue;
-    for (const std::string& m : split_list(h.value)) {
-      uint64_t v = 0;
-      for (char ch : m) {
-        if (ch < '0' || ch > '9') return fail(400, "bad Content-Length");
-        const uint64_t digit = static_cast<uint64_t>(ch - '0');
-        v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;  // saturate
-      }
-      if (has_cl && v != cl) return fail(400, "conflicting Content-Length");
-      has_cl = true;
-      cl = v;
-    }
-    if (split_list(h.value).empty()) return fail(400, "bad Content-Length");
-  }
-  if (req.get("transfer-encoding")) {
-    if (has_cl) return fail(400, "both Content-Length and Transfer-Encoding");
-    if (req.version == 10) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-    // A GET or HEAD has no use for a body: chunked request bodies are refused, not decoded.
-    return fail(501, "request bodies with Transfer-Encoding are not supported");
-  }
-  if (cl > limits.max_body) return fail(413, "request body too large");
-  if (cl > n - pos) return ParseResult{};  // wait for the whole (small) body, then discard it
-  req.body_length = cl;
-  req.consumed = pos + static_cast<size_t>(cl);
-
-  req.keep_alive = req.version == 11;
-  bool close = false;
-  for (const Header& h : req.headers) {
-    if (h.name != "connection") continue;
-    for (const std::string& tok : split_list(h.value)) {
-      if (iequals(tok, "close")) close = true;
-      else if (iequals(tok, "keep-alive")) req.keep_alive = true;
-    }
-  }
-  if (close) req.keep_alive = false;
-
   ParseResult r;
+  Request& req = r.request;
+  uint64_t body = 0;
+  Parse p = request_line(d, n, &pos, limits, req, &r.error);
+  if (p == Parse::Ok) p = field_section(d, n, &pos, limits, req, &r.error);
+  if (p == Parse::Ok) p = framing(req, limits, &body, &r.error);
+  if (p == Parse::Ok && body > n - pos) p = Parse::NeedMore;  // wait for the whole (small) body, then discard it
+  if (p != Parse::Ok) {
+    ParseResult out;
+    out.kind = p;
+    if (p == Parse::Error) out.error = std::move(r.error);
+    return out;
+  }
+  req.body_length = body;
+  req.consumed = pos + static_cast<size_t>(body);
+  req.keep_alive = keep_alive(req);
   r.kind = Parse::Ok;
-  r.request = std::move(req);
   return r;
 }
 

@@ -2,6 +2,7 @@
 #include "range.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 namespace qltx {
 namespace http {
@@ -195,29 +196,20 @@ std::string multipart_part_header(const std::string& boundary, const std::string
 
 std::string multipart_close(const std::string& boundary) { return "\r\n--" + boundary + "--\r\n"; }
 
-Plan plan_response(const std::string& method, const std::vector<Header>& headers, const Resource& res,
-                   const std::string& boundary, const RangeLimits& limits) {
-  Plan p;
-  const bool head = method == "HEAD";
-  p.send_body = !head;
-  Fields validators;
-  if (!res.etag.empty()) validators.push_back({"ETag", res.etag});
-  if (res.last_modified >= 0) validators.push_back({"Last-Modified", format_date(res.last_modified)});
-  const int64_t lm = res.last_modified;
+namespace {
 
-  // ---- preconditions, RFC 9110 §13.2.2
+enum class Precondition { Proceed, Failed, NotModified };
+
+// RFC 9110 §13.2.2: If-Match (412), else If-Unmodified-Since (412); If-None-Match (304), else
+// If-Modified-Since (304).
+Precondition evaluate_preconditions(const std::vector<Header>& headers, const Resource& res) {
+  const int64_t lm = res.last_modified;
   std::string v;
   if (joined(headers, "if-match", &v)) {
-    if (!list_matches(res.etag, v, false)) {
-      error_plan(p, 412, "412 Precondition Failed\n");
-      return p;
-    }
+    if (!list_matches(res.etag, v, false)) return Precondition::Failed;
   } else if (const std::string* ius = first(headers, "if-unmodified-since")) {
     const int64_t t = parse_date(*ius);
-    if (t >= 0 && lm >= 0 && lm > t) {
-      error_plan(p, 412, "412 Precondition Failed\n");
-      return p;
-    }
+    if (t >= 0 && lm >= 0 && lm > t) return Precondition::Failed;
   }
   bool not_modified = false;
   if (joined(headers, "if-none-match", &v)) {
@@ -226,61 +218,85 @@ Plan plan_response(const std::string& method, const std::vector<Header>& headers
     const int64_t t = parse_date(*ims);
     not_modified = t >= 0 && lm >= 0 && lm <= t;
   }
-  if (not_modified) {
-    p.status = 304;
-    p.fields = validators;
-    p.send_body = false;
-    return p;
+  return not_modified ? Precondition::NotModified : Precondition::Proceed;
+}
+
+// If-Range (§13.1.5): the Range applies to this representation (strong ETag or exact date).
+bool if_range_holds(const std::vector<Header>& headers, const Resource& res) {
+  const std::string* ifr = first(headers, "if-range");
+  if (!ifr) return true;
+  if (ifr->size() >= 2 && ifr->back() == '"') return !res.etag.empty() && *ifr == res.etag;  // W/"x" never matches
+  return res.last_modified >= 0 && parse_date(*ifr) == res.last_modified;
+}
+
+// A 206 of the ranges: one part, or multipart/byteranges with ``boundary``.
+void partial_plan(Plan& p, std::vector<ByteRange> ranges, const Resource& res, const std::string& boundary) {
+  p.status = 206;
+  p.ranges = std::move(ranges);
+  if (p.ranges.size() == 1) {
+    const ByteRange& r = p.ranges[0];
+    p.content_length = r.last - r.first + 1;
+    p.fields.push_back({"Content-Type", res.content_type});
+    p.fields.push_back({"Content-Length", std::to_string(p.content_length)});
+    p.fields.push_back({"Content-Range", range_text(r, res.size)});
+    return;
+  }
+  if (boundary.empty() || boundary.find_first_of("\r\n\" ") != std::string::npos)
+    throw std::invalid_argument("a multipart boundary must be a non-empty token");
+  p.multipart = true;
+  p.boundary = boundary;
+  uint64_t total = multipart_close(boundary).size();
+  for (const ByteRange& r : p.ranges) {
+    total = checked_add(total, multipart_part_header(boundary, res.content_type, r, res.size).size());
+    total = checked_add(total, r.last - r.first + 1);
+  }
+  p.content_length = total;
+  p.fields.push_back({"Content-Type", "multipart/byteranges; boundary=" + boundary});
+  p.fields.push_back({"Content-Length", std::to_string(total)});
+}
+
+}  // namespace
+
+Plan plan_response(const std::string& method, const std::vector<Header>& headers, const Resource& res,
+                   const std::string& boundary, const RangeLimits& limits) {
+  Plan p;
+  const bool head = method == "HEAD";
+  p.send_body = !head;
+  Fields validators;
+  if (!res.etag.empty()) validators.push_back({"ETag", res.etag});
+  if (res.last_modified >= 0) validators.push_back({"Last-Modified", format_date(res.last_modified)});
+
+  switch (evaluate_preconditions(headers, res)) {
+    case Precondition::Failed:
+      error_plan(p, 412, "412 Precondition Failed\n");
+      return p;
+    case Precondition::NotModified:
+      p.status = 304;
+      p.fields = validators;
+      p.send_body = false;
+      return p;
+    case Precondition::Proceed:
+      break;
   }
 
-  // ---- Range, for GET only
-  const std::string* range = first(headers, "range");  // nginx uses the first of several
-  if (!head && range) {
-    bool use = true;
-    if (const std::string* ifr = first(headers, "if-range")) {
-      if (ifr->size() >= 2 && ifr->back() == '"')
-        use = !res.etag.empty() && *ifr == res.etag;  // strong comparison: W/"x" never matches
-      else
-        use = lm >= 0 && parse_date(*ifr) == lm;
+  // Range, for GET only (nginx uses the first of several Range fields)
+  const std::string* range = first(headers, "range");
+  if (!head && range && if_range_holds(headers, res)) {
+    RangeResult rr = parse_range(*range, res.size, limits);
+    if (rr.kind == RangeKind::Unsatisfiable) {
+      error_plan(p, 416, "416 Range Not Satisfiable\n");
+      p.fields.push_back({"Content-Range", "bytes */" + std::to_string(res.size)});
+      return p;
     }
-    if (use) {
-      RangeResult rr = parse_range(*range, res.size, limits);
-      if (rr.kind == RangeKind::Unsatisfiable) {
-        error_plan(p, 416, "416 Range Not Satisfiable\n");
-        p.fields.push_back({"Content-Range", "bytes */" + std::to_string(res.size)});
-        return p;
-      }
-      if (rr.kind == RangeKind::Ranges) {
-        p.status = 206;
-        p.ranges = rr.ranges;
-        if (p.ranges.size() == 1) {
-          const ByteRange& r = p.ranges[0];
-          p.content_length = r.last - r.first + 1;
-          p.fields.push_back({"Content-Type", res.content_type});
-          p.fields.push_back({"Content-Length", std::to_string(p.content_length)});
-          p.fields.push_back({"Content-Range", range_text(r, res.size)});
-        } else {
-          if (boundary.empty() || boundary.find_first_of("\r\n\" ") != std::string::npos)
-            throw std::invalid_argument("a multipart boundary must be a non-empty token");
-          p.multipart = true;
-          p.boundary = boundary;
-          uint64_t total = multipart_close(boundary).size();
-          for (const ByteRange& r : p.ranges) {
-            total = checked_add(total, multipart_part_header(boundary, res.content_type, r, res.size).size());
-            total = checked_add(total, r.last - r.first + 1);
-          }
-          p.content_length = total;
-          p.fields.push_back({"Content-Type", "multipart/byteranges; boundary=" + boundary});
-          p.fields.push_back({"Content-Length", std::to_string(total)});
-        }
-        for (const auto& f : validators) p.fields.push_back(f);
-        p.fields.push_back({"Accept-Ranges", "bytes"});
-        return p;
-      }
+    if (rr.kind == RangeKind::Ranges) {
+      partial_plan(p, std::move(rr.ranges), res, boundary);
+      for (const auto& f : validators) p.fields.push_back(f);
+      p.fields.push_back({"Accept-Ranges", "bytes"});
+      return p;
     }
   }
 
-  // ---- the whole representation
+  // the whole representation
   p.status = 200;
   p.content_length = res.size;
   if (res.size > 0) p.ranges.push_back({0, res.size - 1});

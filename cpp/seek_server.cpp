@@ -199,6 +199,36 @@ bool equal_ct(const std::string& a, const std::string& b) {
   return acc == 0;
 }
 
+void check_config(const Config& c) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (c.workers == 0) fail("workers must be at least 1");
+  if (c.workers > 1024) fail("workers is above 1024");
+  if (c.max_connections == 0) fail("max_connections must be at least 1");
+  if (c.max_connections > (1u << 20)) fail("max_connections is above " + std::to_string(1u << 20));
+  const std::pair<int, const char*> timeouts[] = {{c.header_timeout_ms, "header_timeout"},
+                                                  {c.idle_timeout_ms, "idle_timeout"},
+                                                  {c.send_timeout_ms, "send_timeout"},
+                                                  {c.stop_timeout_ms, "stop_timeout"}};
+  for (const auto& t : timeouts)
+    if (t.first < 1 || t.first > 86400 * 1000) fail(std::string(t.second) + " must be in (0, 86400] seconds");
+  auto has_crlf_nul = [](const std::string& v) {
+    return v.find_first_of("\r\n") != std::string::npos || v.find('\0') != std::string::npos;
+  };
+  if (c.token && (c.token->empty() || has_crlf_nul(*c.token)))
+    fail("the token must be non-empty and hold no CR, LF or NUL");
+  if (c.boundary_prefix.empty() ||
+      c.boundary_prefix.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+          std::string::npos)
+    fail("boundary_prefix must be non-empty and alphanumeric");
+  if (c.max_chunk == 0) fail("max_chunk must be at least 1");
+  if (c.max_chunk > (64u << 20)) fail("max_chunk is above " + std::to_string(64u << 20));
+  for (const Entry& e : c.entries) {
+    if (e.chunk == 0) fail("chunk must be at least 1");
+    if (has_crlf_nul(e.resource.etag) || has_crlf_nul(e.resource.content_type))
+      fail("etag and content_type must not hold CR, LF or NUL");
+  }
+}
+
 struct Server::Impl {
   Config cfg;
   ReadFn read;
@@ -244,7 +274,6 @@ struct Server::Impl {
   Impl(Config c, ReadFn r, LogFn l, PageFn p)
       : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)) {
     for (const Entry& e : cfg.entries) routes[e.path] = &e;
-    if (cfg.workers == 0) cfg.workers = 1;
   }
 
   // ---- logging ------------------------------------------------------------------------------
@@ -432,13 +461,13 @@ struct Server::Impl {
     const bool keep = req.keep_alive && !stopping.load();
     const bool head = req.method == "HEAD";
 
-    if (!cfg.token.empty()) {
+    if (cfg.token) {
       const std::string* auth = req.get("authorization");
       bool ok = false;
       if (auth && auth->size() > 7 && http::iequals(auth->substr(0, 7), "bearer ")) {
         size_t a = 7;
         while (a < auth->size() && (*auth)[a] == ' ') ++a;
-        ok = equal_ct(auth->substr(a), cfg.token);
+        ok = equal_ct(auth->substr(a), *cfg.token);
       }
       if (!ok) {
         simple_response(c, 401, head, {{"WWW-Authenticate", "Bearer realm=\"qeltrix\""}}, keep);
@@ -686,10 +715,15 @@ struct Server::Impl {
     conns.erase(it);
   }
 
+  // Input buffered per connection at most (a whole request head and small body, and some).
+  size_t input_cap() const {
+    return cfg.limits.max_request_line + cfg.limits.max_header_bytes + 4096 +
+           static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20));
+  }
+
   void on_readable(Conn& c) {
     uint8_t buf[16384];
-    const size_t cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 
-                       static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20)) + 4096;
+    const size_t cap = input_cap();
     for (int rounds = 0; rounds < 16; ++rounds) {
       long n;
       try {
@@ -797,6 +831,94 @@ struct Server::Impl {
     refused_logged = now;
   }
 
+  // Stops accepting, closes the idle connections and lets the others finish their response.
+  void begin_stop() {
+    listener.close();
+    std::vector<uint64_t> idle;
+    for (auto& kv : conns) {
+      Conn& c = *kv.second;
+      if (!c.resp.active && !c.job_pending && c.out.empty()) idle.push_back(kv.first);
+      else c.close_after = true;
+    }
+    for (uint64_t id : idle) close_conn(id);
+  }
+
+  // Closes the connections whose deadline has passed; the earliest deadline still ahead, or
+  // ``next`` if that is sooner.
+  Clock::time_point expire(Clock::time_point now, Clock::time_point next) {
+    std::vector<uint64_t> expired;
+    for (auto& kv : conns) {
+      const auto d = deadline(*kv.second);
+      if (d <= now) expired.push_back(kv.first);
+      else next = std::min(next, d);
+    }
+    for (uint64_t id : expired) {
+      Conn& c = *conns[id];
+      if (!c.lingering) {
+        const char* what = !c.out.empty() ? "send timeout" : (!c.in.empty() ? "header timeout" : "");
+        if (*what) log(30, c.peer + " " + what + ": connection closed");
+      }
+      close_conn(id);
+    }
+    return next;
+  }
+
+  // What poll() watches: the wake-up socket, the listener (until stop), then every connection;
+  // ids[k] is the connection of items[k]. Returns the index of the first connection.
+  size_t poll_set(std::vector<net::PollItem>& items, std::vector<uint64_t>& ids) {
+    items.clear();
+    ids.clear();
+    items.push_back({wake_r.handle(), net::READABLE, 0});
+    ids.push_back(0);
+    if (listener.valid()) {
+      items.push_back({listener.handle(), net::READABLE, 0});
+      ids.push_back(0);
+    }
+    const size_t first_conn = items.size();
+    for (auto& kv : conns) {
+      Conn& c = *kv.second;
+      unsigned ev = 0;
+      if (!c.read_eof && (c.lingering || c.in.size() < input_cap())) ev |= net::READABLE;
+      if (!c.out.empty()) ev |= net::WRITABLE;
+      items.push_back({c.sock.handle(), ev, 0});
+      ids.push_back(kv.first);
+    }
+    return first_conn;
+  }
+
+  // Empties the wake-up socket (when it was ``woken``) and hands the finished jobs to their
+  // connections.
+  void take_done(bool woken) {
+    uint8_t buf[256];
+    try {
+      while (woken && net::recv_nb(wake_r, buf, sizeof buf) > 0) {
+      }
+    } catch (const net::NetError&) {
+    }
+    std::vector<Done> finished;
+    {
+      std::lock_guard<std::mutex> g(jm);
+      finished.swap(done);
+    }
+    for (Done& d : finished) on_done(d);
+  }
+
+  // The connections poll() reported: read what arrived, send what they can take.
+  void serve_ready(const std::vector<net::PollItem>& items, const std::vector<uint64_t>& ids, size_t first_conn) {
+    for (size_t k = first_conn; k < items.size(); ++k) {
+      const unsigned rev = items[k].revents;
+      if (!rev) continue;
+      auto it = conns.find(ids[k]);
+      if (it == conns.end()) continue;
+      Conn& c = *it->second;
+      if (rev & (net::READABLE | net::HANGUP)) {
+        on_readable(c);
+        if (conns.find(ids[k]) == conns.end()) continue;
+      }
+      if (rev & net::WRITABLE) flush(c);
+    }
+  }
+
   void loop_main() {
     bool stop_seen = false;
     Clock::time_point stop_deadline{};
@@ -807,55 +929,14 @@ struct Server::Impl {
       if (stopping.load() && !stop_seen) {
         stop_seen = true;
         stop_deadline = now + Ms(cfg.stop_timeout_ms);
-        listener.close();
-        std::vector<uint64_t> idle;
-        for (auto& kv : conns) {
-          Conn& c = *kv.second;
-          if (!c.resp.active && !c.job_pending && c.out.empty()) idle.push_back(kv.first);
-          else c.close_after = true;
-        }
-        for (uint64_t id : idle) close_conn(id);
+        begin_stop();
       }
       if (stop_seen && (conns.empty() || now >= stop_deadline)) break;
       log_refused(false);
+      const Clock::time_point next = expire(now, stop_seen ? stop_deadline : now + Ms(1000));
 
-      // timeouts
-      std::vector<uint64_t> expired;
-      Clock::time_point next = stop_seen ? stop_deadline : now + Ms(1000);
-      for (auto& kv : conns) {
-        const auto d = deadline(*kv.second);
-        if (d <= now) expired.push_back(kv.first);
-        else next = std::min(next, d);
-      }
-      for (uint64_t id : expired) {
-        Conn& c = *conns[id];
-        if (!c.lingering) {
-          const char* what = !c.out.empty() ? "send timeout" : (!c.in.empty() ? "header timeout" : "");
-          if (*what) log(30, c.peer + " " + what + ": connection closed");
-        }
-        close_conn(id);
-      }
-
-      items.clear();
-      ids.clear();
-      items.push_back({wake_r.handle(), net::READABLE, 0});
-      ids.push_back(0);
-      if (listener.valid()) {
-        items.push_back({listener.handle(), net::READABLE, 0});
-        ids.push_back(0);
-      }
-      const size_t first_conn = items.size();
-      const size_t in_cap = cfg.limits.max_request_line + cfg.limits.max_header_bytes + 4096 +
-                            static_cast<size_t>(std::min<uint64_t>(cfg.limits.max_body, 1 << 20));
-      for (auto& kv : conns) {
-        Conn& c = *kv.second;
-        unsigned ev = 0;
-        if (!c.read_eof && (c.lingering || c.in.size() < in_cap)) ev |= net::READABLE;
-        if (!c.out.empty()) ev |= net::WRITABLE;
-        items.push_back({c.sock.handle(), ev, 0});
-        ids.push_back(kv.first);
-      }
-      int timeout = static_cast<int>(
+      const size_t first_conn = poll_set(items, ids);
+      const int timeout = static_cast<int>(
           std::max<int64_t>(0, std::chrono::duration_cast<Ms>(next - Clock::now()).count() + 1));
       try {
         net::poll_many(items, std::min(timeout, 1000));
@@ -864,37 +945,9 @@ struct Server::Impl {
         std::this_thread::sleep_for(Ms(10));
         continue;
       }
-
-      if (items[0].revents) {
-        uint8_t buf[256];
-        try {
-          while (net::recv_nb(wake_r, buf, sizeof buf) > 0) {
-          }
-        } catch (const net::NetError&) {
-        }
-      }
-      std::vector<Done> finished;
-      {
-        std::lock_guard<std::mutex> g(jm);
-        finished.swap(done);
-      }
-      for (Done& d : finished) on_done(d);
-
-      if (listener.valid() && first_conn == 2 && items[1].revents) accept_new();
-
-      for (size_t k = first_conn; k < items.size(); ++k) {
-        const unsigned rev = items[k].revents;
-        if (!rev) continue;
-        auto it = conns.find(ids[k]);
-        if (it == conns.end()) continue;
-        Conn& c = *it->second;
-        if (rev & (net::READABLE | net::HANGUP)) {
-          on_readable(c);
-          it = conns.find(ids[k]);
-          if (it == conns.end()) continue;
-        }
-        if (rev & net::WRITABLE) flush(c);
-      }
+      take_done(items[0].revents != 0);
+      if (first_conn == 2 && items[1].revents && listener.valid()) accept_new();
+      serve_ready(items, ids, first_conn);
     }
     std::vector<uint64_t> left;
     for (auto& kv : conns) left.push_back(kv.first);
@@ -904,8 +957,10 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Config config, ReadFn read, LogFn log, PageFn page)
-    : impl_(new Impl(std::move(config), std::move(read), std::move(log), std::move(page))) {}
+Server::Server(Config config, ReadFn read, LogFn log, PageFn page) {
+  check_config(config);
+  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page)));
+}
 
 Server::~Server() { stop(); }
 

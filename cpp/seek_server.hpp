@@ -10,13 +10,14 @@
 // job in flight, so pipelined requests are answered in order, and one chunk is read ahead while
 // the previous one is being sent (decryption overlaps the network).
 //
-// The server is pure C++ (no Python): bindings.cpp wraps the callbacks, taking the GIL only
-// inside them. Parsing and planning are the sans-IO functions of http.hpp and range.hpp.
+// The server is pure C++ (no Python): cpp/py/bind_server.cpp wraps the callbacks, taking the
+// GIL only inside them. Parsing and planning are the sans-IO functions of http.hpp and range.hpp.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -85,7 +86,7 @@ struct Config {
   int idle_timeout_ms = 15000;      // keep-alive wait for the next request
   int send_timeout_ms = 30000;      // no progress sending
   int stop_timeout_ms = 5000;       // stop(): in-flight responses get this long to finish
-  std::string token;                // non-empty: "Authorization: Bearer <token>" required
+  std::optional<std::string> token;  // set: "Authorization: Bearer <token>" required
   std::string boundary_prefix = "qeltrix";  // random per server (the caller's), + a counter
   uint64_t max_chunk = 4 << 20;
   http::Limits limits;
@@ -94,8 +95,15 @@ struct Config {
   bool pages = false;  // unknown paths and "/-/..." go to the page callback (else 404)
 };
 
+// std::invalid_argument, naming the setting as qeltrix.SeekServer does, unless: 1 <= workers <=
+// 1024; 1 <= max_connections <= 2^20; each timeout in 1 ms..86400 s; a token, when set, is
+// non-empty without CR, LF or NUL; boundary_prefix non-empty and alphanumeric; 1 <= max_chunk
+// <= 64 MiB; every entry's chunk >= 1 and its ETag and Content-Type without CR, LF or NUL.
+void check_config(const Config& config);
+
 class Server {
  public:
+  // check_config(config) first.
   Server(Config config, ReadFn read, LogFn log, PageFn page = nullptr);
   ~Server();  // stop()
   Server(const Server&) = delete;

@@ -1,4 +1,6 @@
-"""Private native core of Qeltrix (C++, pybind11). Framing, permutation and seek arithmetic.
+"""Private native core of Qeltrix (C++, pybind11, bound in cpp/py/: one bind_*.cpp per area below).
+Framing, permutation, seek arithmetic, the gateway and the SeekServer. Names with a leading
+underscore are for the tests and tools only; the package uses the others.
 
 The layout is normative in spec/qeltrix_v6.ksy. Every decoder validates what it reads and never
 trusts a size from its input. Decoders raise the exceptions of ``qeltrix.errors``:
@@ -312,17 +314,18 @@ def encode_footer61(num_blocks: int, plaintext_size: int, pages: Iterable[tuple[
     # plaintext 0, both offsets strictly increasing, ofs_plaintext <= plaintext_size, a page
     # count some E in 2**6..2**16 gives for num_blocks. Tiling is checked by decode_footer61.
 
-# Seek arithmetic. ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more
+# Seek arithmetic of uniform containers (cpp/seek.hpp; private, for tests: the package reads each
+# container's index). ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more
 # than 2**31 blocks, index >= 2**31, negative input; results never overflow.
-def block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
-def container_size(plaintext_size: int, block_size: int, info_size: int = 46) -> int: ...
+def _block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
+def _container_size(plaintext_size: int, block_size: int, info_size: int = 46) -> int: ...
     # of a packed (uniform) container whose footer holds info_size bytes of file info
     # (46 + the length of the stored name)
-def block_offset(index: int, block_size: int) -> int: ...  # container offset of block `index` (uniform)
-def block_span(offset: int, length: int, plaintext_size: int, block_size: int) -> tuple[int, int]: ...
-    # as Index.span for a uniform container: (n, n) with n = block_count(...) when empty
+def _block_offset(index: int, block_size: int) -> int: ...  # container offset of block `index` (uniform)
+def _block_span(offset: int, length: int, plaintext_size: int, block_size: int) -> tuple[int, int]: ...
+    # as Index.span for a uniform container: (n, n) with n = _block_count(...) when empty
 
-def permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (for tests)
+def _permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (private, for tests)
 def permute(buf: Buffer, key: Buffer) -> None: ...  # in place, writable buffer; key 72 bytes; releases the GIL
 def unpermute(buf: Buffer, key: Buffer) -> None: ...
 
@@ -392,35 +395,36 @@ class _Gateway:
     def start(self) -> None: ...
     def stop(self, grace_ms: int) -> None: ...  # releases the GIL; joins every thread
     def stats(self) -> dict[str, int]: ...
-# ---- HTTP: sans-IO parsers and builders (cpp/http.hpp, cpp/range.hpp), for the SeekServer ----
-# Pure functions over bytes; the server in C++ uses the same code. Limits and semantics: nginx
+
+# ---- HTTP: sans-IO parsers and builders (cpp/http.hpp, cpp/range.hpp) -------------------------
+# Private, for tests: pure functions over bytes; the SeekServer uses the same code in C++. Limits and semantics: nginx
 # 1.22 (shared/reference/http-range-anchors.md) with the deviations listed in cpp/range.hpp.
 
-def http_parse_request(buf: Buffer, max_request_line: int = 8192, max_header_line: int = 8192,
-                       max_header_bytes: int = 32768, max_body: int = 65536
-                       ) -> tuple[str] | tuple[str, int, str] | tuple[str, dict]: ...
+def _http_parse_request(buf: Buffer, max_request_line: int = 8192, max_header_line: int = 8192,
+                        max_header_bytes: int = 32768, max_body: int = 65536
+                        ) -> tuple[str] | tuple[str, int, str] | tuple[str, dict]: ...
     # ("need_more",) | ("error", status, reason) | ("request", {"method": str, "target": bytes,
     # "version": 10 | 11, "headers": [(lower-case name, value bytes)], "consumed": int (head and
     # Content-Length body), "body_length": int, "keep_alive": bool}).
     # Errors: 414 request line > max_request_line; 400 header line/section too large, bad syntax,
     # obs-fold, no Host on 1.1, several Host, bad/conflicting Content-Length, CL with
     # Transfer-Encoding, HTTP/0.9; 413 body > max_body; 501 any Transfer-Encoding; 505 HTTP/2+.
-def http_parse_range(value: str, size: int, max_ranges: int = 16, max_overlaps: int = 2
-                     ) -> tuple[str, list[tuple[int, int]]]: ...
+def _http_parse_range(value: str, size: int, max_ranges: int = 16, max_overlaps: int = 2
+                      ) -> tuple[str, list[tuple[int, int]]]: ...
     # ("ignore", []) -> 200 | ("unsatisfiable", []) -> 416 | ("ranges", [(first, last inclusive)])
     # in request order. max_ranges 0: no cap.
-def http_plan(method: str, headers: Iterable[tuple[str, str]], size: int, etag: str = "",
-              last_modified: int | None = None, content_type: str = "application/octet-stream",
-              boundary: str = "qeltrix-boundary", max_ranges: int = 16, max_overlaps: int = 2) -> dict: ...
+def _http_plan(method: str, headers: Iterable[tuple[str, str]], size: int, etag: str = "",
+               last_modified: int | None = None, content_type: str = "application/octet-stream",
+               boundary: str = "qeltrix-boundary", max_ranges: int = 16, max_overlaps: int = 2) -> dict: ...
     # The GET/HEAD answer: {"status": 200|206|304|412|416, "fields": [(name, value)],
     # "ranges": [(first, last)], "multipart": bool, "content_length": int, "send_body": bool,
     # "static_body": bytes (412/416)}. RFC 9110 §13.2.2 precedence; HEAD ignores Range.
-def http_format_date(t: int) -> str: ...  # IMF-fixdate of Unix seconds
-def http_parse_date(s: str) -> int | None: ...  # IMF-fixdate, RFC 850 or asctime; None if invalid
-def http_build_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes: ...
+def _http_format_date(t: int) -> str: ...  # IMF-fixdate of Unix seconds
+def _http_parse_date(s: str) -> int | None: ...  # IMF-fixdate, RFC 850 or asctime; None if invalid
+def _http_build_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes: ...
     # status line + fields + CRLF; ValueError on CR/LF in a field (no response splitting)
-def http_multipart_part(boundary: str, content_type: str, first: int, last: int, size: int) -> bytes: ...
-def http_multipart_close(boundary: str) -> bytes: ...
+def _http_multipart_part(boundary: str, content_type: str, first: int, last: int, size: int) -> bytes: ...
+def _http_multipart_close(boundary: str) -> bytes: ...
 
 class SeekServer:
     """The native HTTP server behind qeltrix.SeekServer (cpp/seek_server.hpp). entries: (path,
@@ -428,13 +432,19 @@ class SeekServer:
     taken around each call: read(id, offset, length) -> buffer of exactly length bytes;
     log(level, line) (a batch of lines per GIL acquisition); page(method, path bytes, query,
     accept) -> (status, [(name, value)], body) for paths that are no entry and every path under
-    /-/ (None: 404 for those)."""
+    /-/ (None: 404 for those). A Python exception in a callback ends that response (the connection
+    is closed before its Content-Length) and is logged as "Type: message".
+
+    The settings are checked by the native server (ValueError naming them): 1 <= workers <= 1024,
+    1 <= max_connections <= 2**20, timeouts in (0, 86400] seconds, a token (None: no token) non-empty
+    without CR, LF or NUL, boundary_prefix alphanumeric, 1 <= max_chunk <= 64 MiB, every entry's
+    chunk >= 1 and its etag and content_type without CR, LF or NUL."""
 
     port: int
     running: bool
     def __init__(self, entries, read, log, host: str = "127.0.0.1", port: int = 7621, workers: int = 4,
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
-                 send_timeout: float = 30.0, stop_timeout: float = 5.0, token: str = "",
+                 send_timeout: float = 30.0, stop_timeout: float = 5.0, token: str | None = None,
                  boundary_prefix: str = "qeltrix", max_ranges: int = 16, max_overlaps: int = 2,
                  max_chunk: int = 4 << 20, page=None) -> None: ...
     def start(self) -> None: ...

@@ -18,7 +18,7 @@ N = 3_000_000
 
 
 def parse(data: bytes, **limits):
-    return _core.http_parse_request(data, **limits)
+    return _core._http_parse_request(data, **limits)
 
 
 def tr(data: bytes, **limits):
@@ -258,20 +258,20 @@ RANGES = [
 
 @pytest.mark.parametrize("value,kind,ranges", RANGES)
 def test_range_table(value, kind, ranges):
-    assert _core.http_parse_range(value, N) == (kind, ranges)
+    assert _core._http_parse_range(value, N) == (kind, ranges)
 
 
 def test_range_on_an_empty_resource():
     for v in ("bytes=0-", "bytes=0-5", "bytes=-5"):
-        assert _core.http_parse_range(v, 0) == ("ignore", [])  # nginx: 200, CL 0
-    assert _core.http_parse_range("bytes=5-", 0) == ("unsatisfiable", [])
+        assert _core._http_parse_range(v, 0) == ("ignore", [])  # nginx: 200, CL 0
+    assert _core._http_parse_range("bytes=5-", 0) == ("unsatisfiable", [])
 
 
 def test_range_limits_are_settable():
     v = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(40))
-    assert _core.http_parse_range(v, N, max_ranges=0)[0] == "ranges"  # 0: no cap
-    assert _core.http_parse_range(v, N, max_ranges=39)[0] == "ignore"
-    assert _core.http_parse_range("bytes=0-9,0-9,0-9,0-9", N, max_overlaps=3)[0] == "ranges"
+    assert _core._http_parse_range(v, N, max_ranges=0)[0] == "ranges"  # 0: no cap
+    assert _core._http_parse_range(v, N, max_ranges=39)[0] == "ignore"
+    assert _core._http_parse_range("bytes=0-9,0-9,0-9,0-9", N, max_overlaps=3)[0] == "ranges"
 
 
 @settings(max_examples=1000, deadline=None)
@@ -291,7 +291,7 @@ def test_range_model(specs, size):
         else:
             parts.append(f"{a}-{b}")
     value = "bytes=" + ",".join(parts)
-    kind, got = _core.http_parse_range(value, size, max_ranges=0, max_overlaps=10**6)
+    kind, got = _core._http_parse_range(value, size, max_ranges=0, max_overlaps=10**6)
     cap = 2**63 - 1
     want, declined = [], False
     for a, b in specs:
@@ -320,7 +320,7 @@ def test_range_model(specs, size):
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet="bytes=0123456789-, \t;xB", max_size=40), st.integers(0, 2**64 - 1))
 def test_range_arbitrary_text(value, size):
-    kind, got = _core.http_parse_range(value, size)
+    kind, got = _core._http_parse_range(value, size)
     assert kind in ("ignore", "unsatisfiable", "ranges")
     for s, e in got:
         assert 0 <= s <= e < size
@@ -331,12 +331,12 @@ def test_range_arbitrary_text(value, size):
 
 ETAG = '"abc-123"'
 LM = 1_700_000_000
-LM_TEXT = _core.http_format_date(LM)
+LM_TEXT = _core._http_format_date(LM)
 
 
 def plan(method="GET", size=N, **headers):
     hs = [(k.replace("_", "-"), v) for k, v in headers.items()]
-    return _core.http_plan(method, hs, size, ETAG, LM, "video/mp4", "BOUNDARY")
+    return _core._http_plan(method, hs, size, ETAG, LM, "video/mp4", "BOUNDARY")
 
 
 def fields(p):
@@ -364,12 +364,12 @@ def test_plan_multipart_length_matches_the_framing():
     f = fields(p)
     assert f["Content-Type"] == "multipart/byteranges; boundary=BOUNDARY"
     assert "Content-Range" not in f
-    body = b"".join(_core.http_multipart_part("BOUNDARY", "video/mp4", a, b, N) + b"x" * (b - a + 1)
-                    for a, b in p["ranges"]) + _core.http_multipart_close("BOUNDARY")
+    body = b"".join(_core._http_multipart_part("BOUNDARY", "video/mp4", a, b, N) + b"x" * (b - a + 1)
+                    for a, b in p["ranges"]) + _core._http_multipart_close("BOUNDARY")
     assert int(f["Content-Length"]) == len(body) == p["content_length"]
-    assert _core.http_multipart_part("B", "t/t", 0, 99, N) == \
+    assert _core._http_multipart_part("B", "t/t", 0, 99, N) == \
         b"\r\n--B\r\nContent-Type: t/t\r\nContent-Range: bytes 0-99/3000000\r\n\r\n"
-    assert _core.http_multipart_close("B") == b"\r\n--B--\r\n"
+    assert _core._http_multipart_close("B") == b"\r\n--B--\r\n"
 
 
 def test_plan_416():
@@ -390,7 +390,7 @@ def test_plan_head_ignores_range():
     ({"If_Range": LM_TEXT, "Range": "bytes=0-9"}, 206),
     ({"If_Range": 'W/"abc-123"', "Range": "bytes=0-9"}, 200),
     ({"If_Range": '"other"', "Range": "bytes=0-9"}, 200),
-    ({"If_Range": _core.http_format_date(LM - 1), "Range": "bytes=0-9"}, 200),
+    ({"If_Range": _core._http_format_date(LM - 1), "Range": "bytes=0-9"}, 200),
     ({"If_Range": "garbage", "Range": "bytes=0-9"}, 200),
     ({"If_Range": '"other"', "Range": "bytes=3000000-"}, 200),
     ({"If_None_Match": ETAG}, 304),
@@ -401,7 +401,7 @@ def test_plan_head_ignores_range():
     ({"If_None_Match": ETAG, "Range": "bytes=0-9"}, 304),
     ({"If_Modified_Since": LM_TEXT}, 304),
     ({"If_Modified_Since": LM_TEXT, "Range": "bytes=0-9"}, 304),
-    ({"If_Modified_Since": _core.http_format_date(LM - 1)}, 200),
+    ({"If_Modified_Since": _core._http_format_date(LM - 1)}, 200),
     ({"If_Modified_Since": "garbage"}, 200),
     ({"If_None_Match": '"x"', "If_Modified_Since": LM_TEXT}, 200),  # INM wins over IMS
     ({"If_Match": '"x"', "Range": "bytes=0-9"}, 412),
@@ -409,9 +409,9 @@ def test_plan_head_ignores_range():
     ({"If_Match": ETAG, "Range": "bytes=0-9"}, 206),
     ({"If_Match": "*"}, 200),
     ({"If_Match": '"x"', "If_None_Match": ETAG}, 412),  # 412 before 304
-    ({"If_Unmodified_Since": _core.http_format_date(LM - 1)}, 412),
+    ({"If_Unmodified_Since": _core._http_format_date(LM - 1)}, 412),
     ({"If_Unmodified_Since": LM_TEXT}, 200),
-    ({"If_Match": ETAG, "If_Unmodified_Since": _core.http_format_date(LM - 1)}, 200),  # IM wins
+    ({"If_Match": ETAG, "If_Unmodified_Since": _core._http_format_date(LM - 1)}, 200),  # IM wins
 ])
 def test_plan_preconditions(headers, status):
     assert plan(**headers)["status"] == status
@@ -430,20 +430,20 @@ def test_plan_empty_resource():
 def test_dates():
     t = 784111777
     for s in ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
-        assert _core.http_parse_date(s) == t
-    assert _core.http_format_date(t) == "Sun, 06 Nov 1994 08:49:37 GMT"
+        assert _core._http_parse_date(s) == t
+    assert _core._http_format_date(t) == "Sun, 06 Nov 1994 08:49:37 GMT"
     for bad in ("", "Sun, 06 Nov 1994 08:49:37", "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
                 "Sun, 06 Nov 1994 08:49:37 GMT x", "yesterday"):
-        assert _core.http_parse_date(bad) is None
+        assert _core._http_parse_date(bad) is None
     import email.utils
     for t in (0, 951782400, 1_700_000_000, 4102444800):
-        assert _core.http_format_date(t) == email.utils.formatdate(t, usegmt=True)
-        assert _core.http_parse_date(_core.http_format_date(t)) == t
+        assert _core._http_format_date(t) == email.utils.formatdate(t, usegmt=True)
+        assert _core._http_parse_date(_core._http_format_date(t)) == t
 
 
 def test_build_head_refuses_split_headers():
-    assert _core.http_build_head(206, [("A", "b")]) == b"HTTP/1.1 206 Partial Content\r\nA: b\r\n\r\n"
+    assert _core._http_build_head(206, [("A", "b")]) == b"HTTP/1.1 206 Partial Content\r\nA: b\r\n\r\n"
     with pytest.raises(ValueError):
-        _core.http_build_head(200, [("A", "b\r\nInjected: 1")])
+        _core._http_build_head(200, [("A", "b\r\nInjected: 1")])
     with pytest.raises(ValueError):
-        _core.http_build_head(200, [("A:", "b")])
+        _core._http_build_head(200, [("A:", "b")])

@@ -110,8 +110,9 @@ def test_closing_early_cancels_and_shuts_the_pool_down():
 
 
 def test_workers_must_be_positive():
-    with pytest.raises(ValueError, match="workers"):
-        next(ordered_map(str, [1], 0))
+    for workers in (0, -1):
+        with pytest.raises(ValueError, match="workers must be at least 1"):
+            next(ordered_map(str, [1], workers))
 
 
 

@@ -137,18 +137,23 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
     window = window or 2 * workers
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
+    source = iter(items)
     try:
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= window:
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except Exception:
+                # The producer failed (a stream cut short): what it produced before still comes
+                # out, in order, then its error. (An error of fn is not caught here: it reaches
+                # the consumer at its place, before any later result.)
+                while pending:
                     yield pending.popleft().result()
-        except Exception:
-            # The producer failed (a stream cut short): what it produced before still comes out,
-            # in order, then its error.
-            while pending:
+                raise
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
                 yield pending.popleft().result()
-            raise
         while pending:
             yield pending.popleft().result()
     finally:

@@ -20,10 +20,9 @@ from speccheck import spec_check  # noqa: E402,F401
 def run_outside_the_source_tree(tmp_path_factory):
     """Work from a temporary folder, so that a ``python -m qeltrix`` child imports the installed
     package (with its native core), never the bare ``qeltrix/`` folder of the checkout, as on CI."""
-    old = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("cwd"))
-    yield
-    os.chdir(old)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture

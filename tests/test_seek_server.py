@@ -8,6 +8,7 @@ import http.client
 import logging
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ import urllib.request
 import pytest
 
 import qeltrix as qltx
+from polling import wait_until
 from httpclient import connect, exchange, get, multipart, parse_responses, recv_all, request_bytes
 
 N = 3_000_000
@@ -309,12 +311,11 @@ def test_slow_reader_does_not_stall_others(server, files):
         slow.settimeout(10)
         slow.connect(("127.0.0.1", server.port))
         slow.sendall(request_bytes("GET", "/"))  # 3 MB it will not read for a while
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        for i in range(20):
+        # its response has started and fills the socket buffers
+        assert select.select([slow], [], [], 30)[0], "the slow reader's response did not start"
+        for i in range(20):  # (a stalled server would make these time out)
             r = get(server.port, "/", {"Range": f"bytes={i * 1000}-{i * 1000 + 999}"})
             assert r.body == plain[i * 1000:i * 1000 + 1000]
-        assert time.monotonic() - t0 < 5
         data = recv_all(slow)  # now read it all: still complete and correct
     finally:
         slow.close()
@@ -322,7 +323,34 @@ def test_slow_reader_does_not_stall_others(server, files):
     assert r.complete and r.body == plain
 
 
-def test_client_disconnect_mid_body_costs_nothing_further(files):
+@pytest.fixture
+def read_ahead(monkeypatch) -> list:
+    """The futures of every read-ahead task the servers of a test submit (to wait for them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    futures = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            futures.append(future)
+            return future
+
+    monkeypatch.setattr(qltx.server, "ThreadPoolExecutor", Recording)
+    return futures
+
+
+def settle_read_ahead(futures: list) -> None:
+    """Wait for every read-ahead task submitted so far: then a block not cached was not read."""
+    from concurrent.futures import wait
+
+    done, pending = wait(list(futures), timeout=30)
+    assert not pending, "read-ahead tasks still running"
+    for f in done:
+        f.result()
+
+
+def test_client_disconnect_mid_body_costs_nothing_further(files, read_ahead):
     with qltx.SeekServer(files["box"], files["mk"], port=0, workers=2, readahead_blocks=4) as srv:
         c = srv._served[0].container
         orig, calls = c.read_blocks, []  # every block read goes through it
@@ -338,11 +366,10 @@ def test_client_disconnect_mid_body_costs_nothing_further(files):
             s.connect(("127.0.0.1", srv.port))
             s.sendall(request_bytes("GET", "/"))
             assert s.recv(1000)
-        # poll until the server stops reading (the count holds still), within a deadline
-        deadline, last = time.monotonic() + 10, -1
-        while len(calls) != last and time.monotonic() < deadline:
-            last = len(calls)
-            time.sleep(0.3)
+        # the server has ended the response (the connection is gone) and its read-ahead is done
+        wait_until(lambda: (st := srv._native.stats())["aborted"] == 1 and st["open_connections"] == 0,
+                   "the server to drop the connection")
+        settle_read_ahead(read_ahead)
         # of 46 blocks: reading stopped with the client (what socket buffers and read-ahead held
         # when the reset arrived varies with the machine's load: 8 to 16 blocks seen)
         assert len(calls) < 24, len(calls)
@@ -392,7 +419,7 @@ def test_connection_limit(files):
     with qltx.SeekServer(files["box"], files["mk"], port=0, max_connections=2) as srv:
         a, b = connect(srv.port), connect(srv.port)
         try:
-            time.sleep(0.2)
+            wait_until(lambda: srv._native.stats()["accepted"] == 2, "both connections to be accepted")
             with connect(srv.port) as c:
                 c.sendall(request_bytes("GET", "/"))
                 r = parse_responses(recv_all(c), ["GET"])[0]
@@ -402,7 +429,7 @@ def test_connection_limit(files):
         finally:
             a.close()
             b.close()
-        time.sleep(0.2)
+        wait_until(lambda: srv._native.stats()["open_connections"] == 0, "the connections to be closed")
         assert get(srv.port, "/", {"Range": "bytes=0-1"}).status == 206  # slots are freed
 
 
@@ -532,10 +559,10 @@ def test_stop_is_graceful_and_final(files):
     s = connect(port)
     try:
         s.sendall(request_bytes("GET", "/"))
-        time.sleep(0.2)
+        first = s.recv(1)  # the response is in flight
         t = threading.Thread(target=srv.stop)
         t.start()
-        data = recv_all(s)  # the in-flight response finishes
+        data = first + recv_all(s)  # the in-flight response finishes
         t.join(10)
         assert not t.is_alive()
     finally:
@@ -681,28 +708,27 @@ def test_concurrent_clients_decrypt_each_block_once(files, monkeypatch):
     assert sorted(reads) == sorted(set(reads)) == list(range(len(files["plain"]) // BS + 1)), reads
 
 
-def test_read_ahead_only_when_streaming(files):
+def test_read_ahead_only_when_streaming(files, read_ahead):
     with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=2) as srv:
         cache = srv._cache
         r = get(srv.port, "/", headers={"Range": f"bytes={5 * BS + 10}-{5 * BS + 4105}"})  # inside block 5
         assert r.body == files["plain"][5 * BS + 10:5 * BS + 4106]
-        time.sleep(0.2)
-        assert cache.has((0, 5)) and not cache.has((0, 6))
+        settle_read_ahead(read_ahead)
+        assert cache.has((0, 5)) and not cache.has((0, 6)) and not read_ahead
         r = get(srv.port, "/", headers={"Range": f"bytes={9 * BS - 7}-{9 * BS + 7}"})  # across a boundary
         assert r.body == files["plain"][9 * BS - 7:9 * BS + 8]
         r = get(srv.port, "/", headers={"Range": f"bytes={19 * BS + 7}-{21 * BS - 1}"})  # streams block 20 whole
         assert r.body == files["plain"][19 * BS + 7:21 * BS]
-        deadline = time.monotonic() + 10
-        while not (cache.get((0, 21)) is not None and cache.get((0, 22)) is not None):
-            assert time.monotonic() < deadline, "blocks 21 and 22 were not read ahead"
-            time.sleep(0.02)
+        settle_read_ahead(read_ahead)  # (submitted while block 20 was sent)
+        assert cache.has((0, 21)) and cache.has((0, 22)), "blocks 21 and 22 were not read ahead"
         assert not cache.has((0, 23)) and not cache.has((0, 10))
         r = get(srv.port, "/", headers={"Range": f"bytes={21 * BS}-{22 * BS + 99}"})
         assert r.body == files["plain"][21 * BS:22 * BS + 100]
         get(srv.port, "/", headers={"Range": f"bytes={40 * BS}-"})  # stop() right after: read-ahead ends cleanly
     with qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=0) as srv:
+        before = len(read_ahead)
         get(srv.port, "/", headers={"Range": f"bytes=0-{BS - 1}"})
-        time.sleep(0.2)
-        assert not srv._cache.has((0, 1))
+        settle_read_ahead(read_ahead)
+        assert not srv._cache.has((0, 1)) and len(read_ahead) == before
     with pytest.raises(ValueError):
         qltx.SeekServer(files["box"], files["mk"], port=0, readahead_blocks=-1)

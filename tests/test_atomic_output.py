@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from qeltrix.io import AtomicOutput
+from qeltrix.sources import AtomicOutput
 
 
 def leftovers(folder) -> list[str]:
@@ -95,7 +95,7 @@ def test_errors_name_the_output_never_the_temporary_file(tmp_path):
 
 CRASH = textwrap.dedent("""
     import os, sys
-    from qeltrix.io import AtomicOutput
+    from qeltrix.sources import AtomicOutput
     out = AtomicOutput(sys.argv[1])
     out.write(os.urandom(1 << 20))
     out.file.flush()

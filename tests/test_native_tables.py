@@ -12,8 +12,8 @@ import pytest
 import tables
 from qeltrix import _core
 
-SEEK = {"count": _core.block_count, "size": _core.container_size, "offset": _core.block_offset,
-        "span": _core.block_span}
+SEEK = {"count": _core._block_count, "size": _core._container_size, "offset": _core._block_offset,
+        "span": _core._block_span}
 
 
 def seek_records(keyword, fields):
@@ -55,7 +55,7 @@ def test_sha256_table(kernel):
 
 def test_permutation_table():
     for key, table in tables.records("permute.txt", "table", 1):
-        assert bytes(_core.permutation_table(bytes.fromhex(key))) == bytes.fromhex(table.decode())
+        assert bytes(_core._permutation_table(bytes.fromhex(key))) == bytes.fromhex(table.decode())
 
 
 @pytest.mark.parametrize("kernel", _core._permute_kernels())

@@ -156,17 +156,16 @@ def remote(d: str, size_mib: int, rounds: int, keys: dict, enc: dict) -> list[di
                 t["rclone"], size_mib, 1.0)]
 
 
+GROUPS = {"gateway": lambda d, size_mib, rounds, keys, enc: gateway(d, size_mib, rounds, keys),
+          "pipes": pipes, "remote": remote}
+
+
 def run(d: str, size_mib: int, rounds: int, groups) -> dict:
     keys, enc = prep.prepare(d, size_mib)
     res: dict = {}
     for g in groups:
         log(f"[{g}] {size_mib} MiB, {rounds} rounds")
-        if g == "gateway":
-            res[g] = gateway(d, size_mib, rounds, keys)
-        elif g == "pipes":
-            res[g] = pipes(d, size_mib, rounds, keys, enc)
-        elif g == "remote":
-            res[g] = remote(d, size_mib, rounds, keys, enc)
+        res[g] = GROUPS[g](d, size_mib, rounds, keys, enc)
     return res
 
 

@@ -375,6 +375,30 @@ def test_tunnel_with_passphrase_and_reflect_decrypt(mk):
         assert reflect(dec.port, blob) == data  # derived once, at start-up
 
 
+def test_block_hash_blake3_reflect_and_tunnel(mk):
+    """block_hash="blake3": the containers carry BLAKE3 plaintext hashes (the header says so),
+    unpack checks them, and a decrypting gateway passes the bytes on unchanged."""
+    data = os.urandom(7 * BS + 99)
+    with gateway(mk, block_hash="blake3") as enc:
+        blob = reflect(enc.port, data, pieces=5)
+    spec_check(blob, patched=False)
+    assert qltx.info(blob)["block_hash"] == "blake3"
+    out = io.BytesIO()
+    qltx.unpack(blob, out, mk)
+    assert out.getvalue() == data
+    with Sink() as sink, \
+            gateway(mk, dest_host=HOST, dest_port=sink.port, decrypt=True) as dec, \
+            gateway(mk, dest_host=HOST, dest_port=dec.port, block_hash="blake3") as enc:
+        with socket.create_connection((HOST, enc.port)) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            assert recv_all(s) == b""
+        (rec,) = sink.wait(1, timeout=60)
+    assert rec["data"] == data
+    with pytest.raises(ValueError):
+        qltx.GatewayServer(mk, block_hash="md5")
+
+
 def test_decrypt_releases_only_authenticated_blocks(mk):
     data = os.urandom(10 * BS)
     blob = _pack_from_parts(data, mk, rand=os.urandom, block_size=BS, patch=False)

@@ -66,8 +66,8 @@ def _send(sock: socket.socket, total: int) -> None:
     sock.shutdown(socket.SHUT_WR)
 
 
-def reflect(mk: bytes, total: int, block_size: int, workers: int) -> float:
-    with qltx.GatewayServer(mk, listen_port=0, block_size=block_size, workers=workers) as gw:
+def reflect(mk: bytes, total: int, block_size: int, workers: int, block_hash: str = "sha256") -> float:
+    with qltx.GatewayServer(mk, listen_port=0, block_size=block_size, workers=workers, block_hash=block_hash) as gw:
         with socket.create_connection((HOST, gw.port)) as s:
             res: dict = {}
             t = threading.Thread(target=_drain, args=(s, res, False))  # the container: counted
@@ -82,7 +82,7 @@ def reflect(mk: bytes, total: int, block_size: int, workers: int) -> float:
     return dt
 
 
-def tunnel(mk: bytes, total: int, block_size: int, workers: int) -> float:
+def tunnel(mk: bytes, total: int, block_size: int, workers: int, block_hash: str = "sha256") -> float:
     sink = socket.create_server((HOST, 0))
     res: dict = {}
 
@@ -97,7 +97,7 @@ def tunnel(mk: bytes, total: int, block_size: int, workers: int) -> float:
         with qltx.GatewayServer(mk, listen_port=0, dest_host=HOST, dest_port=sink.getsockname()[1], decrypt=True,
                                 block_size=block_size, workers=workers) as dec, \
                 qltx.GatewayServer(mk, listen_port=0, dest_host=HOST, dest_port=dec.port, block_size=block_size,
-                                   workers=workers) as enc:
+                                   workers=workers, block_hash=block_hash) as enc:
             with socket.create_connection((HOST, enc.port)) as s:
                 t0 = time.perf_counter()
                 _send(s, total)
@@ -198,13 +198,15 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--block-kib", type=int, default=1024)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--block-hash", choices=["sha256", "blake3"], default="sha256",
+                    help="the encrypting gateway's plaintext hash (GatewayServer(block_hash=...))")
     ap.add_argument("--seconds-only", action="store_true", help="print only the seconds (for bench_net.py)")
     a = ap.parse_args()
     if a.mode == "stunnel":
         dt = stunnel(a.size_mib << 20)
     else:
         fn = reflect if a.mode == "reflect" else tunnel
-        dt = fn(qltx.random_master_key(), a.size_mib << 20, a.block_kib << 10, a.workers)
+        dt = fn(qltx.random_master_key(), a.size_mib << 20, a.block_kib << 10, a.workers, a.block_hash)
     if a.seconds_only:
         print(f"{dt:.6f}")
 

@@ -87,7 +87,8 @@ def gateway(d: str, size_mib: int, rounds: int, keys: dict) -> list[dict]:
     key = open(keys["qeltrix_key"], "rb").read()
     fns = {"pack": lambda: bench_core.child("pack", src, os.devnull, key, "aes", 4, MiB)[0],
            "reflect": lambda: gateway_child("reflect", size_mib),
-           "tunnel": lambda: gateway_child("tunnel", size_mib)}
+           "tunnel": lambda: gateway_child("tunnel", size_mib),
+           "tunnel_b3": lambda: gateway_child("tunnel", size_mib, ("--block-hash", "blake3"))}
     if shutil.which("stunnel4") or shutil.which("stunnel"):
         fns["stunnel"] = lambda: gateway_child("stunnel", size_mib)
     else:
@@ -101,6 +102,10 @@ def gateway(d: str, size_mib: int, rounds: int, keys: dict) -> list[dict]:
                pack_cmd, t["pack"], size_mib, 0.6)]
     if "stunnel" in t:
         out.append(row("gateway tunnel vs stunnel", f"{gw} tunnel --size-mib {size_mib}", t["tunnel"],
+                       "stunnel4 pair (TLS 1.3, AES-256-GCM)", f"{gw} stunnel --size-mib {size_mib}", t["stunnel"],
+                       size_mib, 1.0))
+        out.append(row("gateway tunnel, block_hash blake3, vs stunnel",
+                       f"{gw} tunnel --block-hash blake3 --size-mib {size_mib}", t["tunnel_b3"],
                        "stunnel4 pair (TLS 1.3, AES-256-GCM)", f"{gw} stunnel --size-mib {size_mib}", t["stunnel"],
                        size_mib, 1.0))
     return out

@@ -67,7 +67,8 @@ def _send(sock: socket.socket, total: int) -> None:
 
 
 def reflect(mk: bytes, total: int, block_size: int, workers: int, block_hash: str = "sha256") -> float:
-    with qltx.GatewayServer(mk, listen_port=0, block_size=block_size, workers=workers, block_hash=block_hash) as gw:
+    kw = {"block_hash": block_hash} if block_hash != "sha256" else {}  # (a gateway before the option)
+    with qltx.GatewayServer(mk, listen_port=0, block_size=block_size, workers=workers, **kw) as gw:
         with socket.create_connection((HOST, gw.port)) as s:
             res: dict = {}
             t = threading.Thread(target=_drain, args=(s, res, False))  # the container: counted
@@ -91,13 +92,14 @@ def tunnel(mk: bytes, total: int, block_size: int, workers: int, block_hash: str
         with c:
             _drain(c, res)
 
-    t = threading.Thread(target=serve)
+    t = threading.Thread(target=serve, daemon=True)  # a failed start leaves it in accept()
     t.start()
+    kw = {"block_hash": block_hash} if block_hash != "sha256" else {}  # (a gateway before the option)
     try:
         with qltx.GatewayServer(mk, listen_port=0, dest_host=HOST, dest_port=sink.getsockname()[1], decrypt=True,
                                 block_size=block_size, workers=workers) as dec, \
                 qltx.GatewayServer(mk, listen_port=0, dest_host=HOST, dest_port=dec.port, block_size=block_size,
-                                   workers=workers, block_hash=block_hash) as enc:
+                                   workers=workers, **kw) as enc:
             with socket.create_connection((HOST, enc.port)) as s:
                 t0 = time.perf_counter()
                 _send(s, total)
@@ -153,7 +155,7 @@ def stunnel(total: int) -> float:
         with c:
             _drain(c, res)
 
-    t = threading.Thread(target=serve)
+    t = threading.Thread(target=serve, daemon=True)
     try:
         key, crt = os.path.join(work, "key.pem"), os.path.join(work, "cert.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",

@@ -30,12 +30,12 @@ def chart(net: dict, img_dir: str) -> str | None:
     rows = [r for g, _ in GROUPS for r in net.get(g, [])]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
     y = range(len(rows))
     ax.barh([i - 0.2 for i in y], [r["mbs"] for r in rows], 0.4, label="qeltrix", color="#1f77b4")
     ax.barh([i + 0.2 for i in y], [r["peer_mbs"] for r in rows], 0.4, label="peer", color="#7f7f7f")
     ax.set_yticks(list(y))
-    ax.set_yticklabels([f"{r['name']}\nvs {r['peer']}: {r['ratio']:.2f} x (goal {r['goal']})" for r in rows],
+    ax.set_yticklabels([f"{r['name']}\nvs {r['peer'].split(' (')[0]}: {r['ratio']:.2f} x (goal {r['goal']})" for r in rows],
                        fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("MB/s (2^20 B/s)")
@@ -83,6 +83,9 @@ def splice(md_path: str, lines: list[str]) -> None:
         head, rest = text.split(BEGIN, 1)
         tail = rest.split(END, 1)[1].lstrip("\n")
         text = head + block + ("\n" + tail if tail else "")
+    elif "\nHTTP (SeekServer" in text:  # where report.write puts it: before the page's last line
+        head, tail = text.split("\nHTTP (SeekServer", 1)
+        text = head.rstrip("\n") + "\n\n" + block + "\nHTTP (SeekServer" + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block
     with open(md_path, "w") as f:

@@ -454,7 +454,8 @@ def cmd_gateway(args) -> int:
                        workers=args.workers, dest_host=args.dest_host, dest_port=args.dest_port,
                        block_size=args.block_size * 1024, flush_after=args.flush_after, decrypt=args.decrypt,
                        idle_timeout=args.idle_timeout or None, max_connections=args.max_connections,
-                       window=args.window, connect_timeout=args.connect_timeout, kdf_params=kdf_params, **keys)
+                       window=args.window, connect_timeout=args.connect_timeout, kdf_params=kdf_params,
+                       block_hash=args.block_hash, **keys)
     if write_params:
         from .gateway import save_kdf_params
 
@@ -870,6 +871,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument("--decrypt", action="store_true", help="read V6 streams, forward their plaintext")
     sp.add_argument("--cipher", choices=sorted(CIPHER_CHOICES), default="aes", help="payload cipher (default aes)")
     sp.add_argument("--block-size", type=_positive, default=1024, metavar="KB", help="block size in KiB (default 1024)")
+    sp.add_argument("--block-hash", choices=("sha256", "blake3"), default="sha256",
+                    help="hash of each block's plaintext in the containers it seals (default sha256; blake3 "
+                         "is faster)")
     sp.add_argument("--flush-after", type=_seconds, default=0.2, metavar="S",
                     help="seal a partial block after S seconds without input (default 0.2)")
     sp.add_argument("--idle-timeout", type=_idle_seconds, default=300.0, metavar="S",

@@ -392,6 +392,63 @@ def test_tunnel_with_passphrase_and_reflect_decrypt(mk):
         assert reflect(dec.port, blob) == data  # derived once, at start-up
 
 
+def test_block_hash_blake3_reflect_and_tunnel(mk):
+    """block_hash="blake3": the containers carry BLAKE3 plaintext hashes (the header says so),
+    unpack checks them, and a decrypting gateway passes the bytes on unchanged."""
+    data = os.urandom(7 * BS + 99)
+    with gateway(mk, block_hash="blake3") as enc:
+        blob = reflect(enc.port, data, pieces=5)
+    spec_check(blob, patched=False)
+    assert qltx.info(blob)["block_hash"] == "blake3"
+    out = io.BytesIO()
+    qltx.unpack(blob, out, mk)
+    assert out.getvalue() == data
+    with Sink() as sink, \
+            gateway(mk, dest_host=HOST, dest_port=sink.port, decrypt=True) as dec, \
+            gateway(mk, dest_host=HOST, dest_port=dec.port, block_hash="blake3") as enc:
+        with socket.create_connection((HOST, enc.port)) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            assert recv_all(s) == b""
+        (rec,) = sink.wait(1, timeout=60)
+    assert rec["data"] == data
+    with pytest.raises(ValueError):
+        qltx.GatewayServer(mk, block_hash="md5")
+
+
+def test_blocks_of_changing_sizes_through_reused_buffers(mk):
+    """Each connection reuses its block buffers: a stream of small (flushed) blocks, then full
+    ones, then small ones again comes out byte-exact, sealed and then opened in any pieces."""
+    small = [os.urandom(n) for n in (100, 3000, 1)]
+    big = os.urandom(5 * BS)
+    tail = [os.urandom(n) for n in (2, 700)]
+    blob = bytearray()
+    with gateway(mk, flush_after=0.01) as enc:
+        with socket.create_connection((HOST, enc.port), timeout=30) as s:
+            def flushed(piece: bytes, blocks: int = 1) -> None:  # send, wait for its blocks to come back
+                s.sendall(piece)
+                want = len(blob) + len(piece) + blocks * _core.BLOCK_OVERHEAD
+                while len(blob) < want:
+                    got = s.recv(1 << 20)
+                    assert got
+                    blob.extend(got)
+
+            blob.extend(s.recv(1 << 20))  # the header (and keyring), sent at once
+            for piece in small:
+                flushed(piece)
+            flushed(big, 5)
+            for piece in tail:
+                flushed(piece)
+            s.shutdown(socket.SHUT_WR)
+            blob.extend(recv_all(s))
+    data = b"".join(small) + big + b"".join(tail)
+    sizes = [e.len_plaintext for e in index_entries(spec_check(bytes(blob)))]
+    assert sizes == [100, 3000, 1] + [BS] * 5 + [2, 700, 0]  # the last: the empty final block
+    with gateway(mk, decrypt=True) as dec:
+        for pieces in (1, 3, 17, 101):
+            assert reflect(dec.port, bytes(blob), pieces=pieces) == data
+
+
 def test_decrypt_releases_only_authenticated_blocks(mk):
     data = os.urandom(10 * BS)
     blob = _pack_from_parts(data, mk, rand=os.urandom, block_size=BS, patch=False)

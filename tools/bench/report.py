@@ -432,6 +432,10 @@ def write(res, md_path: str, img_dir: str) -> None:
         L.append("Pack of 4 KiB blocks by worker count (`" + sb["cmd"] + "`, 2^12 blocks, timed in a child): "
                  + "; ".join(f"workers={k}: {v['mbs']:.0f} MB/s ({v['us_per_block']:.1f} us a block)"
                              for k, v in sb.items() if k != "cmd") + ".\n")
+    if res.get("net"):
+        import report_net  # the gateway, pipes and remote unpack section (same folder)
+
+        L += report_net.section(res["net"], None, report_net.chart(res["net"], img_dir))
     L.append("HTTP (SeekServer and the gateway next to nginx): `python tools/bench/bench_http.py`, figures in "
              "the README's \"Performance: servers\".\n")
     os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)

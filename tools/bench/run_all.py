@@ -483,6 +483,15 @@ class Bench:
                                                  runs=min(3, self.a.runs)))
 
 
+    def net(self, keys: dict, enc: dict) -> None:
+        """The gateway, pipes and remote unpack against their peers (bench_net.py, issue 15)."""
+        import bench_net
+
+        out = self.res.setdefault("net", {})
+        for g in ("gateway", "pipes", "remote"):
+            self.load(f"net: {g}")
+            out[g] = bench_net.GROUPS[g](self.d, self.a.size_mib, self.a.runs, keys, enc)
+
     def why(self, keys: dict) -> None:
         """What the pack ratios are made of: each primitive's cost on one thread (the bound
         that follows for pack on every core), and the CLI with --block-hash blake3 against age
@@ -580,7 +589,7 @@ def main() -> int:
                     help="seconds to wait for the load to drop (20 after a wait in vain)")
     ap.add_argument("--age-mib", type=int, default=512, help="file size of the qeltrix CLI vs age head to head")
     ap.add_argument("--seeks", type=int, default=200, help="random reads per in-process seek figure")
-    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61,why",
+    ap.add_argument("--only", default="h2h,tools,library,sweeps,seek,seek_cli,cobblestone,fmt61,net,why",
                     help="comma-separated groups to run (default: all)")
     ap.add_argument("--fmt61", default="rss,open,seek,rekey,s3,small", help="the fmt61 group's parts")
     ap.add_argument("--merge", metavar="JSON", help="start from these saved results (re-run only --only's groups)")
@@ -625,6 +634,8 @@ def main() -> int:
         b.cobblestone(keys, enc)
     if "fmt61" in only:
         b.fmt61(keys)
+    if "net" in only:
+        b.net(keys, enc)
     if "why" in only:
         b.why(keys)
     if not args.merge:

@@ -379,10 +379,12 @@ def test_client_disconnect_mid_body_costs_nothing_further(files, read_ahead):
 
 # ---- limits and timeouts ------------------------------------------------------------------------
 
-def test_slowloris_is_closed_by_the_header_timeout(files):
+def test_slowloris_is_closed_by_the_header_timeout(files, caplog):
+    """A client sending its head a byte at a time (each byte well within any idle limit) is
+    closed, and for the header timeout (the server's log says so)."""
+    caplog.set_level(logging.WARNING, logger="qeltrix.server")
     with qltx.SeekServer(files["box"], files["mk"], port=0, header_timeout=0.5, idle_timeout=5) as srv:
         with connect(srv.port) as s:
-            t0 = time.monotonic()
             closed = False
             for ch in b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 40:
                 try:
@@ -400,7 +402,9 @@ def test_slowloris_is_closed_by_the_header_timeout(files):
                 except ConnectionResetError:
                     closed = True
                     break
-            assert closed and time.monotonic() - t0 < 3
+            assert closed
+        wait_until(lambda: any("header timeout: connection closed" in r.getMessage() for r in caplog.records),
+                   "the server to log the header timeout")
         # a normal client is still served
         assert get(srv.port, "/", {"Range": "bytes=0-0"}).status == 206
 
@@ -409,9 +413,8 @@ def test_idle_keep_alive_connection_is_closed(files):
     with qltx.SeekServer(files["box"], files["mk"], port=0, idle_timeout=0.3) as srv:
         with connect(srv.port) as s:
             s.sendall(request_bytes("GET", "/", {"Range": "bytes=0-0"}, close=False))
-            t0 = time.monotonic()
-            data = recv_all(s, limit=5)
-            assert time.monotonic() - t0 < 3
+            data = recv_all(s, limit=5)  # the answer, then the server closes the idle connection
+            assert s.recv(1) == b""  # closed (left open, the socket's 10 s timeout fails this)
         assert parse_responses(data, ["GET"])[0].status == 206
 
 

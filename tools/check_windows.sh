@@ -4,6 +4,7 @@
 # under Wine on the test vectors and the tables the Linux tests read (tests/vectors/*.qltxv,
 # tests/tables/*.txt). Fails on any mismatch. Needs g++-mingw-w64-x86-64 and wine64 (Debian).
 #   bash tools/check_windows.sh                 build, then run on every vector and table
+#                                               (in $QELTRIX_WIN_DRIVER_DIR, kept, if set)
 #   bash tools/check_windows.sh build DIR       only build DIR/win_driver.exe (no Wine needed)
 #   bash tools/check_windows.sh run EXE FILE... run EXE under Wine on FILEs (its exit status)
 # Wine runs headless in a throwaway prefix (WINEPREFIX, unless one is given) with its debug
@@ -61,8 +62,15 @@ case "${1:-}" in
   build) build "$2" ;;
   run) shift; run "$@" ;;
   "")
-    out=$(mktemp -d)
-    trap 'rm -rf "$out"' EXIT
+    # QELTRIX_WIN_DRIVER_DIR: build there and keep the driver (.ci/run: tests/test_windows.py
+    # then runs that build instead of making its own)
+    if [ -n "${QELTRIX_WIN_DRIVER_DIR:-}" ]; then
+      out=$QELTRIX_WIN_DRIVER_DIR
+      mkdir -p "$out"
+    else
+      out=$(mktemp -d)
+      trap 'rm -rf "$out"' EXIT
+    fi
     start=$SECONDS
     build "$out"
     built=$SECONDS

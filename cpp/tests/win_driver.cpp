@@ -97,10 +97,14 @@ std::string unescape(const std::string& s) {
     }
     if (i + 1 >= s.size()) throw Malformed("dangling escape");
     char e = s[++i];
-    if (e == 'r') out += '\r';
-    else if (e == 'n') out += '\n';
-    else if (e == 't') out += '\t';
-    else if (e == '\\') out += '\\';
+    if (e == 'r')
+      out += '\r';
+    else if (e == 'n')
+      out += '\n';
+    else if (e == 't')
+      out += '\t';
+    else if (e == '\\')
+      out += '\\';
     else if (e == 'x' && i + 2 < s.size()) {
       Bytes b = from_hex(s.substr(i + 1, 2));
       out += static_cast<char>(b[0]);
@@ -113,7 +117,8 @@ std::string unescape(const std::string& s) {
 }
 
 uint64_t to_u64(const std::string& s) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) throw Malformed("not a number: " + s);
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+    throw Malformed("not a number: " + s);
   uint64_t v = 0;
   for (char c : s) {
     uint64_t d = static_cast<uint64_t>(c - '0');
@@ -179,8 +184,8 @@ struct Walked {
   bool hashes_checked;  // false for a 6.1 index hashed with BLAKE3 (not in the native core)
 };
 
-void check_blocks(ByteView blob, const std::vector<qltx::Entry>& entries, uint64_t block_size, uint64_t first_block,
-                  uint64_t total_blocks, bool hash_blocks) {
+void check_blocks(ByteView blob, const std::vector<qltx::Entry>& entries, uint64_t block_size,
+                  uint64_t first_block, uint64_t total_blocks, bool hash_blocks) {
   std::vector<ByteView> stored;
   for (size_t j = 0; j < entries.size(); ++j) {
     const qltx::Entry& e = entries[j];
@@ -188,11 +193,13 @@ void check_blocks(ByteView blob, const std::vector<qltx::Entry>& entries, uint64
     ByteView block = sub(blob, e.block_offset, e.block_size);
     qltx::Prefix p = qltx::decode_prefix(block, block_size);
     if (p.index != i) throw qltx::Damaged("block prefix names another index", static_cast<int64_t>(i));
-    if (p.final() != (i + 1 == total_blocks)) throw qltx::Damaged("final flag misplaced", static_cast<int64_t>(i));
+    if (p.final() != (i + 1 == total_blocks))
+      throw qltx::Damaged("final flag misplaced", static_cast<int64_t>(i));
     if (p.payload_size != uint64_t{e.plain_size} + qltx::TAG_SIZE)
       throw qltx::Damaged("payload size differs from the index", static_cast<int64_t>(i));
     auto enc = qltx::encode_prefix(p);
-    check(same(sub(block, 0, qltx::PREFIX_SIZE), enc.data(), enc.size()), "prefix " + std::to_string(i) + " re-encodes to other bytes");
+    check(same(sub(block, 0, qltx::PREFIX_SIZE), enc.data(), enc.size()),
+          "prefix " + std::to_string(i) + " re-encodes to other bytes");
     stored.push_back(block);
   }
   if (!hash_blocks) return;
@@ -205,7 +212,8 @@ void check_blocks(ByteView blob, const std::vector<qltx::Entry>& entries, uint64
 Walked walk60(ByteView blob) {
   qltx::Header h = qltx::decode_header(blob);
   auto enc = qltx::encode_header(h);
-  check(same(sub(blob, 0, qltx::HEADER_SIZE), enc.data(), enc.size()), "6.0 header re-encodes to other bytes");
+  check(same(sub(blob, 0, qltx::HEADER_SIZE), enc.data(), enc.size()),
+        "6.0 header re-encodes to other bytes");
   if (blob.size < qltx::HEADER_SIZE + qltx::FOOTER_HEAD_SIZE + qltx::TRAILER_SIZE)
     throw qltx::Truncated("shorter than a header, a footer and a trailer");
   qltx::Trailer t;
@@ -214,7 +222,8 @@ Walked walk60(ByteView blob) {
   } catch (const qltx::NotAContainer&) {  // a container's header, but no end: as the readers
     throw qltx::Truncated("no trailer at the end");
   }
-  if (t.footer_offset < qltx::HEADER_SIZE) throw qltx::Damaged("the trailer puts the footer inside the header");
+  if (t.footer_offset < qltx::HEADER_SIZE)
+    throw qltx::Damaged("the trailer puts the footer inside the header");
   ByteView footer = sub(blob, t.footer_offset, t.footer_size);
   qltx::Index idx;
   try {
@@ -238,26 +247,37 @@ Walked walk60(ByteView blob) {
   const uint64_t n = idx.num_blocks(), size = idx.plaintext_size();
   if (idx.uniform()) {
     check(qltx::block_count(size, h.block_size) == n, "block_count differs from the footer's count");
-    check(qltx::container_size(size, h.block_size, idx.info_size()) == blob.size, "container_size differs from the file");
+    check(qltx::container_size(size, h.block_size, idx.info_size()) == blob.size,
+          "container_size differs from the file");
     for (uint64_t i = 0; i < n; ++i)
-      check(qltx::block_offset(i, h.block_size) == entries[i].block_offset, "block_offset of block " + std::to_string(i));
-    const uint64_t probes[][2] = {{0, 1}, {0, UINT64_MAX}, {size / 2, 1}, {size ? size - 1 : 0, 2}, {size, 1},
-                                  {h.block_size - 1, 2}, {h.block_size, h.block_size}, {UINT64_MAX, UINT64_MAX}};
+      check(qltx::block_offset(i, h.block_size) == entries[i].block_offset,
+            "block_offset of block " + std::to_string(i));
+    const uint64_t probes[][2] = {{0, 1},
+                                  {0, UINT64_MAX},
+                                  {size / 2, 1},
+                                  {size ? size - 1 : 0, 2},
+                                  {size, 1},
+                                  {h.block_size - 1, 2},
+                                  {h.block_size, h.block_size},
+                                  {UINT64_MAX, UINT64_MAX}};
     for (const auto& pr : probes)
       check(qltx::block_span(pr[0], pr[1], size, h.block_size) == idx.span(pr[0], pr[1]),
             "block_span and Index::span differ at " + std::to_string(pr[0]) + "+" + std::to_string(pr[1]));
   }
   for (uint64_t i = 0; i < n; ++i)
-    if (entries[i].plain_size) check(idx.locate(entries[i].plain_offset) == i, "Index::locate of block " + std::to_string(i));
+    if (entries[i].plain_size)
+      check(idx.locate(entries[i].plain_offset) == i, "Index::locate of block " + std::to_string(i));
   return {qltx::VERSION_6_0, n, size, true};
 }
 
 Walked walk61(ByteView blob) {
   qltx::Header61 h = qltx::decode_header61(blob);
   auto enc = qltx::encode_header61(h);
-  check(same(sub(blob, 0, qltx::HEADER61_SIZE), enc.data(), enc.size()), "6.1 header re-encodes to other bytes");
+  check(same(sub(blob, 0, qltx::HEADER61_SIZE), enc.data(), enc.size()),
+        "6.1 header re-encodes to other bytes");
   const uint64_t start = h.data_offset();
-  if (start + qltx::FOOTER_HEAD_SIZE + qltx::TRAILER_SIZE > blob.size) throw qltx::Truncated("the keyring alone ends past the end");
+  if (start + qltx::FOOTER_HEAD_SIZE + qltx::TRAILER_SIZE > blob.size)
+    throw qltx::Truncated("the keyring alone ends past the end");
   // Keyring copies: readers survive one bad copy (and report it); at least one must decode.
   const uint64_t copy = h.keyring_copy_size();
   int good = 0;
@@ -266,8 +286,10 @@ Walked walk61(ByteView blob) {
     try {
       qltx::KeyringCopy k = qltx::decode_keyring_copy(raw, h.keyring_slots);
       ++good;
-      Bytes re = qltx::encode_keyring_copy(h.keyring_slots, k.generation, k.slots, {k.mac.data(), k.mac.size()});
-      check(same(raw, re.data(), re.size()), "keyring copy " + std::to_string(c) + " re-encodes to other bytes");
+      Bytes re =
+          qltx::encode_keyring_copy(h.keyring_slots, k.generation, k.slots, {k.mac.data(), k.mac.size()});
+      check(same(raw, re.data(), re.size()),
+            "keyring copy " + std::to_string(c) + " re-encodes to other bytes");
     } catch (const qltx::FormatError&) {
     }
   }
@@ -301,7 +323,8 @@ Walked walk61(ByteView blob) {
     tops.push_back({ref.ofs_page, ref.ofs_plaintext, ref.hash});
   }
   ByteView info = sub(footer, footer.size - top.info_size(), top.info_size());
-  Bytes re = qltx::encode_footer61(top.num_blocks(), top.plaintext_size(), tops, info, {top.mac().data(), top.mac().size()});
+  Bytes re = qltx::encode_footer61(top.num_blocks(), top.plaintext_size(), tops, info,
+                                   {top.mac().data(), top.mac().size()});
   check(same(footer, re.data(), re.size()), "6.1 footer re-encodes to other bytes");
   std::vector<std::array<uint8_t, 32>> page_digests;
   if (sha) page_digests = hash_all(pages);
@@ -309,12 +332,13 @@ Walked walk61(ByteView blob) {
     qltx::PageRef ref = top.page(k);
     if (sha && std::memcmp(page_digests[k].data(), ref.hash.data(), 32) != 0)
       throw qltx::Damaged("index page " + std::to_string(k) + " does not match its hash in the footer");
-    qltx::Page page = qltx::decode_page(pages[k], ref.first_block, ref.num_entries, h.block_size, ref.ofs_plaintext,
-                                        ref.block_offset, ref.last);
+    qltx::Page page = qltx::decode_page(pages[k], ref.first_block, ref.num_entries, h.block_size,
+                                        ref.ofs_plaintext, ref.block_offset, ref.last);
     std::vector<qltx::Entry> entries;
     for (uint32_t j = 0; j < page.size(); ++j) entries.push_back(page.entry(j));
     Bytes pre = qltx::encode_page(ref.first_block, entries);
-    check(same(pages[k], pre.data(), pre.size()), "index page " + std::to_string(k) + " re-encodes to other bytes");
+    check(same(pages[k], pre.data(), pre.size()),
+          "index page " + std::to_string(k) + " re-encodes to other bytes");
     check_blocks(blob, entries, h.block_size, ref.first_block, top.num_blocks(), sha);
     for (uint32_t j = 0; j < page.size(); ++j)
       if (entries[j].plain_size) {
@@ -366,12 +390,13 @@ void run_vector(const std::string& raw) {
   const Outcome outcome = outcome_of(blob);
   const std::string& got = outcome.kind;
   const Walked& w = outcome.walked;
-  if (std::getenv("WIN_DRIVER_VERBOSE")) std::printf("%s: %s -> %s\n", g_where.c_str(), expect.c_str(), got.c_str());
+  if (std::getenv("WIN_DRIVER_VERBOSE"))
+    std::printf("%s: %s -> %s\n", g_where.c_str(), expect.c_str(), got.c_str());
   if (expect == "success") {
     check(got == "ok", "expected a clean walk, got " + got);
     if (got == "ok" && fields.count("size"))
-      check(w.plaintext_size == to_u64(fields["size"]), "plaintext size " + std::to_string(w.plaintext_size) +
-                                                            " differs from size: " + fields["size"]);
+      check(w.plaintext_size == to_u64(fields["size"]),
+            "plaintext size " + std::to_string(w.plaintext_size) + " differs from size: " + fields["size"]);
   } else if (expect == "not a container" || expect == "unsupported version" || expect == "truncated") {
     check(got == expect, "expected " + expect + ", got " + got);
   } else if (expect == "layout failure" && w.hashes_checked) {
@@ -384,7 +409,8 @@ void run_vector(const std::string& raw) {
   if (fields.count("perm_key")) {
     Bytes key = from_hex(fields["perm_key"]);
     auto table = qltx::permutation_table(key.data(), key.size());
-    check(to_hex(table.data(), table.size()) == fields["perm_table"], "permutation_table(perm_key) != perm_table");
+    check(to_hex(table.data(), table.size()) == fields["perm_table"],
+          "permutation_table(perm_key) != perm_table");
   }
 }
 
@@ -407,8 +433,10 @@ void request_record(const std::vector<std::string>& f) {
     check(qltx::http::parse_request(p, k).kind == qltx::http::Parse::NeedMore,
           "prefix of " + std::to_string(k) + " bytes does not need more");
   const std::string more = data + "GET / HTTP/1.1\r\n";
-  qltx::http::ParseResult t = qltx::http::parse_request(reinterpret_cast<const uint8_t*>(more.data()), more.size());
-  check(t.kind == qltx::http::Parse::Ok && t.request.consumed == data.size(), "trailing bytes change the result");
+  qltx::http::ParseResult t =
+      qltx::http::parse_request(reinterpret_cast<const uint8_t*>(more.data()), more.size());
+  check(t.kind == qltx::http::Parse::Ok && t.request.consumed == data.size(),
+        "trailing bytes change the result");
 }
 
 void reject_record(const std::vector<std::string>& f) {
@@ -417,11 +445,12 @@ void reject_record(const std::vector<std::string>& f) {
   const auto* p = reinterpret_cast<const uint8_t*>(data.data());
   qltx::http::ParseResult r = qltx::http::parse_request(p, data.size());
   check(r.kind == qltx::http::Parse::Error && r.error.status == status,
-        "expected error " + f[0] + ", got " + (r.kind == qltx::http::Parse::Error ? std::to_string(r.error.status)
-                                                                                  : std::string("no error")));
+        "expected error " + f[0] + ", got " +
+            (r.kind == qltx::http::Parse::Error ? std::to_string(r.error.status) : std::string("no error")));
   for (size_t k = 0; k < data.size(); ++k) {
     qltx::http::ParseResult q = qltx::http::parse_request(p, k);
-    check(q.kind == qltx::http::Parse::NeedMore || (q.kind == qltx::http::Parse::Error && q.error.status == status),
+    check(q.kind == qltx::http::Parse::NeedMore ||
+              (q.kind == qltx::http::Parse::Error && q.error.status == status),
           "prefix of " + std::to_string(k) + " bytes gives another answer");
   }
 }
@@ -432,7 +461,8 @@ void range_record(const std::vector<std::string>& f) {
   const char* kinds[] = {"ignore", "unsatisfiable", "ranges"};
   std::string kind = kinds[static_cast<int>(r.kind)];
   std::string got;
-  for (const auto& br : r.ranges) got += (got.empty() ? "" : ",") + std::to_string(br.first) + "-" + std::to_string(br.last);
+  for (const auto& br : r.ranges)
+    got += (got.empty() ? "" : ",") + std::to_string(br.first) + "-" + std::to_string(br.last);
   if (got.empty()) got = "-";
   check(kind == f[1] && got == f[2], "expected " + f[1] + " " + f[2] + ", got " + kind + " " + got);
 }
@@ -451,11 +481,16 @@ void seek_record(const std::string& kw, const std::string& rest) {
     std::vector<uint64_t> a = numbers(rest.substr(sp + 1));
     bool threw = false;
     try {
-      if (fn == "count" && a.size() == 2) qltx::block_count(a[0], a[1]);
-      else if (fn == "size" && a.size() == 3) qltx::container_size(a[0], a[1], a[2]);
-      else if (fn == "offset" && a.size() == 2) qltx::block_offset(a[0], a[1]);
-      else if (fn == "span" && a.size() == 4) qltx::block_span(a[0], a[1], a[2], a[3]);
-      else throw Malformed("bad misuse record");
+      if (fn == "count" && a.size() == 2)
+        qltx::block_count(a[0], a[1]);
+      else if (fn == "size" && a.size() == 3)
+        qltx::container_size(a[0], a[1], a[2]);
+      else if (fn == "offset" && a.size() == 2)
+        qltx::block_offset(a[0], a[1]);
+      else if (fn == "span" && a.size() == 4)
+        qltx::block_span(a[0], a[1], a[2], a[3]);
+      else
+        throw Malformed("bad misuse record");
     } catch (const std::invalid_argument&) {
       threw = true;
     }
@@ -489,7 +524,8 @@ void sha256_file(const std::vector<ShaCase>& cases) {
   std::vector<std::array<uint8_t, 32>> together = hash_all(msgs);
   for (size_t i = 0; i < cases.size(); ++i) {
     g_where = cases[i].where;
-    check(to_hex(together[i].data(), 32) == cases[i].digest, "SHA-256 in lanes: " + to_hex(together[i].data(), 32));
+    check(to_hex(together[i].data(), 32) == cases[i].digest,
+          "SHA-256 in lanes: " + to_hex(together[i].data(), 32));
     std::vector<std::array<uint8_t, 32>> alone = hash_all({msgs[i]});
     check(to_hex(alone[0].data(), 32) == cases[i].digest, "SHA-256 alone: " + to_hex(alone[0].data(), 32));
   }
@@ -526,19 +562,26 @@ void run_table(const std::string& path, const std::string& text) {
     g_where = path + ":" + std::to_string(lineno);
     const std::string kw = line.substr(0, line.find(' '));
     const std::string rest = line.size() > kw.size() ? line.substr(kw.size() + 1) : std::string();
-    if (kw == "request") request_record(split_record(line, 4));
-    else if (kw == "reject") reject_record(split_record(line, 1));
-    else if (kw == "range") range_record(split_record(line, 3));
-    else if (kw == "count" || kw == "size" || kw == "offset" || kw == "span" || kw == "misuse") seek_record(kw, rest);
-    else if (kw == "table") permute_record(kw, split_record(line, 1));
-    else if (kw == "permute") permute_record(kw, split_record(line, 2));
+    if (kw == "request")
+      request_record(split_record(line, 4));
+    else if (kw == "reject")
+      reject_record(split_record(line, 1));
+    else if (kw == "range")
+      range_record(split_record(line, 3));
+    else if (kw == "count" || kw == "size" || kw == "offset" || kw == "span" || kw == "misuse")
+      seek_record(kw, rest);
+    else if (kw == "table")
+      permute_record(kw, split_record(line, 1));
+    else if (kw == "permute")
+      permute_record(kw, split_record(line, 2));
     else if (kw == "sha256") {
       std::vector<std::string> f = split_record(line, 2);
       const std::string unit = unescape(f[2]);
       std::string msg;
       for (uint64_t k = to_u64(f[1]); k > 0; --k) msg += unit;
       sha.push_back({g_where, msg, f[0]});
-    } else throw Malformed("unknown record " + kw);
+    } else
+      throw Malformed("unknown record " + kw);
   }
   if (!sha.empty()) sha256_file(sha);
 }
@@ -585,7 +628,7 @@ int main(int argc, char** argv) {
   for (const std::string& k : qltx::sha256_kernels()) kernels += " " + k;
   kernels += "; permutation:";
   for (const std::string& k : qltx::permute_kernels()) kernels += " " + k;
-  std::printf("win_driver: %zu vectors, %zu tables, %zu checks, %zu failed (sha256:%s)\n", vectors, tables, g_checks,
-              g_failures, kernels.c_str());
+  std::printf("win_driver: %zu vectors, %zu tables, %zu checks, %zu failed (sha256:%s)\n", vectors, tables,
+              g_checks, g_failures, kernels.c_str());
   return g_failures ? 1 : 0;
 }

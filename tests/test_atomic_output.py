@@ -115,3 +115,12 @@ def test_a_crash_before_commit_never_shows_a_part_under_the_name(tmp_path, exist
     assert (path.read_bytes() == b"before") if existing else not path.exists()
     (part,) = leftovers(tmp_path)
     assert part.startswith(".out.bin.") and (tmp_path / part).stat().st_size == 1 << 20
+
+
+def test_leaving_the_block_without_commit_leaves_nothing(tmp_path):
+    """A ``with`` block left normally but without ``commit()`` is an abort, not a stray .part."""
+    dst = tmp_path / "out.bin"
+    with AtomicOutput(dst) as out:
+        out.write(b"partial")
+    assert not dst.exists()
+    assert list(tmp_path.iterdir()) == []

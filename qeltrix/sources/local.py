@@ -346,7 +346,7 @@ class AtomicOutput:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
+        if exc_type is not None or self.tmp is not None:  # failed, or left without commit()
             self.abort()
 
 

@@ -116,7 +116,8 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            threads, lanes, window = plan(workers, opener.header.block_size, cpu_bound=False)
+            # The calling thread reads the stream; the workers only decrypt: CPU-bound.
+            threads, lanes, window = plan(workers, opener.header.block_size)
             groups = grouped(opener.blocks(), lanes)
             for pt in itertools.chain.from_iterable(ordered_map(opener.open_group, groups, threads, window)):
                 out.write(pt)

@@ -570,7 +570,11 @@ class StreamOpener:
                 n = prefix.payload_size - _core.TAG_SIZE
                 if n == 0 and not prefix.final:
                     raise DamagedError(f"block {i}: empty non-final block", i)
-                stored = head + self.reader.read_exact(n + OVERHEAD - _core.PREFIX_SIZE, f"block {i}")
+                # One buffer per block, filled in place: no second copy to join prefix and rest.
+                stored = bytearray(n + OVERHEAD)
+                stored[:_core.PREFIX_SIZE] = head
+                if self.reader.readinto(memoryview(stored)[_core.PREFIX_SIZE:]) != len(stored) - _core.PREFIX_SIZE:
+                    raise TruncatedError(f"the stream ends inside the block {i} (offset {self.reader.offset})")
                 self.seen.append((self.plain_offset, self.offset, n, len(stored)))
                 yield i, self.plain_offset, n, prefix.final, stored
                 self.offset += len(stored)

@@ -251,6 +251,9 @@ struct Server::Impl {
   std::deque<Job> jobs;
   bool workers_exit = false;
   std::vector<Done> done;  // guarded by jm
+  // A wake-up byte is on its way to the I/O thread: the workers that finish meanwhile add their
+  // Done without another write (one syscall and one poll wake-up for a batch, not per job).
+  std::atomic<bool> wake_pending{false};
 
   // log
   std::mutex lm;
@@ -350,7 +353,7 @@ struct Server::Impl {
         std::lock_guard<std::mutex> g(jm);
         done.push_back(std::move(d));
       }
-      wake();
+      if (!wake_pending.exchange(true)) wake();
     }
   }
 
@@ -745,7 +748,9 @@ struct Server::Impl {
       if (c.lingering) continue;  // discard
       if (c.in.empty() && !c.resp.active) c.request_start = Clock::now();
       c.in.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
-      if (c.in.size() >= cap) break;
+      // Less than asked: the socket is drained (no recv just to hear EAGAIN; poll tells us of
+      // anything that arrives later, the peer's FIN included).
+      if (c.in.size() >= cap || static_cast<size_t>(n) < sizeof buf) break;
     }
     if (c.read_eof && !c.resp.active && !c.job_pending && c.out.empty()) {
       // Let pump answer a complete request still in the buffer, else close.
@@ -895,6 +900,7 @@ struct Server::Impl {
       }
     } catch (const net::NetError&) {
     }
+    wake_pending.store(false);  // before taking the list: a Done pushed after it wakes us again
     std::vector<Done> finished;
     {
       std::lock_guard<std::mutex> g(jm);

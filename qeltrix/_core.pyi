@@ -1,6 +1,6 @@
 """Private native core of Qeltrix (C++, pybind11, bound in cpp/py/: one bind_*.cpp per area below).
 Framing, permutation, seek arithmetic, the gateway and the SeekServer. Names with a leading
-underscore are for the tests and tools only; the package uses the others.
+underscore are for the tests and tools (and ``_Gateway`` for qeltrix.gateway alone).
 
 The layout is normative in spec/qeltrix_v6.ksy. Every decoder validates what it reads and never
 trusts a size from its input. Decoders raise the exceptions of ``qeltrix.errors``:

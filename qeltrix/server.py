@@ -228,6 +228,11 @@ class SeekServer:
         ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
         bs = c.header.block_size
         pool = _RecyclingPool(bs, keep=max(4, self._cache.max_bytes // bs // 4))
+        # Every block read goes through the Container's buffers of stored bytes: enough for every
+        # worker and read-ahead group at once (else reads beyond the Container's few each fault
+        # in a fresh buffer, as costly as decrypting the block).
+        c.stored_pool = BufferPool(bs + _core.BLOCK_OVERHEAD,
+                                   keep=workers * (1 + min(group_size(bs), max(1, self._readahead))))
         return _Served("/" + name.lstrip("/"), c, _etag(c, state), mtime, ctype, pool, src, state)
 
     # -- callbacks from the native server (worker threads) ------------------------------------
@@ -241,22 +246,27 @@ class SeekServer:
         self._served[key[0]].pool.put(view.obj)
 
     def _read(self, n: int, offset: int, length: int):
+        # Once per request, with the GIL: one index lookup, then the blocks in order.
         c = self._served[n].container
-        first, last = c.index.span(offset, length)
+        index = c.index
         end = offset + length
+        i = index.locate(offset)
+        e = index[i]
+        start = e.plain_offset
         parts = []
-        for i in range(first, last):
-            e = c.index[i]
+        while True:
             b = self._block(n, i)
-            lo = max(offset, e.plain_offset) - e.plain_offset
-            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
-            parts.append(memoryview(b)[lo:hi])
-        if self._readahead and last < c.num_blocks and offset == c.index[first].plain_offset and \
-                end == c.index[last - 1].plain_offset + c.index[last - 1].plain_size:
+            e_end = e.plain_offset + e.plain_size
+            parts.append(memoryview(b)[max(offset, e.plain_offset) - e.plain_offset:min(end, e_end) - e.plain_offset])
+            i += 1
+            if end <= e_end:
+                break
+            e = index[i]
+        if self._readahead and i < c.num_blocks and offset == start and end == e_end:
             # Whole blocks are read only by a response that streams on (the native server reads
             # block by block; a short range, even one across a boundary, reads parts): decrypt
             # (or fetch) what follows while this part is sent.
-            self._read_ahead(n, last, min(last + self._readahead, c.num_blocks))
+            self._read_ahead(n, i, min(i + self._readahead, c.num_blocks))
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_ahead(self, n: int, first: int, last: int) -> None:

@@ -19,6 +19,10 @@ namespace bind {
 
 namespace {
 
+// A read result shorter than this is copied with the GIL held: handing the GIL over and taking it
+// back (futex calls, when other workers wait for it) costs more than copying a small range.
+constexpr size_t kCopyWithGil = 64 << 10;
+
 // Owns the C++ server and the Python callbacks. The callbacks run on the server's threads with
 // the GIL taken only around them; stop() and the destructor release the GIL while the threads
 // finish (they may be waiting for it), and the callbacks are released with the GIL held.
@@ -29,6 +33,10 @@ class PySeekServer {
       call_python([&] {
         py::object r = read(id, offset, length);
         BufferView b(r, false, "read() result");
+        if (b.size() < kCopyWithGil) {
+          out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+          return;
+        }
         py::gil_scoped_release nogil;  // a whole block: other threads decrypt meanwhile
         out.assign(reinterpret_cast<const char*>(b.data()), b.size());
       });

@@ -236,6 +236,10 @@ def _fmt(v, digits=0):
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+#: Everything from this line on in docs/benchmarks.md is kept as it is by write().
+KEPT = "<!-- kept by tools/bench/report.py: sections below are measured and written by hand -->"
+
+
 def write(res, md_path: str, img_dir: str) -> None:
     charts(res, img_dir)
     rel = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(md_path)))
@@ -438,9 +442,19 @@ def write(res, md_path: str, img_dir: str) -> None:
         L += report_net.section(res["net"], None, report_net.chart(res["net"], img_dir))
     L.append("HTTP (SeekServer and the gateway next to nginx): `python tools/bench/bench_http.py`, figures in "
              "the README's \"Performance: servers\".\n")
+    text = "\n".join(L)
+    # Sections measured by other harnesses (bench_http.py ...) are written by hand below KEPT in
+    # the same file: a regeneration keeps them.
+    try:
+        with open(md_path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    if KEPT in old:
+        text = text.rstrip("\n") + "\n\n" + old[old.index(KEPT):]
     os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
     with open(md_path, "w") as f:
-        f.write("\n".join(L))
+        f.write(text)
 
 
 if __name__ == "__main__":

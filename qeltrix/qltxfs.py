@@ -116,9 +116,6 @@ class KeyProvider:
         if identity is not None:
             _scheme(identity, "identity")
         self.key, self.passphrase, self.identity = key, passphrase, identity
-        if self._raw_key is None and key is None and passphrase is None and identity is None:
-            raise ValueError("qltx needs a key provider: key='env:VAR' or 'file:/path', passphrase=..., "
-                             "identity='file:/path' or 'name:NAME'")
 
     @property
     def has_raw_key(self) -> bool:
@@ -157,8 +154,9 @@ class KeyProvider:
         if self.identity is not None:
             out.update(self._one(self.identity, "identity"))
         if not out:
-            raise KeyProviderError("no key: raw key bytes are not carried to other processes; give "
-                                   "key='env:VAR' or 'file:/path' (or a passphrase or identity provider)")
+            raise KeyProviderError("qltx has no key: give key='env:VAR' or 'file:/path', passphrase=..., "
+                                   "identity='file:/path' or 'name:NAME' (raw key bytes are not carried to "
+                                   "other processes)")
         return out
 
     def secrets(self):

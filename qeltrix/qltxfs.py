@@ -37,10 +37,11 @@ except ImportError:  # pragma: no cover - older fsspec: the same behaviour witho
 
 # What this module takes from the rest of qeltrix, in one place (the sources move into a
 # package: only these lines change).
-from .errors import NotAContainerError
+from .errors import NotAContainerError, TruncatedError
 from .fileobj import ContainerFile
 from .reader import Container, make_secrets
-from .remote import FsspecAccess, open_remote_output
+from .io import AtomicOutput
+from .remote import HEAD_BYTES, TAIL_BYTES, RemoteAccess
 from .writer import DEFAULT_BLOCK_SIZE, Sealer, check_plain_name
 from .crypto import CIPHER_AES256_GCM, KEY_SIZE, load_key_file
 
@@ -308,7 +309,7 @@ class QltxFileSystem(ChainedFileSystem):
     def open_container(self, path, info: dict | None = None) -> Container:
         """The container at ``path`` (target form), header, key and footer checked."""
         path = self._target(path)
-        ra = FsspecAccess(self._url(path), workers=self.workers, storage_options=self.fs.storage_options)
+        ra = _TargetAccess(self.fs, path, info, self.workers)
         try:
             return Container(ra, **self.provider.resolve())
         except BaseException:
@@ -325,7 +326,7 @@ class QltxFileSystem(ChainedFileSystem):
                 self._sizes.move_to_end(name)
                 return hit[1]
         try:
-            with self.open_container(name) as c:
+            with self.open_container(name, entry) as c:
                 size = c.size
         except NotAContainerError:
             size = None
@@ -455,6 +456,88 @@ class QltxFileSystem(ChainedFileSystem):
         raise ValueError(f"qltx files open as 'rb' or 'wb', not {mode!r}")
 
 
+class _TargetAccess(RemoteAccess):
+    """Random access to an object of the target filesystem (the instance the qltx filesystem
+    holds): the tail and head fetched at open, then byte ranges through ``cat_file``."""
+
+    def __init__(self, fs, path: str, info: dict | None, workers: int):
+        super().__init__(fs.unstrip_protocol(path), workers)
+        self.fs, self.path = fs, path
+        if info is None or info.get("size") is None:
+            info = fs.info(path)
+        if info.get("type") == "directory":
+            raise IsADirectoryError(f"{self.name}: is a directory")
+        self.size = int(info["size"])
+        try:
+            tail = min(self.size, TAIL_BYTES)
+            if tail:
+                self._cache(self.size - tail, self._fetch(self.size - tail, tail))
+            if self.size > tail:
+                self._cache(0, self._fetch(0, min(HEAD_BYTES, self.size - tail)))
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_into(self, offset: int, view: memoryview) -> None:
+        data = self.fs.cat_file(self.path, start=offset, end=offset + len(view))
+        if len(data) != len(view):
+            raise TruncatedError(f"{self.name}: short read at offset {offset} (the object changed?)")
+        view[:] = data
+
+
+class _TargetOutput:
+    """A container written to the target, front to back: to a temporary file renamed at the end
+    (local), or without autocommit where the backend allows it (S3: a multipart upload completed
+    on commit, aborted on abort); elsewhere a partial object is removed on abort."""
+
+    def __init__(self, fs, path: str):
+        self.fs, self.path = fs, path
+        self._local = None
+        self._f = None
+        if "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):
+            self._local = AtomicOutput(path, shown=path)
+            return
+        self._existed = fs.exists(path)
+        try:
+            self._f = fs.open(path, "wb", autocommit=False)
+            self._autocommit = False
+        except (NotImplementedError, TypeError, ValueError):
+            self._f = fs.open(path, "wb")
+            self._autocommit = True
+
+    def write(self, data) -> None:
+        (self._local or self._f).write(data)
+
+    def commit(self) -> None:
+        if self._local is not None:
+            self._local.commit()
+            return
+        self._f.close()
+        if not self._autocommit:
+            self._f.commit()
+
+    def abort(self) -> None:
+        if self._local is not None:
+            self._local.abort()
+            return
+        try:
+            if not self._autocommit:
+                self._f.discard()
+            else:
+                self._f.close()
+        finally:
+            try:
+                self._f.closed = True  # discarded: nothing left to flush
+            except AttributeError:  # a BytesIO-based file (memory://)
+                pass
+            try:
+                # some backends (memory://) show the object from the start: remove a partial one
+                if not self._existed and self.fs.exists(self.path):
+                    self.fs.rm(self.path)
+            except OSError:
+                pass
+
+
 def _rebuild_fs(target, options: dict) -> QltxFileSystem:
     return QltxFileSystem(fs=target, **options)
 
@@ -542,7 +625,7 @@ class QltxWriteFile(AbstractBufferedFile):
         recipients = list(fs.recipients) + [i.recipient for i in keys.get("identities", ())]
         self._sealer = Sealer(keys.get("master_key"), passphrase=keys.get("passphrase"), recipients=recipients,
                               block_size=self._bs, cipher_id=fs.cipher_id, workers=fs.workers)
-        self._out = open_remote_output(fs._url(self.path), overwrite=True, storage_options=fs.fs.storage_options)
+        self._out = _TargetOutput(fs.fs, self.path)
         try:
             self._out.write(self._sealer.header_bytes)
         except BaseException:

@@ -102,11 +102,19 @@ def plan_tasks(size: int, block_size: int, data_offset: int, page_entries: int, 
     nb = lay.num_blocks
     if nb == 0:
         return []
+    E = page_entries
+    pages = -(-nb // E)
     per = max(1, task_bytes // block_size)
-    per = max(per, -(-nb // max_parts))
-    if per * (block_size + OVERHEAD) > max_part:
+    if per < E:  # k tasks per page, each ending a page or inside one
+        k = min(-(-E // per), max(1, max_parts // pages))
+        per = -(-E // k)
+        cuts = {p + m * per for p in range(0, nb, E) for m in range(k)}
+    else:  # whole pages per task
+        per = E * max(per // E, -(-pages // max_parts))
+        cuts = set(range(0, nb, per))
+    if min(per, nb) * (block_size + OVERHEAD) > max_part:
         raise ValueError("a task would exceed the largest part: use a smaller task_bytes")
-    cuts = sorted(set(range(per, nb, per)) | set(range(page_entries, nb, page_entries)) | {0, nb})
+    cuts = sorted({c for c in cuts if c < nb} | {nb})
     out: list[tuple[int, int]] = []
     for a, b in zip(cuts, cuts[1:]):
         if out and lay.range_end(out[-1][1]) - lay.part_start(out[-1][0]) < min_part:

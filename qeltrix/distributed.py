@@ -109,6 +109,11 @@ def plan_tasks(size: int, block_size: int, data_offset: int, page_entries: int, 
         k = min(-(-E // per), max(1, max_parts // pages))
         per = -(-E // k)
         cuts = {p + m * per for p in range(0, nb, E) for m in range(k)}
+        # The task that ends a page waits for the others of that page (it writes the page from
+        # their entry hashes): keep it small — one block, or one S3 part's minimum — so that the
+        # wait is short and the page's tasks run side by side.
+        tail = max(1, -(-min_part // (block_size + OVERHEAD)))
+        cuts |= {min(p + E, nb) - tail for p in range(0, nb, E) if min(p + E, nb) - tail > p}
     else:  # whole pages per task
         per = E * max(per // E, -(-pages // max_parts))
         cuts = set(range(0, nb, per))
@@ -460,8 +465,7 @@ class _LocalOut:
         self._close_and_rename()
 
     def _close_and_rename(self) -> None:
-        os.fsync(self.fd)
-        os.close(self.fd)
+        os.close(self.fd)  # not fsynced: as a one-process pack (AtomicOutput's default)
         self.fd = -1
         if not self.overwrite and os.path.lexists(self.dst):
             raise FileExistsError(f"{self.dst} exists (use --force to overwrite)")

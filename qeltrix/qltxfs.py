@@ -585,7 +585,11 @@ class QltxReadFile(AbstractBufferedFile):
     def __init__(self, fs: QltxFileSystem, path: str, cache_type="none", **kwargs):
         kwargs.pop("size", None)
         c = fs.open_container(path)
-        self._cf = ContainerFile(c, cache_blocks=fs.cache_blocks, workers=fs.workers)
+        # Read-ahead of 16 MiB on sequential reads: two parts fetched side by side while the
+        # blocks of the previous run are decrypted by ``workers`` threads.
+        ahead = max(4, (16 << 20) // c.header.block_size)
+        self._cf = ContainerFile(c, cache_blocks=max(fs.cache_blocks, ahead), readahead_blocks=ahead,
+                                 workers=fs.workers)
         self._lock = threading.Lock()
         super().__init__(fs, path, "rb", block_size=c.header.block_size, cache_type=cache_type,
                          size=c.size, **kwargs)

@@ -105,8 +105,9 @@ def plan_tasks(size: int, block_size: int, data_offset: int, page_entries: int, 
     E = page_entries
     pages = -(-nb // E)
     per = max(1, task_bytes // block_size)
-    if per < E:  # k tasks per page, each ending a page or inside one
-        k = min(-(-E // per), max(1, max_parts // pages))
+    budget = max_parts // pages  # tasks a page may have
+    if per < E and budget >= 2:  # k tasks per page and a small one that ends it
+        k = min(-(-E // per), budget - 1)
         per = -(-E // k)
         cuts = {p + m * per for p in range(0, nb, E) for m in range(k)}
         # The task that ends a page waits for the others of that page (it writes the page from
@@ -115,7 +116,7 @@ def plan_tasks(size: int, block_size: int, data_offset: int, page_entries: int, 
         tail = max(1, -(-min_part // (block_size + OVERHEAD)))
         cuts |= {min(p + E, nb) - tail for p in range(0, nb, E) if min(p + E, nb) - tail > p}
     else:  # whole pages per task
-        per = E * max(per // E, -(-pages // max_parts))
+        per = E * max(per // E, 1, -(-pages // max_parts))
         cuts = set(range(0, nb, per))
     if min(per, nb) * (block_size + OVERHEAD) > max_part:
         raise ValueError("a task would exceed the largest part: use a smaller task_bytes")

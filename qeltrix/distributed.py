@@ -202,71 +202,130 @@ def _claim(name: str) -> None:
     ev.set()
 
 
+_LOCAL = threading.local()
+
+
+def _buffer(name: str, size: int) -> memoryview:
+    """A buffer of ``size`` bytes reused by this worker thread's tasks (fresh 64 MiB buffers cost
+    as much in page faults as sealing them)."""
+    buf = getattr(_LOCAL, name, None)
+    if buf is None or len(buf) < size:
+        buf = bytearray(size)
+        setattr(_LOCAL, name, buf)
+    return memoryview(buf)[:size]
+
+
+class _Sink:
+    """Where a task's bytes go: positional writes as they are sealed (a file), or the part's
+    buffer, uploaded at the end (S3)."""
+
+    def __init__(self, t: _Task, base: int, size: int):
+        self.t, self.base = t, base
+        self.fd = None
+        if t.dest.kind == "s3":
+            self.view = _buffer("part", size)
+        else:
+            self.fd = os.open(t.dest.path, os.O_WRONLY)
+
+    def put(self, offset: int, data) -> None:
+        if self.fd is None:
+            self.view[offset - self.base:offset - self.base + len(data)] = data
+            return
+        view, done = memoryview(data), 0
+        while done < len(view):
+            done += os.pwrite(self.fd, view[done:], offset + done)
+
+    def finish(self) -> str | None:
+        d = self.t.dest
+        if d.kind == "s3":
+            bucket, key, _ = d.fs.split_path(d.path)
+            r = d.fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=d.upload_id,
+                             PartNumber=self.t.number + 1, Body=bytes(self.view))
+            return r["ETag"]
+        return None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_into(f, view: memoryview, where: str) -> None:
+    done = 0
+    while done < len(view):
+        k = f.readinto(view[done:])
+        if not k:
+            raise OSError(f"{where}: the source ended early (it changed?)")
+        done += k
+
+
 def _seal_task(t: _Task, *earlier: _Result) -> _Result:
     """Read blocks [first, last) of the source, seal them (and the pages they close), write them."""
     _claim(t.claim)
     keys, index_hash = _worker_keys(t.header, t.provider)
     lay = t.layout
     bs = lay.block_size
-    start, end = t.first * bs, min(t.last * bs, lay.size)
-    data = t.src_fs.cat_file(t.src_path, start=start, end=end)
-    if len(data) != end - start:
-        raise OSError(f"{t.src_path}: short read at {start} (the source changed?)")
-    if t.permuted:
-        data = bytearray(data)
-    src = memoryview(data)
-    base = lay.part_start(t.first)
-    part = bytearray(lay.range_end(t.last) - base)
-    view = memoryview(part)
-    if t.first == 0:
-        view[:len(t.header)] = t.header
-    digests: list = []
-    lanes = group_size(bs)
     nb = lay.num_blocks
-    for g in range(t.first, t.last, lanes):
-        group = []
-        for i in range(g, min(g + lanes, t.last)):
-            n = lay.plain_size(i)
-            o = lay.block_offset(i) - base
-            group.append((i, i * bs, src[i * bs - start:i * bs - start + n], i == nb - 1, view[o:o + n + OVERHEAD]))
-        digests.extend(seal_blocks(keys, group, t.permuted, os.urandom, index_hash))
-    # The earlier tasks of the first page this one closes end where it starts.
-    pos = t.first - sum(len(r.digests) for r in earlier)
-    known = {}
-    for d in [d for r in earlier for d in r.digests] + digests:
-        known[pos] = d
-        pos += 1
-    pages = []
-    E = lay.page_entries
-    for i in range(t.first, t.last):
-        if not lay.closes_page(i):
-            continue
-        p0 = i - i % E
-        entries = [(j * bs, lay.block_offset(j), lay.plain_size(j), lay.plain_size(j) + OVERHEAD, known[j])
-                   for j in range(p0, i + 1)]
-        page = _core.encode_page(p0, entries)
-        o = lay.block_offset(i) + lay.plain_size(i) + OVERHEAD - base
-        view[o:o + len(page)] = page
-        pages.append((i // E, index_hash([page])[0]))
-    etag = _write_part(t, base, part)
-    return _Result(t.number, digests, pages, etag)
-
-
-def _write_part(t: _Task, offset: int, part: bytearray) -> str | None:
-    d = t.dest
-    if d.kind == "s3":
-        bucket, key, _ = d.fs.split_path(d.path)
-        r = d.fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=d.upload_id, PartNumber=t.number + 1,
-                         Body=bytes(part))
-        return r["ETag"]
-    fd = os.open(d.path, os.O_WRONLY)
+    lanes = group_size(bs)
+    base = lay.part_start(t.first)
+    sink = _Sink(t, base, lay.range_end(t.last) - base)
+    digests: list = []
     try:
-        view, done = memoryview(part), 0
-        while done < len(view):
-            done += os.pwrite(fd, view[done:], offset + done)
+        if t.first == 0:
+            sink.put(0, t.header)
+        src = _buffer("src", lanes * bs)
+        out = _buffer("out", lanes * (bs + OVERHEAD))
+        with t.src_fs.open(t.src_path, "rb") as f:
+            f.seek(t.first * bs)
+            for g in range(t.first, t.last, lanes):
+                ids = range(g, min(g + lanes, t.last))
+                sizes = [lay.plain_size(i) for i in ids]
+                _read_into(f, src[:sum(sizes)], t.src_path)
+                group, p, o = [], 0, 0
+                for i, n in zip(ids, sizes):
+                    group.append((i, i * bs, src[p:p + n], i == nb - 1, out[o:o + n + OVERHEAD]))
+                    p += n
+                    o += n + OVERHEAD
+                digests.extend(seal_blocks(keys, group, t.permuted, os.urandom, index_hash))
+                # write runs of blocks that lie side by side (a page may sit between two)
+                run_start, run_at, o = lay.block_offset(g), lay.block_offset(g), 0
+                for i, n in zip(ids, sizes):
+                    at = lay.block_offset(i)
+                    if at != run_at:
+                        sink.put(run_start, out[run_start - (run_start - 0) if False else 0:0])
+                    run_at = at + n + OVERHEAD
+                o = 0
+                start = lay.block_offset(g)
+                k0 = 0
+                for k, (i, n) in enumerate(zip(ids, sizes)):
+                    end_here = lay.block_offset(i) + n + OVERHEAD
+                    nxt = lay.block_offset(i + 1) if i + 1 < nb else None
+                    if k == len(sizes) - 1 or nxt != end_here:
+                        lo = sum(sizes[:k0]) + k0 * OVERHEAD
+                        hi = sum(sizes[:k + 1]) + (k + 1) * OVERHEAD
+                        sink.put(start, out[lo:hi])
+                        k0, start = k + 1, nxt
+        # The earlier tasks of the first page this one closes end where it starts.
+        pos = t.first - sum(len(r.digests) for r in earlier)
+        known = {}
+        for d in [d for r in earlier for d in r.digests] + digests:
+            known[pos] = d
+            pos += 1
+        pages = []
+        E = lay.page_entries
+        for i in range(t.first, t.last):
+            if not lay.closes_page(i):
+                continue
+            p0 = i - i % E
+            entries = [(j * bs, lay.block_offset(j), lay.plain_size(j), lay.plain_size(j) + OVERHEAD, known[j])
+                       for j in range(p0, i + 1)]
+            page = _core.encode_page(p0, entries)
+            sink.put(lay.block_offset(i) + lay.plain_size(i) + OVERHEAD, page)
+            pages.append((i // E, index_hash([page])[0]))
+        etag = sink.finish()
     finally:
-        os.close(fd)
-    return None
+        sink.close()
+    return _Result(t.number, digests, pages, etag)
 
 
 # -- the driver ---------------------------------------------------------------------------------------

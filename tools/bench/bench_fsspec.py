@@ -104,12 +104,12 @@ def sequential(nginx: Nginx, plain: str, cont: str, size: int, repeat: int) -> d
     return {"qltx": q, "plain": p, "ratio": q["MBps"] / p["MBps"]}
 
 
-def parallel_pack(src: Path, d: Path, size: int, repeat: int) -> dict:
+def parallel_pack(src: Path, d: Path, size: int, repeat: int, threads: int = 1) -> dict:
     import distributed
 
     import qeltrix.distributed as qd
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=threads, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cl, distributed.Client(cl) as client:
         def dask_run():
             t0 = time.perf_counter()
@@ -133,6 +133,7 @@ def main() -> int:
     ap.add_argument("--big", action="store_true", help="1 GiB files (default 256 MiB)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=("projection", "sequential", "pack"))
+    ap.add_argument("--worker-threads", type=int, default=1, help="threads per Dask worker process (default 1)")
     ap.add_argument("--dir", help="work folder (default: a temporary one, removed afterwards)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
@@ -157,7 +158,7 @@ def main() -> int:
         if args.only in (None, "pack"):
             src = d / "src.bin"
             make_plain(src, size)
-            results["pack"] = parallel_pack(src, d, size, args.repeat)
+            results["pack"] = parallel_pack(src, d, size, args.repeat, args.worker_threads)
             print(json.dumps({"pack": results["pack"]}), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import fsspec
@@ -274,10 +275,24 @@ def _seal_task(t: _Task, *earlier: _Result) -> _Result:
         if t.first == 0:
             sink.put(0, t.header)
         src = _buffer("src", lanes * bs)
-        out = _buffer("out", lanes * (bs + OVERHEAD))
-        with t.src_fs.open(t.src_path, "rb") as f:
+        outs = [_buffer("out0", lanes * (bs + OVERHEAD)), _buffer("out1", lanes * (bs + OVERHEAD))]
+
+        def write_runs(out, ids, sizes):
+            """Runs of blocks that lie side by side (a page may sit between two), written."""
+            start, lo, o = lay.block_offset(ids[0]), 0, 0
+            for k, (i, n) in enumerate(zip(ids, sizes)):
+                o += n + OVERHEAD
+                nxt = lay.block_offset(i + 1) if i + 1 < nb else None
+                if k == len(sizes) - 1 or nxt != lay.block_offset(i) + n + OVERHEAD:
+                    sink.put(start, out[lo:o])
+                    start, lo = nxt, o
+
+        # One group is written (a thread: pwrite releases the GIL) while the next is sealed.
+        with t.src_fs.open(t.src_path, "rb") as f, ThreadPoolExecutor(1) as writer:
             f.seek(t.first * bs)
-            for g in range(t.first, t.last, lanes):
+            pending = None
+            for gi, g in enumerate(range(t.first, t.last, lanes)):
+                out = outs[gi % 2]
                 ids = range(g, min(g + lanes, t.last))
                 sizes = [lay.plain_size(i) for i in ids]
                 _read_into(f, src[:sum(sizes)], t.src_path)
@@ -287,24 +302,11 @@ def _seal_task(t: _Task, *earlier: _Result) -> _Result:
                     p += n
                     o += n + OVERHEAD
                 digests.extend(seal_blocks(keys, group, t.permuted, os.urandom, index_hash))
-                # write runs of blocks that lie side by side (a page may sit between two)
-                run_start, run_at, o = lay.block_offset(g), lay.block_offset(g), 0
-                for i, n in zip(ids, sizes):
-                    at = lay.block_offset(i)
-                    if at != run_at:
-                        sink.put(run_start, out[run_start - (run_start - 0) if False else 0:0])
-                    run_at = at + n + OVERHEAD
-                o = 0
-                start = lay.block_offset(g)
-                k0 = 0
-                for k, (i, n) in enumerate(zip(ids, sizes)):
-                    end_here = lay.block_offset(i) + n + OVERHEAD
-                    nxt = lay.block_offset(i + 1) if i + 1 < nb else None
-                    if k == len(sizes) - 1 or nxt != end_here:
-                        lo = sum(sizes[:k0]) + k0 * OVERHEAD
-                        hi = sum(sizes[:k + 1]) + (k + 1) * OVERHEAD
-                        sink.put(start, out[lo:hi])
-                        k0, start = k + 1, nxt
+                if pending is not None:
+                    pending.result()  # the other buffer is free again
+                pending = writer.submit(write_runs, out, ids, sizes)
+            if pending is not None:
+                pending.result()
         # The earlier tasks of the first page this one closes end where it starts.
         pos = t.first - sum(len(r.digests) for r in earlier)
         known = {}

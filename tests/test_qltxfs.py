@@ -114,6 +114,21 @@ def test_passphrase_and_file_providers(tmp_path):
             f.read()
 
 
+def test_identity_provider(tmp_path):
+    """An age identity file opens what it wrote (its recipient is added to new containers)."""
+    ident = qeltrix.X25519Identity.generate()
+    (tmp_path / "id.txt").write_text("# created for a test\n" + ident.encode().upper() + "\n")
+    url = f"qltx::memory://qltx-test/{uuid.uuid4().hex}.qltx"
+    opts = {"identity": f"file:{tmp_path / 'id.txt'}"}
+    with fsspec.open(url, "wb", qltx=opts) as f:
+        f.write(b"for an age identity")
+    with fsspec.open(url, "rb", qltx=opts) as f:
+        assert f.read() == b"for an age identity"
+    stored = fsspec.filesystem("memory").cat_file(url.split("::", 1)[1])
+    with qeltrix.open(stored, identities=[ident]) as f:
+        assert f.read() == b"for an age identity"
+
+
 def test_registered_provider():
     qltxfs.register_key_provider("qltx-test-vault", lambda: {"master_key": KEY})
     url = f"qltx::memory://qltx-test/{uuid.uuid4().hex}.qltx"

@@ -129,9 +129,8 @@ def plan_tasks(size: int, block_size: int, data_offset: int, page_entries: int, 
         else:
             out.append((a, b))
     if len(out) > 1 and lay.range_end(out[-1][1]) - lay.part_start(out[-1][0]) < min_part:
-        a, _ = out.pop()
+        out.pop()  # the last part is too small: the one before it takes its blocks
         out[-1] = (out[-1][0], nb)
-        del a
     if len(out) > max_parts:
         raise ValueError(f"{len(out)} parts: more than {max_parts}; use a larger task_bytes")
     return out
@@ -498,7 +497,7 @@ class _LocalOut:
     over ``dst`` when complete, removed on failure."""
 
     def __init__(self, dst, overwrite: bool):
-        self.dst = os.path.abspath(file_path(dst))
+        self.dst = os.path.abspath(_file_path(dst))
         self.overwrite = overwrite
         if not overwrite and os.path.lexists(self.dst):
             raise FileExistsError(f"{dst} exists (use --force to overwrite)")
@@ -558,7 +557,7 @@ class _LocalOut:
             self.tmp = None
 
 
-def file_path(dst) -> str:
+def _file_path(dst) -> str:
     if isinstance(dst, str) and dst.startswith("file://"):
         from urllib.parse import urlsplit
         from urllib.request import url2pathname

@@ -32,7 +32,11 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import fsspec
+try:
+    import fsspec
+    import distributed  # noqa: F401 - checked here, used where a client is needed
+except ImportError as e:  # pragma: no cover - the extra is not installed
+    raise ImportError(f"qeltrix.distributed needs Dask: pip install 'qeltrix[dask]' ({e})") from None
 
 # What this module takes from the rest of qeltrix, in one place.
 from . import _core

@@ -41,9 +41,10 @@ _API = {
 _RENAMED = {"open": "open_container"}
 
 # Submodules reachable as attributes (``qeltrix.writer``), as they were before imports became lazy.
-_SUBMODULES = frozenset({"blockcache", "blocks", "cli", "crypto", "demo", "errors", "fileinfo", "fileobj",
-                         "gateway", "inspect", "keyring", "mount", "operations", "pipeline", "reader",
-                         "recipients", "rekey", "server", "serverpages", "sources", "writer"})
+_SUBMODULES = frozenset({"blockcache", "blocks", "cli", "crypto", "demo", "distributed", "errors", "fileinfo",
+                         "fileobj", "gateway", "inspect", "keyring", "mount", "operations", "pipeline",
+                         "qltxfs", "reader", "recipients", "rekey", "server", "serverpages", "sources",
+                         "writer"})
 
 __all__ = list(_API)
 

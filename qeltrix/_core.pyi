@@ -314,16 +314,17 @@ def encode_footer61(num_blocks: int, plaintext_size: int, pages: Iterable[tuple[
     # plaintext 0, both offsets strictly increasing, ofs_plaintext <= plaintext_size, a page
     # count some E in 2**6..2**16 gives for num_blocks. Tiling is checked by decode_footer61.
 
-# Seek arithmetic of uniform containers (cpp/seek.hpp; private, for tests: the package reads each
-# container's index). ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more
-# than 2**31 blocks, index >= 2**31, negative input; results never overflow.
-def _block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
+# Seek arithmetic of uniform containers (cpp/seek.hpp). block_count plans a parallel pack
+# (qeltrix.distributed); the others are private, for tests: the package reads each container's
+# index. ValueError on block_size outside 4096..64 MiB, plaintext_size >= 2**63, more than 2**31
+# blocks, index >= 2**31, negative input; results never overflow.
+def block_count(plaintext_size: int, block_size: int) -> int: ...  # ceil; 0 for 0
 def _container_size(plaintext_size: int, block_size: int, info_size: int = 46) -> int: ...
     # of a packed (uniform) container whose footer holds info_size bytes of file info
     # (46 + the length of the stored name)
 def _block_offset(index: int, block_size: int) -> int: ...  # container offset of block `index` (uniform)
 def _block_span(offset: int, length: int, plaintext_size: int, block_size: int) -> tuple[int, int]: ...
-    # as Index.span for a uniform container: (n, n) with n = _block_count(...) when empty
+    # as Index.span for a uniform container: (n, n) with n = block_count(...) when empty
 
 def _permutation_table(key: Buffer) -> list[int]: ...  # the 64-entry table T (private, for tests)
 def permute(buf: Buffer, key: Buffer) -> None: ...  # in place, writable buffer; key 72 bytes; releases the GIL

@@ -188,6 +188,12 @@ def cmd_pack(args) -> int:
 
     if args.output == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a container to a terminal: redirect stdout or give a file")
+    if args.scheduler or args.dask_local:  # sealed by Dask workers (qeltrix.distributed)
+        if args.scheduler and args.dask_local:
+            raise UsageError("give --scheduler or --dask-local, not both")
+        from .distributed import pack_command
+
+        return pack_command(args)
     keys = _key_args(args, confirm=True, writer=True)
     if args.keyring_slots is not None:
         keys["keyring_slots"] = args.keyring_slots
@@ -816,6 +822,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                     help="room for N key slots, so recipients can be added later in place (default 16)")
     sp.add_argument("--block-hash", choices=("sha256", "blake3"), default="sha256",
                     help="hash of each block's plaintext (default sha256; blake3 is faster)")
+    sp.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                    help="seal with the workers of this Dask scheduler (pip install 'qeltrix[dask]'; "
+                         "see docs/distributed.md): input a path or URL, output a shared path or s3://")
+    sp.add_argument("--dask-local", type=_positive, metavar="N",
+                    help="seal with N local Dask worker processes")
     common(sp)
     _add_key_options(sp, writer=True, reader=False)
     sp.set_defaults(func=cmd_pack)

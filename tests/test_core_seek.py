@@ -1,4 +1,4 @@
-"""The seek arithmetic of uniform containers (qeltrix._core._block_count, _container_size,
+"""The seek arithmetic of uniform containers (qeltrix._core.block_count, _container_size,
 _block_offset, _block_span) against models and brute force, up to 2**64."""
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def model_count(p, bs):
 def test_block_count_and_container_size(p, bs):
     n = model_count(p, bs)
     if n > 2**31:
-        raises_exactly(ValueError, _core._block_count, p, bs)
+        raises_exactly(ValueError, _core.block_count, p, bs)
         raises_exactly(ValueError, _core._container_size, p, bs)
         return
-    assert _core._block_count(p, bs) == n
+    assert _core.block_count(p, bs) == n
     for info in (46, 1070):
         size = _core._container_size(p, bs, info)
         assert size == 416 + (p + 220 * n) + (64 + 56 * n + info) + 24 < 2**64
@@ -83,9 +83,9 @@ def test_block_span_near_2_64(p, offset, length):
 
 
 @pytest.mark.parametrize("fn,args", [
-    (_core._block_count, (0, 4095)), (_core._block_count, (0, 64 * MIB + 1)),
-    (_core._block_count, (2**63, 64 * MIB)), (_core._block_count, (-1, 4096)),
-    (_core._block_count, (2**64, 4096)), (_core._block_count, (2**31 * 4096 + 1, 4096)),
+    (_core.block_count, (0, 4095)), (_core.block_count, (0, 64 * MIB + 1)),
+    (_core.block_count, (2**63, 64 * MIB)), (_core.block_count, (-1, 4096)),
+    (_core.block_count, (2**64, 4096)), (_core.block_count, (2**31 * 4096 + 1, 4096)),
     (_core._container_size, (2**63 - 1, 4096)), (_core._container_size, (0, 4096, 45)),
     (_core._container_size, (0, 4096, 1071)),
     (_core._block_offset, (2**31, 4096)), (_core._block_offset, (-1, 4096)),
@@ -99,8 +99,8 @@ def test_seek_misuse(fn, args):
 
 
 def test_seek_limits():
-    assert _core._block_count(2**31 * 64 * MIB, 64 * MIB) == 2**31
-    assert _core._block_count(0, 4096) == 0 and _core._container_size(0, 4096) == 416 + 64 + 46 + 24
+    assert _core.block_count(2**31 * 64 * MIB, 64 * MIB) == 2**31
+    assert _core.block_count(0, 4096) == 0 and _core._container_size(0, 4096) == 416 + 64 + 46 + 24
     assert _core._block_span(U64_MAX, U64_MAX, 2**31 * 4096, 4096) == (2**31, 2**31)
     assert _core._block_offset(2**31 - 1, 64 * MIB) == 416 + (2**31 - 1) * (64 * MIB + 220)
-    assert _core._block_count(True, 4096) == 1  # bool is an int
+    assert _core.block_count(True, 4096) == 1  # bool is an int

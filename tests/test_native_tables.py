@@ -12,7 +12,7 @@ import pytest
 import tables
 from qeltrix import _core
 
-SEEK = {"count": _core._block_count, "size": _core._container_size, "offset": _core._block_offset,
+SEEK = {"count": _core.block_count, "size": _core._container_size, "offset": _core._block_offset,
         "span": _core._block_span}
 
 

@@ -12,7 +12,7 @@ namespace bind {
 
 void bind_seek(py::module_& m) {
   m.def(
-      "_block_count",
+      "block_count",
       [](const py::object& plaintext_size, const py::object& block_size) {
         return qltx::block_count(as_uint(plaintext_size, "plaintext_size"),
                                  as_uint(block_size, "block_size"));

@@ -95,6 +95,25 @@ int64_t flush_deadline(int64_t first_byte, int64_t last_byte, int flush_after, i
   return std::min(last_byte + flush_after, first_byte + max_delay);
 }
 
+bool Chunker::arrived(size_t n, int64_t now) {
+  if (n == 0 || n > room()) throw std::invalid_argument("Chunker::arrived: n must be 1..room()");
+  if (!fill_) first_ = now;
+  last_ = now;
+  fill_ += n;
+  return fill_ == block_size_;
+}
+
+int Chunker::wait_ms(int64_t now, int slice) const {
+  if (!fill_) return slice;
+  return static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(slice, deadline() - now)));
+}
+
+size_t Chunker::take() {
+  const size_t n = fill_;
+  fill_ = 0;
+  return n;
+}
+
 // ---- worker pool ---------------------------------------------------------------------------------
 
 struct Gateway::Pool {
@@ -299,10 +318,10 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
     }
     const size_t bs = gw.cfg_.block_size;
     Buf buf = in_pool.get(bs);
-    size_t fill = 0;
-    int64_t first = 0, last = 0;
+    Chunker chunker(bs, gw.cfg_.flush_after_ms, gw.cfg_.max_delay_ms);
     uint64_t index = 0, plain_offset = 0;
     auto emit = [&](bool final) {
+      const size_t fill = chunker.take();
       auto it = std::make_shared<Item>();
       it->kind = Item::Block;
       it->blk = {index, plain_offset, static_cast<uint32_t>(fill), final};
@@ -312,7 +331,6 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       buf = in_pool.get(bs);
       index += 1;
       plain_offset += fill;
-      fill = 0;
       auto keep = it;
       if (!push(std::move(it))) return false;
       silent_since = -1;
@@ -325,18 +343,13 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
         return;
       }
       const int64_t now = now_ms();
-      int wait = SLICE_MS;
-      if (fill) {
-        const int64_t dl = flush_deadline(first, last, gw.cfg_.flush_after_ms, gw.cfg_.max_delay_ms);
-        if (now >= dl) {
-          if (!emit(false)) return;
-          continue;
-        }
-        wait = static_cast<int>(std::min<int64_t>(wait, dl - now));
+      if (chunker.due(now)) {  // a partial block waited long enough
+        if (!emit(false)) return;
+        continue;
       }
-      const long n = recv_wait(src, buf.data() + fill, bs - fill, wait);
+      const long n = recv_wait(src, buf.data() + chunker.fill(), chunker.room(), chunker.wait_ms(now, SLICE_MS));
       if (n < 0) {  // EOF: the final block (empty when the stream ended on a block boundary)
-        if ((fill || index) && !emit(true)) return;
+        if ((chunker.fill() || index) && !emit(true)) return;
         push_marker(Item::End);
         return;
       }
@@ -346,10 +359,7 @@ struct Gateway::Conn : std::enable_shared_from_this<Gateway::Conn> {
       }
       silent_since = -1;
       gw.count(static_cast<uint64_t>(n), 0);
-      if (!fill) first = now_ms();
-      last = now_ms();
-      fill += static_cast<size_t>(n);
-      if (fill == bs && !emit(false)) return;
+      if (chunker.arrived(static_cast<size_t>(n), now_ms()) && !emit(false)) return;
     }
   }
 

@@ -107,6 +107,32 @@ struct GatewayStats {
 // `max_delay` after the first byte of the block (milliseconds on any monotonic clock).
 int64_t flush_deadline(int64_t first_byte, int64_t last_byte, int flush_after, int max_delay);
 
+// Where a live plaintext stream's blocks end, without I/O (the gateway's reader is a thin loop
+// around it): told what arrived and when, it says how much the current block can still take,
+// when a partial block is due (flush_deadline), and when a block is complete. Times are
+// milliseconds on any monotonic clock.
+class Chunker {
+ public:
+  Chunker(size_t block_size, int flush_after_ms, int max_delay_ms)
+      : block_size_(block_size), flush_after_(flush_after_ms), max_delay_(max_delay_ms) {}
+  size_t fill() const { return fill_; }                 // bytes held in the current block
+  size_t room() const { return block_size_ - fill_; }   // bytes it can still take
+  // n bytes (1..room()) were appended at `now`; true when the block is now full (seal it).
+  bool arrived(size_t n, int64_t now);
+  // When the partial block held must be sealed; -1 when nothing is held.
+  int64_t deadline() const { return fill_ ? flush_deadline(first_, last_, flush_after_, max_delay_) : -1; }
+  bool due(int64_t now) const { return fill_ && now >= deadline(); }
+  // How long a read at `now` may wait: `slice`, or less when a partial block falls due sooner.
+  int wait_ms(int64_t now, int slice) const;
+  // The current block is sealed (full, due, or the final one): returns its size, starts the next.
+  size_t take();
+
+ private:
+  size_t block_size_, fill_ = 0;
+  int flush_after_, max_delay_;
+  int64_t first_ = 0, last_ = 0;
+};
+
 class Gateway {
  public:
   Gateway(GatewayConfig cfg, std::shared_ptr<CodecFactory> factory);

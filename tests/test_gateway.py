@@ -606,6 +606,48 @@ def test_flush_deadline():
     assert _core._flush_deadline(1000, 1950, 200, 1000) == 2000  # the first byte waited enough
 
 
+def test_chunker_says_when_a_block_ends():
+    """The gateway's plaintext reader is a loop around this sans-IO chunker: full blocks seal at
+    once, a partial one at the earlier of flush_after after its last byte and max_delay after its
+    first, and a read never waits past that."""
+    c = _core._Chunker(10, 200, 1000)
+    assert (c.fill, c.room, c.deadline(), c.due(10**6), c.wait_ms(0, 100)) == (0, 10, -1, False, 100)
+    assert c.arrived(4, 1000) is False and (c.fill, c.room, c.deadline()) == (4, 6, 1200)
+    assert (c.wait_ms(1100, 100), c.wait_ms(1150, 100), c.due(1199), c.due(1200)) == (100, 50, False, True)
+    for t in (1150, 1300, 1450, 1600, 1750):  # a trickle keeps the block open, but not past max_delay
+        c.arrived(1, t)
+    assert c.deadline() == 2000 and not c.due(1999) and c.due(2000)
+    assert c.arrived(c.room, 1800) is True and c.room == 0
+    assert c.take() == 10 and (c.fill, c.deadline()) == (0, -1)
+    for bad in (0, 11):
+        with pytest.raises(ValueError):
+            c.arrived(bad, 0)
+
+
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(0, 500)), max_size=40))
+def test_chunker_holds_its_invariants(steps):
+    bs, fa, md = 9, 200, 1000
+    c = _core._Chunker(bs, fa, md)
+    now, fill, first, last = 0, 0, 0, 0
+    for n, gap in steps:
+        now += gap
+        if c.due(now):
+            assert fill and now >= min(last + fa, first + md)
+            assert c.take() == fill
+            fill = 0
+        n = min(n, bs - fill)
+        if not fill:
+            first = now
+        last, fill = now, fill + n
+        assert c.arrived(n, now) is (fill == bs)
+        assert c.fill == fill and c.deadline() == min(last + fa, first + md)
+        assert 0 <= c.wait_ms(now, 100) <= 100
+        if fill == bs:
+            assert c.take() == bs
+            fill = 0
+
+
+
 def test_stream_packer_with_passphrase():
     raw = os.urandom(20_000)
     packer = qltx.StreamPacker(passphrase="pw", block_size=BS)

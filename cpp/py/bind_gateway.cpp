@@ -134,6 +134,16 @@ struct PyGateway {
 void bind_gateway(py::module_& m) {
   m.def("_flush_deadline", &qltx::flush_deadline, py::arg("first_byte"), py::arg("last_byte"),
         py::arg("flush_after"), py::arg("max_delay"));
+  // Test-only: the sans-IO chunker of the gateway's plaintext reader.
+  py::class_<qltx::Chunker>(m, "_Chunker")
+      .def(py::init<size_t, int, int>(), py::arg("block_size"), py::arg("flush_after"), py::arg("max_delay"))
+      .def_property_readonly("fill", &qltx::Chunker::fill)
+      .def_property_readonly("room", &qltx::Chunker::room)
+      .def("arrived", &qltx::Chunker::arrived, py::arg("n"), py::arg("now"))
+      .def("deadline", &qltx::Chunker::deadline)
+      .def("due", &qltx::Chunker::due, py::arg("now"))
+      .def("wait_ms", &qltx::Chunker::wait_ms, py::arg("now"), py::arg("slice"))
+      .def("take", &qltx::Chunker::take);
   py::class_<PyGateway>(m, "_Gateway")
       .def(py::init([](const std::string& listen_host, int listen_port, const std::string& dest_host,
                        int dest_port, bool decrypt, const py::object& block_size, int flush_after_ms,

@@ -610,16 +610,16 @@ def test_chunker_says_when_a_block_ends():
     """The gateway's plaintext reader is a loop around this sans-IO chunker: full blocks seal at
     once, a partial one at the earlier of flush_after after its last byte and max_delay after its
     first, and a read never waits past that."""
-    c = _core._Chunker(10, 200, 1000)
-    assert (c.fill, c.room, c.deadline(), c.due(10**6), c.wait_ms(0, 100)) == (0, 10, -1, False, 100)
-    assert c.arrived(4, 1000) is False and (c.fill, c.room, c.deadline()) == (4, 6, 1200)
+    c = _core._Chunker(16, 200, 1000)
+    assert (c.fill, c.room, c.deadline(), c.due(10**6), c.wait_ms(0, 100)) == (0, 16, -1, False, 100)
+    assert c.arrived(4, 1000) is False and (c.fill, c.room, c.deadline()) == (4, 12, 1200)
     assert (c.wait_ms(1100, 100), c.wait_ms(1150, 100), c.due(1199), c.due(1200)) == (100, 50, False, True)
-    for t in (1150, 1300, 1450, 1600, 1750):  # a trickle keeps the block open, but not past max_delay
-        c.arrived(1, t)
+    for t in (1150, 1300, 1450, 1600, 1750, 1900):  # a trickle keeps the block open, but not past max_delay
+        assert c.arrived(1, t) is False and c.deadline() == min(t + 200, 2000)
     assert c.deadline() == 2000 and not c.due(1999) and c.due(2000)
-    assert c.arrived(c.room, 1800) is True and c.room == 0
-    assert c.take() == 10 and (c.fill, c.deadline()) == (0, -1)
-    for bad in (0, 11):
+    assert c.arrived(c.room, 1950) is True and c.room == 0
+    assert c.take() == 16 and (c.fill, c.deadline()) == (0, -1)
+    for bad in (0, 17):
         with pytest.raises(ValueError):
             c.arrived(bad, 0)
 

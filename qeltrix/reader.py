@@ -536,6 +536,8 @@ class StreamOpener:
         self.layout = Layout(self.version, self.header, raw, keyring, start)
         self.keys = open_layout(self.layout, make_secrets(master_key, passphrase, identities), derive)
         self.verify = verify
+        self._stored_pool = BufferPool(self.header.block_size + OVERHEAD, keep=16)
+        self._lent: set = set()  # ids of the pool's buffers lent out by blocks()
         self.seen: list[tuple[int, int, int, int]] = []  # (plain_offset, block_offset, plain_size, stored)
         self.offset = start
         self.plain_offset = 0
@@ -570,10 +572,13 @@ class StreamOpener:
                 n = prefix.payload_size - _core.TAG_SIZE
                 if n == 0 and not prefix.final:
                     raise DamagedError(f"block {i}: empty non-final block", i)
-                # One buffer per block, filled in place: no second copy to join prefix and rest.
-                stored = bytearray(n + OVERHEAD)
+                # Each block read in place into a recycled buffer (open_group gives it back): no
+                # second copy to join prefix and rest, no fresh zeroed buffer per block.
+                buf = self._stored_pool.get()
+                self._lent.add(id(buf))
+                stored = memoryview(buf)[:n + OVERHEAD]
                 stored[:_core.PREFIX_SIZE] = head
-                if self.reader.readinto(memoryview(stored)[_core.PREFIX_SIZE:]) != len(stored) - _core.PREFIX_SIZE:
+                if self.reader.readinto(stored[_core.PREFIX_SIZE:]) != len(stored) - _core.PREFIX_SIZE:
                     raise TruncatedError(f"the stream ends inside the block {i} (offset {self.reader.offset})")
                 self.seen.append((self.plain_offset, self.offset, n, len(stored)))
                 yield i, self.plain_offset, n, prefix.final, stored
@@ -612,9 +617,16 @@ class StreamOpener:
         """Authenticate and decrypt a group of items from ``blocks()``, their plaintext hashes
         checked together; returns the plaintexts (new bytearrays), in order."""
         outs = [bytearray(n) for _, _, n, _, _ in items]
-        open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
-                                for (i, plain_offset, n, final, stored), out in zip(items, outs)],
-                    self.header.permuted, self.verify)
+        try:
+            open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
+                                    for (i, plain_offset, n, final, stored), out in zip(items, outs)],
+                        self.header.permuted, self.verify)
+        finally:
+            for item in items:  # the stored bytes are no longer needed: our buffers go back
+                buf = item[4].obj if isinstance(item[4], memoryview) else None
+                if buf is not None and id(buf) in self._lent:
+                    self._lent.discard(id(buf))
+                    self._stored_pool.put(buf)
         return outs
 
     def finish(self) -> FileInfo:

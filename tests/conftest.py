@@ -10,8 +10,17 @@ import os
 os.environ["QELTRIX_INSECURE_TEST_KDF"] = "1"
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from qeltrix import random_master_key  # noqa: E402
+
+# No timing assertions, hypothesis's included: an example may take any time on a loaded machine
+# (the default deadline of 200 ms would fail a test that is merely slow, and only sometimes).
+# Built on the profile in force: with CI set, hypothesis's own "ci" profile (derandomized, no
+# example database), which .ci/run always sets.
+settings.register_profile("qeltrix", deadline=None,
+                          suppress_health_check={*settings.default.suppress_health_check, HealthCheck.too_slow})
+settings.load_profile("qeltrix")
 
 from speccheck import spec_check  # noqa: E402,F401
 

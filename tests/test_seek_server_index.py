@@ -13,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 
 import pytest
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import qeltrix as qltx
 from httpclient import connect, get, parse_responses, recv_all, request_bytes
+from polling import wait_until
 
 HOSTILE = [
     "<script>alert(1)</script>.txt",   # a slash too: a folder "<script>alert(1)<"
@@ -253,13 +253,12 @@ def test_access_log_counts_bytes_actually_sent(tmp_path, caplog):
             s.sendall(request_bytes("GET", "/"))
             assert s.recv(1000)
         assert get(srv.port, "/", {"Range": "bytes=0-99"}).status == 206
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            lines = [r.getMessage() for r in caplog.records if '"GET / HTTP/1.1"' in r.getMessage()]
-            if len(lines) == 2:
-                break
-            time.sleep(0.02)
-    lines = [r.getMessage() for r in caplog.records if '"GET / HTTP/1.1"' in r.getMessage()]
+
+        def access_lines():
+            return [r.getMessage() for r in caplog.records if '"GET / HTTP/1.1"' in r.getMessage()]
+
+        wait_until(lambda: len(access_lines()) == 2, "both access lines (the aborted one: once the reset is seen)")
+    lines = access_lines()
     aborted = [ln for ln in lines if ln.endswith(" aborted")]
     assert len(aborted) == 1, lines
     sent = int(aborted[0].split('" 200 ', 1)[1].split(" ", 1)[0])

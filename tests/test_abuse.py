@@ -471,12 +471,14 @@ def test_gateway_idle_timeout_drops_a_silent_source_only(caplog):
         wait_until(lambda: idle_drops() == 1, "the gateway to log the idle timeout")
         with pytest.raises(qltx.TruncatedError):  # ended as an abort: no footer
             qltx.unpack(bytes(blob), io.BytesIO(), MK)
-        # A client that keeps sending for longer than the timeout is not dropped: pieces every
-        # 10 ms (30 times closer than the timeout) for three times the timeout.
+    # A client that keeps sending for longer than the timeout is not dropped: pieces every 10 ms
+    # (100 times closer than the timeout, so that no pause of a loaded machine comes near it) for
+    # one and a half times the timeout.
+    with qltx.GatewayServer(MK, listen_port=0, block_size=4096, idle_timeout=1.0) as gw:
         sent = bytearray()
         with socket.create_connection((HOST, gw.port), timeout=30) as s:
             t0 = time.monotonic()
-            while time.monotonic() - t0 < 0.9:
+            while time.monotonic() - t0 < 1.5:
                 piece = os.urandom(100)
                 s.sendall(piece)
                 sent += piece

@@ -63,9 +63,15 @@ def abort(s: socket.socket) -> None:
 class Sink:
     """A TCP server that keeps what each connection sends (and when), optionally reading slowly."""
 
-    def __init__(self, rate: float | None = None, chunk: int = 1 << 20):
+    def __init__(self, rate: float | None = None, chunk: int = 1 << 20, rcvbuf: int | None = None):
+        """``rcvbuf``: a fixed receive buffer (no autotuning), so that what the kernel holds
+        between the gateway and this sink is bounded however the sink's pace varies."""
         self.rate, self.chunk = rate, chunk
-        self.sock = socket.create_server((HOST, 0))
+        self.sock = socket.socket()
+        if rcvbuf is not None:  # before listen: the connections take it from the listener
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((HOST, 0))
+        self.sock.listen()
         self.port = self.sock.getsockname()[1]
         self.conns: list[dict] = []
         self.received = 0
@@ -291,7 +297,9 @@ def test_slow_destination_bounds_memory(mk):
     bs, window, total = 64 * 1024, 4, 24 << 20
     bound = 2 * (window + 1) * (bs + 220)
     samples = []
-    with Sink(rate=12e6, chunk=256 * 1024) as sink, \
+    # the sink's receive buffer is fixed: a sink catching up after a pause of a loaded machine
+    # would otherwise grow it (autotuning, up to tcp_rmem's maximum) past the margin below
+    with Sink(rate=12e6, chunk=256 * 1024, rcvbuf=256 * 1024) as sink, \
             gateway(mk, dest_host=HOST, dest_port=sink.port, block_size=bs, window=window) as gw:
         with socket.create_connection((HOST, gw.port)) as s:
             chunk = os.urandom(1 << 20)

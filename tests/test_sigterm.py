@@ -185,10 +185,10 @@ def test_serve_stops_gracefully_on_sigterm(work):
     assert rc == 0 and "stopping" in err
 
 
-def _serve_stuck(work, srv):
+def _serve_stuck(work, srv, stop_timeout: float = 1):
     """``qeltrix serve`` of the stalled origin, with one client whose range is being read (its
     worker is stuck in the read)."""
-    p = _spawn(["serve", srv.url, "--port", 0, "--key-file", work / "k", "--stop-timeout", 1],
+    p = _spawn(["serve", srv.url, "--port", 0, "--key-file", work / "k", "--stop-timeout", stop_timeout],
                stdin=subprocess.DEVNULL)
     url = _ready(p, "serving")[-1].split()[-1]
 
@@ -213,7 +213,9 @@ def test_serve_with_a_stuck_worker_exits_after_its_stop_timeout(work):
 
 def test_serve_exits_at_once_on_a_second_signal(work):
     with HostileServer(BLOB, "stall", honest=2) as srv:
-        p = _serve_stuck(work, srv)
+        # a stop timeout far longer than the pause before the second signal (0.25 s), so that
+        # even a loaded machine sends it while the first stop is still waiting
+        p = _serve_stuck(work, srv, stop_timeout=DEADLINE / 2)
         p.send_signal(signal.SIGTERM)
         rc, err, _ = _signal_and_wait(p, signal.SIGINT)
     assert rc == 130 and "second signal" in err

@@ -23,6 +23,7 @@ import pytest
 
 import qeltrix as qltx
 from nginxserver import Nginx, nginx_binary
+from polling import DEADLINE
 from tlsproxy import Instance, conf_for, make_cert
 
 BIG = 24 << 20
@@ -128,7 +129,7 @@ def test_aria2c_segments_across_both_instances(deployment, tmp_path):
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert (tmp_path / "out.bin").read_bytes() == dep["big"]
     # each instance logs a request when its last byte is sent: wait for both to have some
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + DEADLINE
     while True:
         per = [i.access("/big.bin")[m:] for i, m in zip(dep["instances"], marks)]
         ranged = [[x for x in lines if x[0] == 206] for lines in per]

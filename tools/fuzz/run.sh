@@ -13,7 +13,7 @@ secs=${1:-20}
 harnesses=${FUZZ_HARNESSES:-format format61 http range stream}
 out=build/fuzz
 CXX=${CXX_FUZZ:-$(command -v clang++ || command -v clang++-14 || true)}
-[ -n "$CXX" ] || { echo "fuzz: clang++ not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
+[ -n "$CXX" ] || { echo "fuzz: clang++ not found (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
 
 cmake -S . -B "$out/build" -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DQELTRIX_FUZZ=ON -DQELTRIX_PYTHON=OFF >"$out.cmake.log" 2>&1 || { cat "$out.cmake.log"; exit 1; }

@@ -1,4 +1,7 @@
-"""Random access to a container over HTTP(S) with Range requests, through urllib3.
+"""Random access to a container over HTTP(S) with Range requests: plain ``http://`` without a
+proxy through keep-alive :mod:`http.client` connections, whose bodies are received straight into
+the caller's buffer (one ``recv_into`` per read, the GIL released); https and proxies through
+urllib3.
 
 At open, two requests in parallel: ``Range: bytes=-16384`` (trailer and footer; the total size
 comes from ``Content-Range``) and ``bytes=0-415`` (the header); a footer larger than that costs
@@ -29,6 +32,7 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -37,9 +41,10 @@ import urllib.request
 import urllib3
 from urllib3.exceptions import HTTPError as _U3Error
 from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
+from urllib3.util import parse_url, wait_for_read
 
 from ..errors import RangeNotSupportedError, RemoteChangedError, RemoteError
-from .base import display_url
+from .base import display_url, url_scheme
 from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess
 
 __all__ = ["HttpAccess"]
@@ -90,7 +95,15 @@ class HttpAccess(RemoteAccess):
         # Every retry is ours (a dropped body too); redirects are followed by _send (same origin).
         self._no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0,
                                          raise_on_redirect=False)
-        self._http = _pool_manager(url, workers + 1)
+        proxy = _proxy_for(url)
+        #: Plain http without a proxy: our own keep-alive connections (bodies received in place);
+        #: else urllib3 (TLS, proxies).
+        self._direct = None
+        self._http = None
+        if url_scheme(url) == "http" and proxy is None:
+            self._direct = _Connections(url, connect_timeout, timeout, workers + 1)
+        else:
+            self._http = _pool_manager(url, proxy, workers + 1)
         self._stats = threading.Lock()
         self.etag: str | None = None
         self.last_modified: str | None = None
@@ -240,9 +253,12 @@ class HttpAccess(RemoteAccess):
     def _request(self, url: str, headers: dict):
         with self._stats:
             self.requests += 1
+        if self._direct is not None:
+            return self._direct.request(url, headers)
         try:
-            return self._http.request("GET", url, headers=headers, preload_content=False, redirect=False,
-                                      decode_content=False, timeout=self._timeout, retries=self._no_retries)
+            return _Urllib3Reply(self._http.request("GET", url, headers=headers, preload_content=False,
+                                                    redirect=False, decode_content=False, timeout=self._timeout,
+                                                    retries=self._no_retries))
         except MaxRetryError as e:
             if isinstance(e.reason, (SSLError, ResponseError)):
                 raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
@@ -278,13 +294,11 @@ class HttpAccess(RemoteAccess):
         deadline = time.monotonic() + self._grace + n / self._min_speed
         try:
             while got < n:
-                # read1: what one receive brings (readinto would wait for the whole view, so a
+                # readinto1: what one receive brings (readinto would wait for the whole view, so a
                 # trickle could hold it for ever); the deadline is checked between receives
-                chunk = resp.read1(min(n - got, 1 << 20))
-                if not chunk:
+                k = resp.readinto1(view[got:])
+                if not k:
                     break
-                k = len(chunk)
-                view[got:got + k] = chunk
                 got += k
                 if got < n and time.monotonic() > deadline:
                     _discard(resp)
@@ -352,19 +366,199 @@ class HttpAccess(RemoteAccess):
 
     def close(self, wait: bool = True) -> None:
         super().close(wait)
-        http_pool = getattr(self, "_http", None)
-        if http_pool is not None:
-            http_pool.clear()
+        for pool in (getattr(self, "_http", None), getattr(self, "_direct", None)):
+            if pool is not None:
+                pool.clear()
 
 
-def _pool_manager(url: str, maxsize: int):
-    """Connections for ``url``: through the proxy that ``http_proxy``/``https_proxy`` name
-    unless ``no_proxy`` exempts the host (the convention of curl and requests), else direct."""
+def _proxy_for(url: str) -> str | None:
+    """The proxy that ``http_proxy``/``https_proxy`` name for ``url``, unless ``no_proxy``
+    exempts its host (the convention of curl and requests); None: direct."""
     p = urllib.parse.urlsplit(url)
     proxy = urllib.request.getproxies().get(p.scheme)
     if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
+        return proxy
+    return None
+
+
+def _pool_manager(url: str, proxy: str | None, maxsize: int):
+    """urllib3 connections for ``url``: through ``proxy``, else direct."""
+    if proxy:
         return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
     return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response with ``readinto1``: what one receive brings, straight into the
+    caller's buffer (``read1`` returns new bytes, ``readinto`` waits for the whole buffer). The
+    bookkeeping is ``read1``'s and ``readinto``'s own: the length left, and the end of the body
+    closing the response, so that its connection can send the next request."""
+
+    def readinto1(self, b) -> int:
+        if self.fp is None:
+            return 0
+        if self.chunked:  # rare for a range (a copy): http.client decodes the chunks
+            data = self.read1(len(b))
+            b[:len(data)] = data
+            return len(data)
+        if self.length is not None and len(b) > self.length:
+            b = memoryview(b)[:self.length]
+        n = self.fp.readinto1(b)
+        if not n and b:
+            self._close_conn()
+            if self.length:  # the connection closed before the Content-Length's end
+                raise http.client.IncompleteRead(b"", self.length)
+        elif self.length is not None:
+            self.length -= n
+            if not self.length:
+                self._close_conn()
+        return n
+
+
+class _Connection(http.client.HTTPConnection):
+    """A keep-alive connection: ``connect_timeout`` to connect, ``timeout`` for each receive."""
+
+    response_class = _Response
+
+    def __init__(self, host: str, port: int, connect_timeout: float, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.connect_timeout = connect_timeout
+        #: Answers received on this connection (a first request is never on a stale one).
+        self.used = 0
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+        self.sock.settimeout(self.timeout)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # not every platform has it
+            pass
+
+
+class _Connections:
+    """Keep-alive http.client connections to the one origin of a plain http URL (redirects are
+    followed only within it), at most ``keep`` of them idle."""
+
+    def __init__(self, url: str, connect_timeout: float, timeout: float, keep: int):
+        try:
+            u = parse_url(url)
+        except LocationValueError as e:
+            raise ValueError(f"{display_url(url)}: not a valid URL ({e})") from None
+        if not u.host:
+            raise ValueError(f"{display_url(url)}: not a valid URL (no host)")
+        self._host, self._port = u.host, u.port or 80
+        self._connect_timeout, self._timeout, self._keep = connect_timeout, timeout, keep
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _get(self) -> _Connection:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            return _Connection(self._host, self._port, self._connect_timeout, self._timeout)
+        if conn.sock is not None and wait_for_read(conn.sock, timeout=0.0):
+            conn.close()  # closed by the server while idle (or it sent what nobody asked): reconnect
+            conn.used = 0
+        return conn
+
+    def put(self, conn: _Connection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self._keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def request(self, url: str, headers: dict) -> "_DirectReply":
+        target = parse_url(url).request_uri
+        for fresh in (False, True):
+            conn = self._get()
+            reused = conn.used > 0 and conn.sock is not None
+            try:
+                conn.request("GET", target, headers=headers)
+                resp = conn.getresponse()
+            except (ConnectionError, http.client.RemoteDisconnected) as e:
+                conn.close()
+                if reused and not fresh:  # a kept connection the server had just closed: once more
+                    continue
+                raise _Retry(_reason(e)) from e
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                if isinstance(e, http.client.InvalidURL):
+                    raise ValueError(f"{display_url(url)}: not a valid URL ({e})") from None
+                raise _Retry(_reason(e)) from e
+            conn.used += 1
+            return _DirectReply(self, conn, resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def clear(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _DirectReply:
+    """An answer on one of our connections: its status and headers, its body read in place."""
+
+    __slots__ = ("status", "reason", "headers", "_pool", "_conn", "_resp")
+
+    def __init__(self, pool: _Connections, conn: _Connection, resp: _Response):
+        self.status, self.reason, self.headers = resp.status, resp.reason, resp.headers
+        self._pool, self._conn, self._resp = pool, conn, resp
+
+    def readinto1(self, b) -> int:
+        return self._resp.readinto1(b)
+
+    def read(self, n: int) -> bytes:
+        return self._resp.read(n)
+
+    def close(self) -> None:
+        """Drop the answer without reading the rest of its body: close the connection (and the
+        answer, which holds the socket alone when the server said ``Connection: close``)."""
+        self._resp.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def release(self) -> None:
+        """The connection back to the pool when the body was read to its end, else closed."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._resp.isclosed():
+            self._pool.put(conn)
+        else:
+            self._resp.close()
+            conn.close()
+
+
+class _Urllib3Reply:
+    """A urllib3 answer with the same few methods (``readinto1`` copies what ``read1`` brings)."""
+
+    __slots__ = ("status", "reason", "headers", "_resp")
+
+    def __init__(self, resp):
+        self.status, self.reason, self.headers, self._resp = resp.status, resp.reason, resp.headers, resp
+
+    def readinto1(self, b) -> int:
+        chunk = self._resp.read1(min(len(b), 1 << 20))
+        k = len(chunk)
+        b[:k] = chunk
+        return k
+
+    def read(self, n: int) -> bytes:
+        return self._resp.read(n)
+
+    def close(self) -> None:
+        self._resp.close()
+
+    def release(self) -> None:
+        resp = self._resp
+        if resp.length_remaining != 0:
+            resp.close()
+        resp.release_conn()
 
 
 def _origin(url: str) -> tuple:
@@ -396,6 +590,4 @@ def _discard(resp) -> None:
 
 def _release(resp) -> None:
     """Give the connection back for reuse when the body was read to its end, else close it."""
-    if resp.length_remaining != 0:
-        resp.close()
-    resp.release_conn()
+    resp.release()

@@ -102,7 +102,7 @@ def _plaintexts(container: Container, workers: int):
 RUN_BYTES = 4 << 20
 
 
-def _remote_plaintexts(container: Container, workers: int, run_bytes: int = RUN_BYTES):
+def _remote_plaintexts(container: Container, workers: int, run_bytes: int | None = None):
     """Remote: each job fetches a run of adjacent stored blocks (one ranged request) straight
     into a reused buffer, then decrypts its blocks (``lanes`` at a time, hashed side by side);
     ``workers`` jobs at once (each waits on the network for part of its time), runs in order."""
@@ -110,7 +110,7 @@ def _remote_plaintexts(container: Container, workers: int, run_bytes: int = RUN_
     bs = container.header.block_size
     index, ra = container.index, container.ra
     lanes = group_size(bs)
-    run_bytes = max(run_bytes, bs + OVERHEAD)  # every run fits a pool buffer
+    run_bytes = max(RUN_BYTES if run_bytes is None else run_bytes, bs + OVERHEAD)  # every run fits a buffer
     blocks_per_run = max(1, run_bytes // (bs + OVERHEAD))
     threads = workers
     window = threads + 1  # a run waiting to be written while each thread works on its own

@@ -452,9 +452,11 @@ class _Connections:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _get(self) -> _Connection:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
+    def _get(self, fresh: bool = False) -> _Connection:
+        conn = None
+        if not fresh:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
         if conn is None:
             return _Connection(self._host, self._port, self._connect_timeout, self._timeout)
         if conn.sock is not None and wait_for_read(conn.sock, timeout=0.0):
@@ -472,14 +474,14 @@ class _Connections:
     def request(self, url: str, headers: dict) -> "_DirectReply":
         target = parse_url(url).request_uri
         for fresh in (False, True):
-            conn = self._get()
+            conn = self._get(fresh)
             reused = conn.used > 0 and conn.sock is not None
             try:
                 conn.request("GET", target, headers=headers)
                 resp = conn.getresponse()
             except (ConnectionError, http.client.RemoteDisconnected) as e:
                 conn.close()
-                if reused and not fresh:  # a kept connection the server had just closed: once more
+                if reused:  # a kept connection the server closed as we sent: once more, on a new one
                     continue
                 raise _Retry(_reason(e)) from e
             except (OSError, http.client.HTTPException) as e:

@@ -64,6 +64,7 @@ class RangeServer:
     def __init__(self, data: bytes, mode: str | None = None):
         self.data, self.mode = data, mode
         self.connections = self.requests = self.dropped = 0
+        self.targets: list[bytes] = []
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -128,6 +129,7 @@ class RangeServer:
                         return
                     with self._lock:
                         self.requests += 1
+                        self.targets.append(lines[0].split(b" ")[1])
                     keep = self._answer(conn, headers.get(b"range", b""))
                     served += 1
                     if not keep:
@@ -195,6 +197,13 @@ def test_a_kept_connection_the_server_dropped_is_replaced_at_once(blob, plain, k
         got, _ = _unpack(HttpAccess(srv.url, workers=2, retries=0), key, workers=2)
         assert got == plain
         assert srv.dropped > 0
+
+
+def test_the_request_target_is_percent_encoded_as_urllib3_did(blob):
+    with RangeServer(blob) as srv:
+        with HttpAccess(f"http://127.0.0.1:{srv.port}/a b/\u00e9.qltx?x=1&y=%20#frag", workers=1):
+            pass
+    assert set(srv.targets) == {b"/a%20b/%C3%A9.qltx?x=1&y=%20"}
 
 
 def test_a_server_that_drops_every_connection_at_once_is_still_an_error(blob, key):

@@ -1,7 +1,7 @@
 """Random access to a container over HTTP(S) with Range requests: plain ``http://`` without a
 proxy through keep-alive :mod:`http.client` connections, whose bodies are received straight into
 the caller's buffer (one ``recv_into`` per read, the GIL released); https and proxies through
-urllib3.
+urllib3 (imported only then).
 
 At open, two requests in parallel: ``Range: bytes=-16384`` (trailer and footer; the total size
 comes from ``Content-Range``) and ``bytes=0-415`` (the header); a footer larger than that costs
@@ -38,10 +38,6 @@ import time
 import urllib.parse
 import urllib.request
 
-import urllib3
-from urllib3.exceptions import HTTPError as _U3Error
-from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
-from urllib3.util import parse_url, wait_for_read
 
 from ..errors import RangeNotSupportedError, RemoteChangedError, RemoteError
 from .base import display_url, url_scheme
@@ -52,7 +48,7 @@ __all__ = ["HttpAccess"]
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+)\s*$", re.IGNORECASE)
 _UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_USER_AGENT = "qeltrix (urllib3)"
+_USER_AGENT = "qeltrix"
 #: The slowest body accepted, in bytes per second (after the read timeout's worth of grace).
 MIN_SPEED = 16 << 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -90,20 +86,14 @@ class HttpAccess(RemoteAccess):
             raise ValueError("min_speed must be positive")
         self._grace, self._min_speed = float(timeout), float(min_speed)
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {}), "Accept-Encoding": "identity"}
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
         self._retries, self._backoff, self._max_backoff = retries, backoff, max_backoff
-        # Every retry is ours (a dropped body too); redirects are followed by _send (same origin).
-        self._no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0,
-                                         raise_on_redirect=False)
         proxy = _proxy_for(url)
-        #: Plain http without a proxy: our own keep-alive connections (bodies received in place);
-        #: else urllib3 (TLS, proxies).
-        self._direct = None
-        self._http = None
+        # Plain http without a proxy: our own keep-alive connections (bodies received in place);
+        # else urllib3 (TLS, proxies).
         if url_scheme(url) == "http" and proxy is None:
-            self._direct = _Connections(url, connect_timeout, timeout, workers + 1)
+            self._conns = _Connections(url, connect_timeout, timeout, workers + 1)
         else:
-            self._http = _pool_manager(url, proxy, workers + 1)
+            self._conns = _Urllib3Connections(url, proxy, connect_timeout, timeout, workers + 1)
         self._stats = threading.Lock()
         self.etag: str | None = None
         self.last_modified: str | None = None
@@ -253,20 +243,7 @@ class HttpAccess(RemoteAccess):
     def _request(self, url: str, headers: dict):
         with self._stats:
             self.requests += 1
-        if self._direct is not None:
-            return self._direct.request(url, headers)
-        try:
-            return _Urllib3Reply(self._http.request("GET", url, headers=headers, preload_content=False,
-                                                    redirect=False, decode_content=False, timeout=self._timeout,
-                                                    retries=self._no_retries))
-        except MaxRetryError as e:
-            if isinstance(e.reason, (SSLError, ResponseError)):
-                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
-            raise _Retry(_reason(e.reason)) from e
-        except LocationValueError as e:
-            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
-        except (_U3Error, OSError, http.client.HTTPException) as e:
-            raise _Retry(_reason(e)) from e
+        return self._conns.request(url, headers)
 
     def _redirect_target(self, url: str, resp) -> str:
         """Where a 3xx answer points, if it is the same origin (scheme, host, port) as the URL
@@ -304,7 +281,7 @@ class HttpAccess(RemoteAccess):
                     _discard(resp)
                     raise _Retry(f"too slow: {got} of {n} bytes in {self._grace + n / self._min_speed:.0f}s")
             more = got == n and length is None and resp.read(1)  # close-delimited or chunked: no more
-        except (_U3Error, OSError, http.client.HTTPException) as e:
+        except (OSError, http.client.HTTPException) as e:
             _discard(resp)
             raise _Retry(f"connection lost after {got} of {n} bytes ({_reason(e)})") from e
         finally:
@@ -366,9 +343,9 @@ class HttpAccess(RemoteAccess):
 
     def close(self, wait: bool = True) -> None:
         super().close(wait)
-        for pool in (getattr(self, "_http", None), getattr(self, "_direct", None)):
-            if pool is not None:
-                pool.clear()
+        conns = getattr(self, "_conns", None)
+        if conns is not None:
+            conns.clear()
 
 
 def _proxy_for(url: str) -> str | None:
@@ -379,13 +356,6 @@ def _proxy_for(url: str) -> str | None:
     if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
         return proxy
     return None
-
-
-def _pool_manager(url: str, proxy: str | None, maxsize: int):
-    """urllib3 connections for ``url``: through ``proxy``, else direct."""
-    if proxy:
-        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
-    return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
 
 
 class _Response(http.client.HTTPResponse):
@@ -441,12 +411,13 @@ class _Connections:
 
     def __init__(self, url: str, connect_timeout: float, timeout: float, keep: int):
         try:
-            u = parse_url(url)
-        except LocationValueError as e:
+            p = urllib.parse.urlsplit(url)
+            host, port = p.hostname, p.port
+        except ValueError as e:
             raise ValueError(f"{display_url(url)}: not a valid URL ({e})") from None
-        if not u.host:
+        if not host:
             raise ValueError(f"{display_url(url)}: not a valid URL (no host)")
-        self._host, self._port = u.host, u.port or 80
+        self._host, self._port = host, port or 80
         self._connect_timeout, self._timeout, self._keep = connect_timeout, timeout, keep
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
@@ -459,7 +430,7 @@ class _Connections:
                 conn = self._idle.pop() if self._idle else None
         if conn is None:
             return _Connection(self._host, self._port, self._connect_timeout, self._timeout)
-        if conn.sock is not None and wait_for_read(conn.sock, timeout=0.0):
+        if conn.sock is not None and _dropped(conn.sock):
             conn.close()  # closed by the server while idle (or it sent what nobody asked): reconnect
             conn.used = 0
         return conn
@@ -472,7 +443,7 @@ class _Connections:
         conn.close()
 
     def request(self, url: str, headers: dict) -> "_DirectReply":
-        target = parse_url(url).request_uri
+        target = _request_target(url)
         for fresh in (False, True):
             conn = self._get(fresh)
             reused = conn.used > 0 and conn.sock is not None
@@ -536,22 +507,92 @@ class _DirectReply:
             conn.close()
 
 
+def _dropped(sock: socket.socket) -> bool:
+    """True when the server closed an idle kept connection (or wrote what nobody asked for)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+        return True  # b"": closed; anything else: not the start of an answer to anything
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+
+
+#: What a request target keeps as it is (reserved characters and escapes); anything else (a
+#: space, a non-ASCII character) is percent-encoded, as urllib3 and requests do.
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def _request_target(url: str) -> str:
+    p = urllib.parse.urlsplit(url)
+    target = (p.path or "/") + (f"?{p.query}" if p.query else "")
+    return urllib.parse.quote(target, safe=_TARGET_SAFE)
+
+
+class _Urllib3Connections:
+    """https and proxies: urllib3's pools (TLS, CONNECT tunnels), the same ``request``."""
+
+    def __init__(self, url: str, proxy: str | None, connect_timeout: float, timeout: float, keep: int):
+        import urllib3
+
+        self._urllib3 = urllib3
+        self.name = display_url(url)
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
+        # Every retry is ours (a dropped body too); redirects are followed by _send (same origin).
+        self._no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0,
+                                         raise_on_redirect=False)
+        if proxy:
+            self._http = urllib3.ProxyManager(proxy, num_pools=4, maxsize=keep)
+        else:
+            self._http = urllib3.PoolManager(num_pools=4, maxsize=keep)
+
+    def request(self, url: str, headers: dict) -> "_Urllib3Reply":
+        exc = self._urllib3.exceptions
+        try:
+            return _Urllib3Reply(self._http.request("GET", url, headers=headers, preload_content=False,
+                                                    redirect=False, decode_content=False, timeout=self._timeout,
+                                                    retries=self._no_retries), exc.HTTPError)
+        except exc.MaxRetryError as e:
+            if isinstance(e.reason, (exc.SSLError, exc.ResponseError)):
+                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
+            raise _Retry(_reason(e.reason)) from e
+        except exc.LocationValueError as e:
+            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
+        except (exc.HTTPError, OSError, http.client.HTTPException) as e:
+            raise _Retry(_reason(e)) from e
+
+    def clear(self) -> None:
+        self._http.clear()
+
+
 class _Urllib3Reply:
-    """A urllib3 answer with the same few methods (``readinto1`` copies what ``read1`` brings)."""
+    """A urllib3 answer with the same few methods (``readinto1`` copies what ``read1`` brings);
+    urllib3's errors while reading the body become ConnectionError."""
 
-    __slots__ = ("status", "reason", "headers", "_resp")
+    __slots__ = ("status", "reason", "headers", "_resp", "_errors")
 
-    def __init__(self, resp):
+    def __init__(self, resp, errors):
         self.status, self.reason, self.headers, self._resp = resp.status, resp.reason, resp.headers, resp
+        self._errors = errors
 
     def readinto1(self, b) -> int:
-        chunk = self._resp.read1(min(len(b), 1 << 20))
+        try:
+            chunk = self._resp.read1(min(len(b), 1 << 20))
+        except self._errors as e:
+            raise ConnectionError(_reason(e)) from e
         k = len(chunk)
         b[:k] = chunk
         return k
 
     def read(self, n: int) -> bytes:
-        return self._resp.read(n)
+        try:
+            return self._resp.read(n)
+        except self._errors as e:
+            raise ConnectionError(_reason(e)) from e
 
     def close(self) -> None:
         self._resp.close()

@@ -98,20 +98,23 @@ def _plaintexts(container: Container, workers: int):
 
 
 #: Stored bytes of one run of adjacent blocks that a remote unpack fetches in one request and
-#: decrypts in one job (4 MiB: as fast as 8 here, with half the buffers; 2 MiB costs more CPU).
+#: decrypts in one job, rounded to whole groups of ``lanes`` blocks (4 MiB: as fast as 8 here,
+#: with half the buffers; 2 MiB costs more CPU).
 RUN_BYTES = 4 << 20
 
 
 def _remote_plaintexts(container: Container, workers: int, run_bytes: int | None = None):
     """Remote: each job fetches a run of adjacent stored blocks (one ranged request) straight
-    into a reused buffer, then decrypts its blocks (``lanes`` at a time, hashed side by side);
-    ``workers`` jobs at once (each waits on the network for part of its time), runs in order."""
+    into a reused buffer, then decrypts its blocks (``lanes`` at a time, hashed side by side, so
+    a run is whole groups of lanes); ``workers`` jobs at once (each waits on the network for part
+    of its time), runs in order."""
     n = container.num_blocks
     bs = container.header.block_size
     index, ra = container.index, container.ra
     lanes = group_size(bs)
-    run_bytes = max(RUN_BYTES if run_bytes is None else run_bytes, bs + OVERHEAD)  # every run fits a buffer
-    blocks_per_run = max(1, run_bytes // (bs + OVERHEAD))
+    run_bytes = RUN_BYTES if run_bytes is None else run_bytes
+    blocks_per_run = max(lanes, run_bytes // (bs + OVERHEAD) // lanes * lanes)
+    run_bytes = blocks_per_run * (bs + OVERHEAD)  # every run fits a pool buffer
     threads = workers
     window = threads + 1  # a run waiting to be written while each thread works on its own
     run_pool = BufferPool(run_bytes, keep=threads + 1)

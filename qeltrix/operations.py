@@ -125,7 +125,7 @@ def _remote_plaintexts(container: Container, workers: int, run_bytes: int | None
         start = index[i].block_offset
         end_e = index[j - 1]
         size = end_e.block_offset + end_e.block_size - start
-        sbuf = run_pool.get()
+        sbuf = run_pool.get() if size <= run_bytes else bytearray(size)  # (larger: never, for a sound index)
         out = []
         try:
             run = ra.read_into(start, memoryview(sbuf)[:size])
@@ -137,7 +137,8 @@ def _remote_plaintexts(container: Container, workers: int, run_bytes: int | None
                 out += container.decrypt_blocks(items, None, plain_pool)
             del run, items
         finally:
-            run_pool.put(sbuf)
+            if len(sbuf) == run_bytes:
+                run_pool.put(sbuf)
         return out
 
     for pt, buf in itertools.chain.from_iterable(ordered_map(job, run_spans(index, 0, n, run_bytes), threads,

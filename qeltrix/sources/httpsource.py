@@ -38,7 +38,6 @@ import time
 import urllib.parse
 import urllib.request
 
-
 from ..errors import RangeNotSupportedError, RemoteChangedError, RemoteError
 from .base import display_url, url_scheme
 from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess

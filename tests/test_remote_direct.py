@@ -234,6 +234,23 @@ def test_a_server_that_drops_every_connection_at_once_is_still_an_error(blob, ke
             t.join()
 
 
+def test_plain_http_never_imports_urllib3(blob, plain, key, tmp_path):
+    """urllib3 is for https and proxies: a plain http unpack does not pay its start-up."""
+    (tmp_path / "k").write_bytes(key)
+    code = f"""
+import sys, qeltrix
+key = open({str(tmp_path / "k")!r}, "rb").read()
+out = qeltrix.unpack(sys.argv[1], {str(tmp_path / "out")!r}, key)
+assert not [m for m in sys.modules if m.startswith("urllib3")], "urllib3 imported"
+"""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "all_proxy")}
+    with FaultServer(blob) as srv:
+        r = subprocess.run([sys.executable, "-c", code, srv.url], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out").read_bytes() == plain
+
+
 # -- runs of blocks into recycled buffers --------------------------------------------------
 
 @pytest.mark.parametrize("run_bytes", [1000, 9 * (BS + 220), 1 << 30])

@@ -67,7 +67,9 @@ class RangeServer:
         self.connections = self.requests = self.dropped = 0
         self.targets: list[bytes] = []
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
         self.port = self._sock.getsockname()[1]
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -82,12 +84,9 @@ class RangeServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept
-        except OSError:
-            pass
-        self._sock.close()
+        self._closing.set()
         self._accepting.join()
+        self._sock.close()
         with self._lock:
             conns, threads = list(self._conns), list(self._threads)
         for c in conns:
@@ -99,11 +98,14 @@ class RangeServer:
             t.join()
 
     def _accept(self) -> None:
-        while True:
+        while not self._closing.is_set():
             try:
                 conn, _ = self._sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
             except OSError:
                 return
+            conn.settimeout(30)
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             with self._lock:
                 self.connections += 1
@@ -221,8 +223,12 @@ def test_a_server_that_drops_every_connection_at_once_is_still_an_error(blob, ke
                     c, _ = lsock.accept()
                 except OSError:
                     continue
-                c.recv(65536)
-                c.close()
+                with c:
+                    c.settimeout(5)
+                    try:
+                        c.recv(65536)
+                    except OSError:
+                        pass
 
         t = threading.Thread(target=drop, daemon=True)
         t.start()

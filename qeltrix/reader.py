@@ -17,7 +17,7 @@ from .sources import RandomAccess, SequentialReader, open_random_access
 from .pipeline import BufferPool, ordered_map
 
 __all__ = ["open_keys", "open_layout", "read_layout", "Layout", "Limits", "PagedIndex", "Container", "FileInfo",
-           "StreamOpener", "MAX_INDEX_BYTES"]
+           "StreamOpener", "MAX_INDEX_BYTES", "run_spans"]
 
 #: Blocks a Container remembers as hash-checked (32 bytes of tags each, ~2 MiB in all; 16 GiB
 #: of 1 MiB blocks; see open_group).
@@ -486,21 +486,23 @@ class Container:
         self.close()
 
 
+def run_spans(index, first: int, last: int, run_bytes: int = 8 << 20):
+    """Blocks [first, last) as runs ``(i, j)`` of adjacent stored blocks of at most ``run_bytes``
+    together (a block larger than that is a run of its own)."""
+    i = first
+    while i < last:
+        j, size = i, 0
+        while j < last and (j == i or size + index[j].block_size <= run_bytes):
+            size += index[j].block_size
+            j += 1
+        yield i, j
+        i = j
+
+
 def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
     """``Container.iter_stored`` for anything with ``ra``, ``index`` and ``read_stored_run``."""
-
-    def spans():
-        i = first
-        while i < last:
-            j, size = i, 0
-            while j < last and (j == i or size + holder.index[j].block_size <= run_bytes):
-                size += holder.index[j].block_size
-                j += 1
-            yield i, j
-            i = j
-
     ahead = getattr(holder.ra, "concurrency", 1)
-    runs = spans()
+    runs = run_spans(holder.index, first, last, run_bytes)
     if ahead > 1:
         head = list(itertools.islice(runs, 2))
         runs = itertools.chain(head, runs)

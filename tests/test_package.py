@@ -34,7 +34,7 @@ LAYERS = [
 ]
 RANK = {name: k for k, layer in enumerate(LAYERS) for name in layer}
 # Inside qeltrix/sources/, every import points down too.
-SOURCES_ORDER = {"base": 0, "local": 1, "remote": 2, "httpsource": 3, "fsspecsource": 3, "__init__": 4}
+SOURCES_ORDER = {"base": 0, "local": 1, "remote": 2, "httpconn": 2, "httpsource": 3, "fsspecsource": 3, "__init__": 4}
 
 
 def _modules():

@@ -1,4 +1,5 @@
-"""Random access to a container over HTTP(S) with Range requests, through urllib3.
+"""Random access to a container over HTTP(S) with Range requests (the connections, plain http
+through http.client, https and proxies through urllib3, are :mod:`.httpconn`'s).
 
 At open, two requests in parallel: ``Range: bytes=-16384`` (trailer and footer; the total size
 comes from ``Content-Range``) and ``bytes=0-415`` (the header); a footer larger than that costs
@@ -32,14 +33,10 @@ import re
 import threading
 import time
 import urllib.parse
-import urllib.request
-
-import urllib3
-from urllib3.exceptions import HTTPError as _U3Error
-from urllib3.exceptions import LocationValueError, MaxRetryError, ResponseError, SSLError
 
 from ..errors import RangeNotSupportedError, RemoteChangedError, RemoteError
-from .base import display_url
+from .base import display_url, url_scheme
+from .httpconn import Connections, Retry, Urllib3Connections, proxy_for, reason
 from .remote import HEAD_BYTES, PART_BYTES, TAIL_BYTES, RemoteAccess
 
 __all__ = ["HttpAccess"]
@@ -47,20 +44,11 @@ __all__ = ["HttpAccess"]
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+)\s*$", re.IGNORECASE)
 _UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_USER_AGENT = "qeltrix (urllib3)"
+_USER_AGENT = "qeltrix"
 #: The slowest body accepted, in bytes per second (after the read timeout's worth of grace).
 MIN_SPEED = 16 << 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-
-
-class _Retry(Exception):
-    """An attempt failed in a way worth retrying."""
-
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.retry_after = retry_after
 
 
 class HttpAccess(RemoteAccess):
@@ -85,12 +73,14 @@ class HttpAccess(RemoteAccess):
             raise ValueError("min_speed must be positive")
         self._grace, self._min_speed = float(timeout), float(min_speed)
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {}), "Accept-Encoding": "identity"}
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
         self._retries, self._backoff, self._max_backoff = retries, backoff, max_backoff
-        # Every retry is ours (a dropped body too); redirects are followed by _send (same origin).
-        self._no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0,
-                                         raise_on_redirect=False)
-        self._http = _pool_manager(url, workers + 1)
+        proxy = proxy_for(url)
+        # Plain http without a proxy: our own keep-alive connections (bodies received in place);
+        # else urllib3 (TLS, proxies).
+        if url_scheme(url) == "http" and proxy is None:
+            self._conns = Connections(url, connect_timeout, timeout, workers + 1)
+        else:
+            self._conns = Urllib3Connections(url, proxy, connect_timeout, timeout, workers + 1)
         self._stats = threading.Lock()
         self.etag: str | None = None
         self.last_modified: str | None = None
@@ -226,7 +216,7 @@ class HttpAccess(RemoteAccess):
         if resp.status in _RETRY_STATUS:
             after = _retry_after(resp.headers.get("Retry-After"))
             _discard(resp)
-            raise _Retry(f"HTTP {resp.status} {resp.reason or ''}".strip(), resp.status, after)
+            raise Retry(f"HTTP {resp.status} {resp.reason or ''}".strip(), resp.status, after)
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             _discard(resp)
@@ -240,17 +230,7 @@ class HttpAccess(RemoteAccess):
     def _request(self, url: str, headers: dict):
         with self._stats:
             self.requests += 1
-        try:
-            return self._http.request("GET", url, headers=headers, preload_content=False, redirect=False,
-                                      decode_content=False, timeout=self._timeout, retries=self._no_retries)
-        except MaxRetryError as e:
-            if isinstance(e.reason, (SSLError, ResponseError)):
-                raise RemoteError(f"{self.name}: {_reason(e.reason)}", self.name) from None
-            raise _Retry(_reason(e.reason)) from e
-        except LocationValueError as e:
-            raise ValueError(f"{self.name}: not a valid URL ({e})") from None
-        except (_U3Error, OSError, http.client.HTTPException) as e:
-            raise _Retry(_reason(e)) from e
+        return self._conns.request(url, headers)
 
     def _redirect_target(self, url: str, resp) -> str:
         """Where a 3xx answer points, if it is the same origin (scheme, host, port) as the URL
@@ -278,27 +258,25 @@ class HttpAccess(RemoteAccess):
         deadline = time.monotonic() + self._grace + n / self._min_speed
         try:
             while got < n:
-                # read1: what one receive brings (readinto would wait for the whole view, so a
+                # readinto1: what one receive brings (readinto would wait for the whole view, so a
                 # trickle could hold it for ever); the deadline is checked between receives
-                chunk = resp.read1(min(n - got, 1 << 20))
-                if not chunk:
+                k = resp.readinto1(view[got:])
+                if not k:
                     break
-                k = len(chunk)
-                view[got:got + k] = chunk
                 got += k
                 if got < n and time.monotonic() > deadline:
                     _discard(resp)
-                    raise _Retry(f"too slow: {got} of {n} bytes in {self._grace + n / self._min_speed:.0f}s")
+                    raise Retry(f"too slow: {got} of {n} bytes in {self._grace + n / self._min_speed:.0f}s")
             more = got == n and length is None and resp.read(1)  # close-delimited or chunked: no more
-        except (_U3Error, OSError, http.client.HTTPException) as e:
+        except (OSError, http.client.HTTPException) as e:
             _discard(resp)
-            raise _Retry(f"connection lost after {got} of {n} bytes ({_reason(e)})") from e
+            raise Retry(f"connection lost after {got} of {n} bytes ({reason(e)})") from e
         finally:
             with self._stats:
                 self.bytes_received += got
         if got != n:
             _discard(resp)
-            raise _Retry(f"the body ended after {got} of {n} bytes")
+            raise Retry(f"the body ended after {got} of {n} bytes")
         if more:
             _discard(resp)
             raise RemoteError(f"{self.name}: asked for {rng} ({n} bytes), the server sent more", self.name,
@@ -309,7 +287,7 @@ class HttpAccess(RemoteAccess):
         for i in range(self._retries + 1):
             try:
                 return attempt()
-            except _Retry as e:
+            except Retry as e:
                 last = e
                 if i == self._retries:
                     break
@@ -352,19 +330,9 @@ class HttpAccess(RemoteAccess):
 
     def close(self, wait: bool = True) -> None:
         super().close(wait)
-        http_pool = getattr(self, "_http", None)
-        if http_pool is not None:
-            http_pool.clear()
-
-
-def _pool_manager(url: str, maxsize: int):
-    """Connections for ``url``: through the proxy that ``http_proxy``/``https_proxy`` name
-    unless ``no_proxy`` exempts the host (the convention of curl and requests), else direct."""
-    p = urllib.parse.urlsplit(url)
-    proxy = urllib.request.getproxies().get(p.scheme)
-    if proxy and not urllib.request.proxy_bypass(p.hostname or ""):
-        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=maxsize)
-    return urllib3.PoolManager(num_pools=4, maxsize=maxsize)
+        conns = getattr(self, "_conns", None)
+        if conns is not None:
+            conns.clear()
 
 
 def _origin(url: str) -> tuple:
@@ -384,11 +352,6 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
-def _reason(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    return text.split(": ", 1)[-1] if text.startswith("<") else text
-
-
 def _discard(resp) -> None:
     """Drop a response without reading its body (it may be the whole object): close the socket."""
     resp.close()
@@ -396,6 +359,4 @@ def _discard(resp) -> None:
 
 def _release(resp) -> None:
     """Give the connection back for reuse when the body was read to its end, else close it."""
-    if resp.length_remaining != 0:
-        resp.close()
-    resp.release_conn()
+    resp.release()

@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import _core
+from ..errors import TruncatedError
 from .base import RandomAccess, display_url
 
 __all__ = ["RemoteAccess", "TAIL_BYTES", "PART_BYTES", "HEAD_BYTES"]
@@ -74,9 +75,36 @@ class RemoteAccess(RandomAccess):
                 return bytes(head) + seg[:end - start]
         return self._fetch(offset, n)
 
+    def read_into(self, offset: int, view):
+        """The ``len(view)`` bytes at ``offset`` received straight into ``view`` (no buffer of
+        our own, no copy: unpack reads each run of blocks into a reused buffer), or copied from
+        what was cached at open."""
+        view = memoryview(view).cast("B")
+        n = len(view)
+        if offset < 0 or offset + n > self.size:
+            raise TruncatedError(f"read of {n} bytes at {offset} runs past the end ({self.size} bytes)")
+        if self.closed:
+            raise ValueError(f"{self.name}: read from a closed source")
+        end = offset + n
+        for start, seg in self._segments:
+            if start <= offset and end <= start + len(seg):
+                view[:] = memoryview(seg)[offset - start:end - start]
+                return view
+            if offset < start < end <= start + len(seg):  # the last run ends in the cached tail
+                self._fetch_into(offset, view[:start - offset])
+                view[start - offset:] = memoryview(seg)[:end - start]
+                return view
+        if n:
+            self._fetch_into(offset, view)
+        return view
+
     def _fetch(self, offset: int, n: int) -> bytearray:
         buf = bytearray(n)
-        view = memoryview(buf)
+        self._fetch_into(offset, memoryview(buf))
+        return buf
+
+    def _fetch_into(self, offset: int, view: memoryview) -> None:
+        n = len(view)
         part = self._part_bytes
         if self.concurrency > 1 and n > part + part // 2:
             jobs = [(o, view[o - offset:min(o + part, offset + n) - offset]) for o in range(offset, offset + n, part)]
@@ -89,7 +117,6 @@ class RemoteAccess(RandomAccess):
                     f.cancel()
         else:
             self._read_into(offset, view)
-        return buf
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._exec_lock:

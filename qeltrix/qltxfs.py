@@ -229,6 +229,12 @@ def _warn_raw() -> None:
 _SECRET_OPTIONS = ("key", "passphrase", "identity")
 #: Containers whose plaintext size ``info``/``ls`` remember (keyed by path and version tag).
 SIZE_CACHE = 4096
+#: Plaintext that read-ahead may hold past what a sequential reader has read (decrypted, or
+#: being fetched and decrypted), by default (the ``readahead_bytes`` option; at least two runs).
+READAHEAD_BYTES = 16 << 20
+#: Read-ahead fetches runs of adjacent blocks of about this size (at most half the read-ahead),
+#: one request each, and decrypts each run as one group (its blocks hashed side by side).
+RUN_BYTES = 4 << 20
 
 
 def _tag(info: dict):
@@ -246,7 +252,8 @@ class QltxFileSystem(ChainedFileSystem):
     ``passphrase``, ``identity`` (providers, see :class:`KeyProvider`); for writing,
     ``recipients`` (age ``age1...`` strings), ``block_size``, ``cipher_id``; ``workers``
     (threads that fetch and decrypt a large read); ``cache_blocks`` (decrypted blocks an open
-    file keeps).
+    file keeps for random reads); ``readahead_bytes`` (plaintext a file read front to back may
+    hold ahead of the reader, READAHEAD_BYTES by default; 0: no read-ahead).
     """
 
     protocol = "qltx"
@@ -255,7 +262,8 @@ class QltxFileSystem(ChainedFileSystem):
 
     def __init__(self, target_protocol=None, target_options=None, fs=None, fo=None, *, key=None, passphrase=None,
                  identity=None, recipients=(), block_size: int = DEFAULT_BLOCK_SIZE,
-                 cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, cache_blocks: int = 8, **kwargs):
+                 cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, cache_blocks: int = 8,
+                 readahead_bytes: int = READAHEAD_BYTES, **kwargs):
         super().__init__(**kwargs)
         if fs is None:
             fs = fsspec.filesystem(target_protocol or "file", **(target_options or {}))
@@ -268,6 +276,9 @@ class QltxFileSystem(ChainedFileSystem):
         self.cipher_id = cipher_id
         self.workers = workers
         self.cache_blocks = cache_blocks
+        if readahead_bytes < 0:
+            raise ValueError("readahead_bytes must not be negative")
+        self.readahead_bytes = readahead_bytes
         self._sizes: OrderedDict = OrderedDict()
         self._sizes_lock = threading.Lock()
 
@@ -585,14 +596,6 @@ def _ranges(c: Container, spans) -> list[bytes]:
     return out
 
 
-#: Plaintext that read-ahead may hold past what a sequential reader has read (decrypted, or
-#: being fetched and decrypted): 16 MiB, or two runs when blocks are larger.
-READAHEAD_BYTES = 16 << 20
-#: Read-ahead fetches runs of adjacent blocks of about this size, one request each, and decrypts
-#: each run as one group (its blocks hashed side by side).
-RUN_BYTES = 4 << 20
-
-
 class _Run:
     __slots__ = ("first", "stop", "future", "failed")
 
@@ -613,16 +616,17 @@ class _ReadAhead:
     at the read that reaches the block it concerns, and never earlier. Every block a run returns
     was authenticated (``Container.open_group``) before ``take`` hands it out."""
 
-    def __init__(self, container: Container, fetch, first: int, limit: int, threads: int):
+    def __init__(self, container: Container, fetch, first: int, limit: int, threads: int, run_blocks: int,
+                 max_runs: int):
         self._c = container
         self._fetch = fetch  # (offset, n) -> bytes, exactly n
         bs = container.header.block_size
-        self.run_blocks = max(1, RUN_BYTES // bs)
-        self.max_runs = max(2, READAHEAD_BYTES // (self.run_blocks * bs))
+        self.run_blocks, self.max_runs = run_blocks, max_runs
         self._window = 1
         self.next = first  # the next block to hand to the pool
         self.limit = limit  # blocks before this one may be read ahead
         self._runs: deque = deque()
+        self._spent: list = []  # runs read through, their buffers not reused yet (see reclaim)
         self._bufs = BufferPool(bs, keep=(self.max_runs + 1) * self.run_blocks)
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(threads, self.max_runs)),
                                         thread_name_prefix="qltx-readahead")
@@ -684,18 +688,26 @@ class _ReadAhead:
             self._window = min(2 * self._window, self.max_runs)
         if run.future.cancel() or run.failed or not run.future.done():
             return  # never started, failed, or still running: its buffers are not ours to reuse
-        try:
-            outs = run.future.result()
-        except Exception:
-            return
-        for buf, _ in outs:
-            self._bufs.put(buf)
+        self._spent.append(run)
+
+    def reclaim(self) -> None:
+        """Reuse the buffers of the runs read through: call it when no view of them is left (the
+        read that passed them may still be copying from their last blocks until then)."""
+        for run in self._spent:
+            try:
+                outs = run.future.result()
+            except Exception:
+                continue
+            for buf, _ in outs:
+                self._bufs.put(buf)
+        self._spent.clear()
 
     def close(self) -> None:
         """Stop: runs not started are cancelled, running ones waited for (no thread is left)."""
         for run in self._runs:
             run.future.cancel()
         self._runs.clear()
+        self._spent.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -715,6 +727,10 @@ class QltxReadFile(AbstractBufferedFile):
         self._cf = ContainerFile(c, cache_blocks=max(1, fs.cache_blocks), readahead_blocks=1, workers=fs.workers)
         self._c = c
         self._workers = fs.workers
+        bs = c.header.block_size
+        #: Blocks per run, and runs read-ahead may hold (0: no read-ahead).
+        self._run_blocks = max(1, min(RUN_BYTES, fs.readahead_bytes // 2) // bs)
+        self._max_runs = max(2, fs.readahead_bytes // (self._run_blocks * bs)) if fs.readahead_bytes else 0
         self._ahead: _ReadAhead | None = None
         self._last_end = -1
         self._lock = threading.Lock()
@@ -750,13 +766,14 @@ class QltxReadFile(AbstractBufferedFile):
         sequential = start == self._last_end
         self._last_end = end
         ahead = self._ahead
+        if ahead is not None:
+            ahead.reclaim()  # the views the previous call returned are no longer used
         if ahead is not None and not ahead.holds(first):
             self._stop_ahead()
             ahead = None
         parts = []
         if ahead is None:
-            run_blocks = max(1, RUN_BYTES // self._c.header.block_size)
-            if not sequential and last - first < 2 * run_blocks:
+            if not self._max_runs or (not sequential and last - first < 2 * self._run_blocks):
                 self._cf.seek(start)  # a random read
                 return [self._cf.read(end - start)]
             e = index[first]
@@ -767,7 +784,8 @@ class QltxReadFile(AbstractBufferedFile):
                 first, start = first + 1, head
                 if first >= last:
                     return parts
-            ahead = self._ahead = _ReadAhead(self._c, self._c.ra.fetch, first, last, self._workers)
+            ahead = self._ahead = _ReadAhead(self._c, self._c.ra.fetch, first, last, self._workers,
+                                             self._run_blocks, self._max_runs)
         ahead.limit = len(index) if sequential else max(ahead.limit, last)
         for i in range(first, last):
             e = index[i]

@@ -735,8 +735,10 @@ class QltxReadFile(AbstractBufferedFile):
     Random reads go to a :class:`~qeltrix.fileobj.ContainerFile` (a small cache of decrypted
     blocks, no read-ahead). Once a read continues where the previous one ended, or a single read
     spans several runs, blocks are fetched and decrypted ahead by ``workers`` threads while the
-    caller consumes the ones before (:class:`_ReadAhead`: up to READAHEAD_BYTES of plaintext held,
-    plus the stored bytes of the runs being decrypted); a read elsewhere stops it."""
+    caller consumes the ones before (:class:`_ReadAhead`); a read elsewhere stops it. Memory while
+    reading ahead: plaintext buffers for ``readahead_bytes`` plus the run being read through
+    (24 MiB by default), and the stored bytes of the runs in flight (``readahead_bytes`` at most).
+    """
 
     def __init__(self, fs: QltxFileSystem, path: str, cache_type="none", **kwargs):
         kwargs.pop("size", None)

@@ -307,6 +307,27 @@ def test_tampered_block_met_by_read_ahead_raises_at_the_read_that_reaches_it():
     assert not readahead_threads()
 
 
+def test_read_ahead_off():
+    """readahead_bytes=0: front to back, each read fetches only the blocks it touches."""
+    data = os.urandom(MiB + 77)
+    blob = sealed(data)
+    target = WatchedMemory(skip_instance_cache=True)
+    path = f"/qltx-test/{uuid.uuid4().hex}.qltx"
+    target.pipe_file(path, blob)
+    fs = fsspec.filesystem("qltx", fs=target, **dict(AHEAD, readahead_bytes=0))
+    with fs.open(path, "rb") as f:
+        got = []
+        while True:
+            target.ranges.clear()
+            chunk = f.read(BS)
+            if not chunk:
+                break
+            got.append(chunk)
+            assert not readahead_threads()
+            assert len(target.ranges) <= 1 and all(e - s <= BS + 1024 for s, e in target.ranges)
+        assert same(b"".join(got), data)
+
+
 def test_close_during_read_ahead_leaves_no_thread():
     data = os.urandom(2 * MiB)
     blob = sealed(data)

@@ -164,8 +164,18 @@ def same(a, b) -> bool:
     return bytes(a) == bytes(b)
 
 
+_OLDER_THREADS: set = set()
+
+
 def readahead_threads() -> list:
-    return [t for t in threading.enumerate() if t.name.startswith("qltx-readahead")]
+    """Read-ahead threads alive, but those of files another test may have left open."""
+    return [t for t in threading.enumerate() if t.name.startswith("qltx-readahead") and t not in _OLDER_THREADS]
+
+
+@pytest.fixture(autouse=True)
+def older_threads():
+    _OLDER_THREADS.update(t for t in threading.enumerate() if t.name.startswith("qltx-readahead"))
+    yield
 
 
 class WatchedMemory(memoryfs.MemoryFileSystem):

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - older fsspec: the same behaviour witho
 # package: only these lines change).
 from .errors import NotAContainerError, TruncatedError
 from .fileobj import ContainerFile
+from .pipeline import BufferPool, cpu_threads, grouped, ordered_map, plan
 from .reader import Container, make_secrets
 from .sources import AtomicOutput
 from .sources.remote import HEAD_BYTES, TAIL_BYTES, RemoteAccess
@@ -228,6 +229,14 @@ def _warn_raw() -> None:
 _SECRET_OPTIONS = ("key", "passphrase", "identity")
 #: Containers whose plaintext size ``info``/``ls`` remember (keyed by path and version tag).
 SIZE_CACHE = 4096
+#: Plaintext that read-ahead may hold past what a sequential reader has read (decrypted, or
+#: being fetched and decrypted), by default (the ``readahead_bytes`` option; at least two runs).
+READAHEAD_BYTES = 16 << 20
+#: Read-ahead fetches runs of adjacent blocks of about this size (at most half the read-ahead),
+#: one request each, and decrypts each run as one group (its blocks hashed side by side). 8 MiB:
+#: requests cost s3fs much CPU each (4 MiB runs cost 40% more client CPU on moto's S3, no gain
+#: over nginx), and 8-16 MiB is what S3's guidance suggests for ranged GETs.
+RUN_BYTES = 8 << 20
 
 
 def _tag(info: dict):
@@ -245,7 +254,8 @@ class QltxFileSystem(ChainedFileSystem):
     ``passphrase``, ``identity`` (providers, see :class:`KeyProvider`); for writing,
     ``recipients`` (age ``age1...`` strings), ``block_size``, ``cipher_id``; ``workers``
     (threads that fetch and decrypt a large read); ``cache_blocks`` (decrypted blocks an open
-    file keeps).
+    file keeps for random reads); ``readahead_bytes`` (plaintext a file read front to back may
+    hold ahead of the reader, READAHEAD_BYTES by default; 0: no read-ahead).
     """
 
     protocol = "qltx"
@@ -254,7 +264,8 @@ class QltxFileSystem(ChainedFileSystem):
 
     def __init__(self, target_protocol=None, target_options=None, fs=None, fo=None, *, key=None, passphrase=None,
                  identity=None, recipients=(), block_size: int = DEFAULT_BLOCK_SIZE,
-                 cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, cache_blocks: int = 8, **kwargs):
+                 cipher_id: int = CIPHER_AES256_GCM, workers: int = 4, cache_blocks: int = 8,
+                 readahead_bytes: int = READAHEAD_BYTES, **kwargs):
         super().__init__(**kwargs)
         if fs is None:
             fs = fsspec.filesystem(target_protocol or "file", **(target_options or {}))
@@ -267,6 +278,9 @@ class QltxFileSystem(ChainedFileSystem):
         self.cipher_id = cipher_id
         self.workers = workers
         self.cache_blocks = cache_blocks
+        if readahead_bytes < 0:
+            raise ValueError("readahead_bytes must not be negative")
+        self.readahead_bytes = readahead_bytes
         self._sizes: OrderedDict = OrderedDict()
         self._sizes_lock = threading.Lock()
 
@@ -417,7 +431,7 @@ class QltxFileSystem(ChainedFileSystem):
     def cat_file(self, path, start=None, end=None, **kwargs):
         with self.open_container(path) as c:
             s, e = _bounds(start, end, c.size)
-            return _ranges(c, [(s, e)])[0]
+            return _ranges(c, [(s, e)], self.workers)[0]
 
     def cat_ranges(self, paths, starts, ends, max_gap=None, on_error="return", **kwargs):
         """Many ranges, each container opened once and each of its blocks fetched and decrypted
@@ -437,7 +451,7 @@ class QltxFileSystem(ChainedFileSystem):
             try:
                 with self.open_container(p) as c:
                     spans = [_bounds(starts[j], ends[j], c.size) for j in js]
-                    for j, data in zip(js, _ranges(c, spans)):
+                    for j, data in zip(js, _ranges(c, spans, self.workers)):
                         out[j] = data
             except Exception as e:
                 if on_error != "return":
@@ -479,11 +493,17 @@ class _TargetAccess(RemoteAccess):
             self.close()
             raise
 
-    def _read_into(self, offset: int, view: memoryview) -> None:
-        data = self.fs.cat_file(self.path, start=offset, end=offset + len(view))
-        if len(data) != len(view):
+    def fetch(self, offset: int, n: int) -> bytes:
+        """Bytes [offset, offset + n) in one request, as the target returns them (not copied)."""
+        if self.closed:
+            raise ValueError(f"{self.name}: read from a closed source")
+        data = self.fs.cat_file(self.path, start=offset, end=offset + n)
+        if len(data) != n:
             raise TruncatedError(f"{self.name}: short read at offset {offset} (the object changed?)")
-        view[:] = data
+        return data
+
+    def _read_into(self, offset: int, view: memoryview) -> None:
+        view[:] = self.fetch(offset, len(view))
 
 
 class _TargetOutput:
@@ -549,9 +569,9 @@ def _bounds(start, end, size: int) -> tuple[int, int]:
     return start, max(start, end)
 
 
-def _ranges(c: Container, spans) -> list[bytes]:
+def _ranges(c: Container, spans, workers: int = 1) -> list[bytes]:
     """The plaintext of each (start, end) of ``spans``: each block needed fetched once, runs of
-    adjacent blocks in one request, decrypted once."""
+    adjacent blocks in one request, decrypted once (in groups, by ``workers`` threads)."""
     index = c.index
     wanted = sorted({i for s, e in spans if e > s for i in range(*index.span(s, e - s))})
     plain: dict[int, bytes] = {}
@@ -560,8 +580,7 @@ def _ranges(c: Container, spans) -> list[bytes]:
         j = k
         while j + 1 < len(wanted) and wanted[j + 1] == wanted[j] + 1:
             j += 1
-        for i, stored in c.iter_stored(wanted[k], wanted[j] + 1):
-            plain[i] = c.open_stored(i, stored)
+        plain.update(_open_run(c, wanted[k], wanted[j] + 1, workers))
         k = j + 1
     out = []
     for s, e in spans:
@@ -578,35 +597,240 @@ def _ranges(c: Container, spans) -> list[bytes]:
     return out
 
 
+class _Run:
+    __slots__ = ("first", "stop", "future", "failed")
+
+    def __init__(self, first: int, stop: int, future):
+        self.first, self.stop, self.future, self.failed = first, stop, future, False
+
+
+class _ReadAhead:
+    """Blocks fetched and decrypted ahead of a reader going front to back, by a small thread pool.
+
+    Runs of adjacent blocks (one request each, decrypted as one group) are handed to the pool in
+    file order, never past ``limit``; at most ``max_runs`` runs are held (in flight, or decrypted
+    and not read through yet). Ahead of the run being read, the window starts at one run and
+    doubles with each run read through, so that a short stretch of sequential reads costs little.
+
+    A run that fails (a damaged block, an I/O error) raises nothing here: ``take`` answers None
+    for its blocks and the reader reads each of them again itself, one by one, so an error comes
+    at the read that reaches the block it concerns, and never earlier. Every block a run returns
+    was authenticated (``Container.open_group``) before ``take`` hands it out."""
+
+    def __init__(self, container: Container, fetch, first: int, limit: int, threads: int, run_blocks: int,
+                 max_runs: int):
+        self._c = container
+        self._fetch = fetch  # (offset, n) -> bytes, exactly n
+        bs = container.header.block_size
+        self.run_blocks, self.max_runs = run_blocks, max_runs
+        self._window = 1
+        self.next = first  # the next block to hand to the pool
+        self.limit = limit  # blocks before this one may be read ahead
+        self._runs: deque = deque()
+        self._spent: list = []  # runs read through, their buffers not reused yet (see reclaim)
+        self._bufs = BufferPool(bs, keep=(self.max_runs + 1) * self.run_blocks)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(threads, self.max_runs)),
+                                        thread_name_prefix="qltx-readahead")
+
+    def holds(self, i: int) -> bool:
+        """Block ``i`` is held or handed to the pool, or is the next one to hand."""
+        first = self._runs[0].first if self._runs else self.next
+        return first <= i <= self.next and i < len(self._c.index)
+
+    def take(self, i: int, need: int):
+        """Block ``i``'s plaintext (a memoryview), or None when its run failed; ``need``: the
+        block the caller's read ends before (runs up to it are handed out at once, within
+        ``max_runs``). Runs before block ``i`` are dropped."""
+        runs = self._runs
+        while runs and runs[0].stop <= i:
+            self._drop(runs.popleft(), read_through=True)
+        if not runs and self.next < i:
+            self.next = i
+        self._top_up(need)
+        run = runs[0]  # holds block i: the caller asked holds(i) and set the limit past it
+        if run.failed:
+            return None
+        try:
+            outs = run.future.result()
+        except Exception:
+            run.failed = True
+            return None
+        return outs[i - run.first][1]
+
+    def _top_up(self, need: int) -> None:
+        runs = self._runs
+        n = len(self._c.index)
+        while self.next < min(self.limit, n) and len(runs) < self.max_runs and \
+                (len(runs) <= self._window or self.next < need):
+            first = self.next
+            stop = min(first + self.run_blocks, self.limit, n)
+            runs.append(_Run(first, stop, self._pool.submit(self._job, first, stop)))
+            self.next = stop
+
+    def _job(self, first: int, stop: int) -> list:
+        c = self._c
+        index = c.index
+        start = index[first].block_offset
+        last = index[stop - 1]
+        data = memoryview(self._fetch(start, last.block_offset + last.block_size - start))
+        items, outs = [], []
+        for k in range(first, stop):
+            e = index[k]
+            buf = self._bufs.get()
+            out = memoryview(buf)[:e.plain_size]
+            outs.append((buf, out))
+            o = e.block_offset - start
+            items.append((k, data[o:o + e.block_size], out))
+        c.open_group(items)
+        return outs
+
+    def _drop(self, run: _Run, read_through: bool = False) -> None:
+        if read_through:
+            self._window = min(2 * self._window, self.max_runs)
+        if run.future.cancel() or run.failed or not run.future.done():
+            return  # never started, failed, or still running: its buffers are not ours to reuse
+        self._spent.append(run)
+
+    def reclaim(self) -> None:
+        """Reuse the buffers of the runs read through: call it when no view of them is left (the
+        read that passed them may still be copying from their last blocks until then)."""
+        for run in self._spent:
+            try:
+                outs = run.future.result()
+            except Exception:
+                continue
+            for buf, _ in outs:
+                self._bufs.put(buf)
+        self._spent.clear()
+
+    def close(self) -> None:
+        """Stop: runs not started are cancelled, running ones waited for (no thread is left)."""
+        for run in self._runs:
+            run.future.cancel()
+        self._runs.clear()
+        self._spent.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _open_run(c: Container, first: int, stop: int, workers: int):
+    """(i, plaintext) of blocks [first, stop), fetched in runs (``Container.iter_stored``) and
+    decrypted in groups hashed side by side, as many groups at once as ``workers`` allows."""
+    lanes = plan(workers, c.header.block_size, blocks=stop - first).lanes
+
+    def job(group):
+        outs = [bytearray(c.index[i].plain_size) for i, _ in group]
+        c.open_group([(i, stored, out) for (i, stored), out in zip(group, outs)])
+        return [(i, out) for (i, _), out in zip(group, outs)]
+
+    groups = grouped(c.iter_stored(first, stop), lanes)
+    threads = max(1, min(cpu_threads(workers), -(-(stop - first) // lanes)))
+    for results in ordered_map(job, groups, threads):
+        yield from results
+
+
 class QltxReadFile(AbstractBufferedFile):
-    """A container's plaintext, read through fsspec's buffered-file base: each range maps to the
-    blocks holding it (a decrypted-block cache and read-ahead on sequential reads are the
-    container file's; fsspec's own cache is off so nothing is fetched twice)."""
+    """A container's plaintext, read through fsspec's buffered-file base (its own cache off: each
+    range maps to the blocks holding it, nothing is fetched twice).
+
+    Random reads go to a :class:`~qeltrix.fileobj.ContainerFile` (a small cache of decrypted
+    blocks, no read-ahead). Once a read continues where the previous one ended, or a single read
+    spans several runs, blocks are fetched and decrypted ahead by ``workers`` threads while the
+    caller consumes the ones before (:class:`_ReadAhead`); a read elsewhere stops it. Memory while
+    reading ahead: plaintext buffers for ``readahead_bytes`` plus the run being read through
+    (24 MiB by default), and the stored bytes of the runs in flight (``readahead_bytes`` at most).
+    """
 
     def __init__(self, fs: QltxFileSystem, path: str, cache_type="none", **kwargs):
         kwargs.pop("size", None)
         c = fs.open_container(path)
-        # Read-ahead of 16 MiB on sequential reads: two parts fetched side by side while the
-        # blocks of the previous run are decrypted by ``workers`` threads.
-        ahead = max(4, (16 << 20) // c.header.block_size)
-        self._cf = ContainerFile(c, cache_blocks=max(fs.cache_blocks, ahead), readahead_blocks=ahead,
-                                 workers=fs.workers)
+        self._cf = ContainerFile(c, cache_blocks=max(1, fs.cache_blocks), readahead_blocks=1, workers=fs.workers)
+        self._c = c
+        self._workers = fs.workers
+        bs = c.header.block_size
+        #: Blocks per run, and runs read-ahead may hold (0: no read-ahead).
+        self._run_blocks = max(1, min(RUN_BYTES, fs.readahead_bytes // 2) // bs)
+        self._max_runs = max(2, fs.readahead_bytes // (self._run_blocks * bs)) if fs.readahead_bytes else 0
+        self._ahead: _ReadAhead | None = None
+        self._last_end = -1
         self._lock = threading.Lock()
         super().__init__(fs, path, "rb", block_size=c.header.block_size, cache_type=cache_type,
                          size=c.size, **kwargs)
 
     def _fetch_range(self, start, end):
-        end = min(end, self.size)
-        if start >= end:
-            return b""
+        with self._lock:  # the views _parts returns are valid until its next call
+            parts = self._parts(start, min(end, self.size))
+            if len(parts) == 1:
+                return bytes(parts[0])
+            return b"".join(parts)
+
+    def readinto(self, b):
+        out = memoryview(b).cast("B")
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        n = 0
         with self._lock:
-            self._cf.seek(start)
-            return self._cf.read(end - start)
+            for part in self._parts(self.loc, min(self.loc + out.nbytes, self.size)):
+                out[n:n + len(part)] = part
+                n += len(part)
+        self.loc += n
+        return n
+
+    def _parts(self, start: int, end: int) -> list:
+        """The plaintext of [start, end) as a list of buffers (views of decrypted blocks, valid
+        until the next call: read-ahead reuses the buffers of blocks read through)."""
+        if start >= end:
+            return [b""]
+        index = self._c.index
+        first, last = index.span(start, end - start)
+        sequential = start == self._last_end
+        self._last_end = end
+        ahead = self._ahead
+        if ahead is not None:
+            ahead.reclaim()  # the views the previous call returned are no longer used
+        if ahead is not None and not ahead.holds(first):
+            self._stop_ahead()
+            ahead = None
+        parts = []
+        if ahead is None:
+            if not self._max_runs or (not sequential and last - first < 2 * self._run_blocks):
+                self._cf.seek(start)  # a random read
+                return [self._cf.read(end - start)]
+            e = index[first]
+            if start > e.plain_offset:  # the start of a block read before: the cache has it
+                head = min(end, e.plain_offset + e.plain_size)
+                self._cf.seek(start)
+                parts.append(self._cf.read(head - start))
+                first, start = first + 1, head
+                if first >= last:
+                    return parts
+            ahead = self._ahead = _ReadAhead(self._c, self._c.ra.fetch, first, last, self._workers,
+                                             self._run_blocks, self._max_runs)
+        ahead.limit = len(index) if sequential else max(ahead.limit, last)
+        for i in range(first, last):
+            e = index[i]
+            pt = ahead.take(i, last)
+            if pt is None:  # its run failed: read it alone, and raise its own error
+                pt = self._one_block(i)
+            lo = max(start, e.plain_offset) - e.plain_offset
+            hi = min(end, e.plain_offset + e.plain_size) - e.plain_offset
+            parts.append(pt[lo:hi] if lo or hi < len(pt) else pt)
+        return parts
+
+    def _one_block(self, i: int):
+        e = self._c.index[i]
+        return self._c.open_stored(i, self._c.ra.fetch(e.block_offset, e.block_size))
+
+    def _stop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
 
     def close(self):
         try:
             super().close()
         finally:
+            with self._lock:
+                self._stop_ahead()
             self._cf.close()
 
 

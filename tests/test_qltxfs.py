@@ -8,6 +8,7 @@ import base64
 import io
 import os
 import pickle
+import threading
 import uuid
 
 import pytest
@@ -16,12 +17,14 @@ import qeltrix
 
 from motoserver import BUCKET, moto_s3
 from speccheck import spec_check
+from qeltrix.inspect import index_entries, parse_container
 
 fsspec = pytest.importorskip("fsspec")
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 qltxfs = pytest.importorskip("qeltrix.qltxfs")
+memoryfs = pytest.importorskip("fsspec.implementations.memory")
 
 MiB = 1 << 20
 KEY = bytes(range(32))  # fixed, so that the worker processes see it in their environment
@@ -148,6 +151,209 @@ def test_serialized_filesystem_holds_no_secret():
     assert_no_secret(blob)
     with pytest.raises(qltxfs.KeyProviderError, match="raw key bytes are not carried"):
         pickle.loads(blob).provider.resolve()
+
+
+# -- reading front to back: read-ahead ------------------------------------------------------------
+
+BS = 64 << 10  # blocks of 64 KiB; read-ahead of 512 KiB: runs of 4 blocks, 2 runs held at most
+AHEAD = {"key": "env:QLTX_TEST_KEY", "readahead_bytes": 512 << 10, "skip_instance_cache": True}
+
+
+def same(a, b) -> bool:
+    """Equal bytes (a bool, so that a failure does not diff megabytes)."""
+    return bytes(a) == bytes(b)
+
+
+_OLDER_THREADS: set = set()
+
+
+def readahead_threads() -> list:
+    """Read-ahead threads alive, but those of files another test may have left open."""
+    return [t for t in threading.enumerate() if t.name.startswith("qltx-readahead") and t not in _OLDER_THREADS]
+
+
+@pytest.fixture(autouse=True)
+def older_threads():
+    _OLDER_THREADS.update(t for t in threading.enumerate() if t.name.startswith("qltx-readahead"))
+    yield
+
+
+class WatchedMemory(memoryfs.MemoryFileSystem):
+    """memory:// that records the byte ranges read from it and can hold the reads that start at or
+    past ``hold_from`` until ``release`` is set (``entered`` tells one is held)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ranges: list = []
+        self.hold_from = None
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        self.ranges.append((start, end))
+        if self.hold_from is not None and start is not None and start >= self.hold_from:
+            self.entered.set()
+            assert self.release.wait(30)
+        return super().cat_file(path, start, end, **kwargs)
+
+
+def watched(blob: bytes):
+    """(qltx filesystem over a WatchedMemory holding ``blob``, its path, the target)."""
+    target = WatchedMemory(skip_instance_cache=True)
+    path = f"/qltx-test/{uuid.uuid4().hex}.qltx"
+    target.pipe_file(path, blob)
+    return fsspec.filesystem("qltx", fs=target, **AHEAD), path, target
+
+
+def sealed(data: bytes) -> bytes:
+    path = f"/qltx-test/{uuid.uuid4().hex}.qltx"
+    fs = fsspec.filesystem("qltx", target_protocol="memory", key="env:QLTX_TEST_KEY", block_size=BS,
+                           skip_instance_cache=True)
+    with fs.open(path, "wb") as f:
+        f.write(data)
+    blob = fsspec.filesystem("memory").cat_file(path)
+    fsspec.filesystem("memory").rm(path)
+    return blob
+
+
+def stored_range(blob: bytes, i: int) -> tuple[int, int]:
+    e = list(index_entries(parse_container(blob)))[i]
+    return e.ofs_block, e.ofs_block + e.len_block
+
+
+def only_block(ranges: list, blob: bytes, i: int) -> bool:
+    """At most one request, for (part of: the rest may be cached since the open) block ``i``."""
+    lo, hi = stored_range(blob, i)
+    return len(ranges) <= 1 and all(lo <= s < e <= hi for s, e in ranges)
+
+
+@pytest.mark.parametrize("target", ["file", "memory", "s3"])
+def test_sequential_read_is_byte_exact(target, tmp_path, request):
+    """Front to back in reads that do not line up with blocks, then whole, then by readinto:
+    through read-ahead (its threads run while the file is read), byte for byte."""
+    data = os.urandom(3 * MiB + 4321)
+    opts = dict(AHEAD, block_size=BS)
+    if target == "file":
+        url = f"qltx::file://{tmp_path}/d.bin.qltx"
+    elif target == "memory":
+        url = f"qltx::memory://qltx-test/{uuid.uuid4().hex}/d.bin.qltx"
+    else:
+        url = f"qltx::s3://{BUCKET}/seq/{uuid.uuid4().hex}.bin.qltx"
+    so = {"qltx": opts}
+    if target == "s3":
+        so["s3"] = request.getfixturevalue("s3opts")
+    with fsspec.open(url, "wb", **so) as f:
+        f.write(data)
+    fs, path = fsspec.core.url_to_fs(url, **so)
+    with fs.open(path, "rb") as f:
+        got, seen = [], False
+        while chunk := f.read(100_000):
+            got.append(chunk)
+            seen = seen or bool(readahead_threads())
+        assert same(b"".join(got), data) and seen
+        f.seek(0)
+        assert same(f.read(), data)
+        f.seek(5)
+        buf = bytearray(2 * MiB)
+        assert f.readinto(buf) == len(buf) and same(buf, data[5:5 + len(buf)])
+        assert f.readinto(buf) == len(data) - 5 - len(buf) and same(buf[:len(data) - 5 - len(buf)], data[5 + len(buf):])
+    assert not readahead_threads()
+
+
+def test_seek_interrupts_read_ahead_and_random_reads_read_no_more():
+    data = os.urandom(3 * MiB + 999)
+    blob = sealed(data)
+    fs, path, target = watched(blob)
+    with fs.open(path, "rb") as f:
+        # random reads (the first read, then seeks): each fetches the one block it touches
+        for pos in (0, 2 * MiB + 5, 200_000, MiB + 70_000, len(data) - 40_000):  # a new block each
+            target.ranges.clear()
+            f.seek(pos)
+            assert same(f.read(1000), data[pos:pos + 1000])
+            assert only_block(target.ranges, blob, pos // BS), pos
+            assert not readahead_threads()
+        # sequential reads start read-ahead...
+        f.seek(0)
+        for pos in range(0, 5 * 100_000, 100_000):
+            assert same(f.read(100_000), data[pos:pos + 100_000])
+        assert readahead_threads()
+        # ... which a seek elsewhere stops (back, then forward past it), reads still exact
+        for pos in (50_000, 2 * MiB + 3):
+            f.seek(pos)
+            target.ranges.clear()
+            assert same(f.read(1000), data[pos:pos + 1000])
+            assert not readahead_threads()
+            assert only_block(target.ranges, blob, pos // BS)
+        # one large read elsewhere is fetched by runs, but nothing past its end
+        f.seek(MiB + 10)
+        target.ranges.clear()
+        assert same(f.read(MiB), data[MiB + 10:2 * MiB + 10])
+        assert max(e for _, e in target.ranges) == stored_range(blob, (2 * MiB + 9) // BS)[1]
+        assert same(f.read(200_000), data[2 * MiB + 10:2 * MiB + 200_010])  # and it goes on from there
+        f.seek(0)
+        assert same(f.read(), data)
+    assert not readahead_threads()
+
+
+def test_tampered_block_met_by_read_ahead_raises_at_the_read_that_reaches_it():
+    data = os.urandom(3 * MiB)
+    blob = bytearray(sealed(data))
+    bad = 10
+    lo, hi = stored_range(bytes(blob), bad)
+    blob[hi - 1] ^= 1  # the last byte of block 10's tag
+    fs, path, target = watched(bytes(blob))
+    with fs.open(path, "rb") as f:
+        pos, chunk = 0, 60_000
+        while pos + chunk <= bad * BS:
+            assert same(f.read(chunk), data[pos:pos + chunk])
+            pos += chunk
+        assert same(f.read(bad * BS - pos), data[pos:bad * BS])  # up to the block's first byte
+        assert any(s <= lo and hi <= e for s, e in target.ranges)  # fetched (and failed) ahead
+        with pytest.raises(qeltrix.DamagedError) as e:
+            f.read(chunk)
+        assert e.value.block == bad
+        # the blocks around it still read
+        f.seek((bad + 1) * BS)
+        assert same(f.read(3 * BS), data[(bad + 1) * BS:(bad + 4) * BS])
+    assert not readahead_threads()
+
+
+def test_read_ahead_off():
+    """readahead_bytes=0: front to back, each read fetches only the blocks it touches."""
+    data = os.urandom(MiB + 77)
+    blob = sealed(data)
+    target = WatchedMemory(skip_instance_cache=True)
+    path = f"/qltx-test/{uuid.uuid4().hex}.qltx"
+    target.pipe_file(path, blob)
+    fs = fsspec.filesystem("qltx", fs=target, **dict(AHEAD, readahead_bytes=0))
+    with fs.open(path, "rb") as f:
+        got = []
+        while True:
+            target.ranges.clear()
+            chunk = f.read(BS)
+            if not chunk:
+                break
+            got.append(chunk)
+            assert not readahead_threads()
+            assert len(target.ranges) <= 1 and all(e - s <= BS + 1024 for s, e in target.ranges)
+        assert same(b"".join(got), data)
+
+
+def test_close_during_read_ahead_leaves_no_thread():
+    data = os.urandom(2 * MiB)
+    blob = sealed(data)
+    fs, path, target = watched(blob)
+    f = fs.open(path, "rb")
+    target.hold_from = stored_range(blob, 6)[0]  # from now, reads of blocks 6+ wait inside the target
+    assert same(f.read(100_000), data[:100_000])
+    assert same(f.read(100_000), data[100_000:200_000])  # sequential: runs [2, 6) and [6, 10) handed out
+    assert target.entered.wait(30)
+    assert readahead_threads()
+    closer = threading.Thread(target=f.close)
+    closer.start()
+    target.release.set()
+    closer.join(30)
+    assert not closer.is_alive() and f.closed
+    assert not readahead_threads()
 
 
 # -- s3:// on moto: pandas, pyarrow, Dask ----------------------------------------------------------

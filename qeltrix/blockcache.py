@@ -13,11 +13,23 @@ __all__ = ["BlockCache", "RecyclingPool"]
 
 
 class _Loading:
-    __slots__ = ("done", "value")
+    """A load under way: its lock is held by the loading thread until the value (or failure) is
+    in; others wait by taking it (and handing it on). A plain lock, not an Event: one is made
+    per cache miss, and an Event (a Condition and its lock, in Python) costs several times more."""
+
+    __slots__ = ("lock", "value")
 
     def __init__(self):
-        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.lock.acquire()
         self.value = None
+
+    def wait(self) -> None:
+        self.lock.acquire()
+        self.lock.release()  # the next waiter's turn
+
+    def done(self) -> None:
+        self.lock.release()
 
 
 class BlockCache:
@@ -94,7 +106,7 @@ class BlockCache:
                 for k in mine:
                     del self._loading[k]
             for p in pending:
-                p.done.set()
+                p.done()
 
     def get_or_load(self, key, load):
         with self._lock:
@@ -111,7 +123,7 @@ class BlockCache:
             else:
                 mine = False
         if not mine:
-            pending.done.wait()
+            pending.wait()
             if pending.value is not None:
                 return pending.value
             return load()  # the load failed: try ourselves (and raise our own error)
@@ -124,7 +136,7 @@ class BlockCache:
         finally:
             with self._lock:
                 del self._loading[key]
-            pending.done.set()
+            pending.done()
         return v
 
 

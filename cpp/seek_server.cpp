@@ -134,6 +134,7 @@ struct Conn {
   std::deque<PendingLog> pending_logs;
   uint64_t queued_total = 0, sent_total = 0;  // bytes ever queued / sent on this connection
   bool job_pending = false;
+  uint64_t job_len = 0;  // bytes the pending read job asks for
   bool keep_alive = true;
   bool close_after = false;  // close once out is flushed and no response is active
   bool read_eof = false;
@@ -234,6 +235,7 @@ struct Server::Impl {
   ReadFn read;
   LogFn log_fn;
   PageFn page_fn;
+  ReadBatchFn read_batch;
   std::map<std::string, const Entry*> routes;
 
   net::Socket listener, wake_r, wake_w;
@@ -251,6 +253,12 @@ struct Server::Impl {
   std::deque<Job> jobs;
   bool workers_exit = false;
   std::vector<Done> done;  // guarded by jm
+  // Jobs made during one turn of the I/O loop, handed to the workers together at its end (one
+  // lock, and as many wake-ups as there are batches, not one per job).
+  std::vector<Job> outbox;  // I/O thread only
+  // Threads that run reads at once to good effect: the cores (a batch of short reads is split
+  // among this many workers at most).
+  const size_t parallel = std::max<size_t>(1, std::thread::hardware_concurrency());
   // A wake-up byte is on its way to the I/O thread: the workers that finish meanwhile add their
   // Done without another write (one syscall and one poll wake-up for a batch, not per job).
   std::atomic<bool> wake_pending{false};
@@ -261,6 +269,7 @@ struct Server::Impl {
   std::deque<std::pair<int, std::string>> logs;
   bool log_exit = false;
   uint64_t logs_dropped = 0;
+  std::atomic<int> min_level{0};  // lines below are not made (see LogFn)
 
   // loop state (I/O thread only)
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
@@ -274,13 +283,16 @@ struct Server::Impl {
   Stats st;                         // guarded by sm
   std::map<int, uint64_t> by_status;  // guarded by sm
 
-  Impl(Config c, ReadFn r, LogFn l, PageFn p)
-      : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)) {
+  Impl(Config c, ReadFn r, LogFn l, PageFn p, ReadBatchFn b)
+      : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)), read_batch(std::move(b)) {
     for (const Entry& e : cfg.entries) routes[e.path] = &e;
   }
 
   // ---- logging ------------------------------------------------------------------------------
+  bool logging(int level) const { return level >= min_level.load(std::memory_order_relaxed); }
+
   void log(int level, std::string line) {
+    if (!logging(level)) return;
     std::lock_guard<std::mutex> g(lm);
     if (logs.size() >= 10000) {
       ++logs_dropped;
@@ -292,8 +304,10 @@ struct Server::Impl {
 
   void log_main() {
     std::unique_lock<std::mutex> g(lm);
+    bool first = true;  // the level is asked for at once
     for (;;) {
-      lcv.wait(g, [&] { return log_exit || !logs.empty(); });
+      if (!first) lcv.wait_for(g, Ms(1000), [&] { return log_exit || !logs.empty(); });
+      first = false;
       if (logs.empty() && log_exit) return;
       LogLines batch(std::make_move_iterator(logs.begin()), std::make_move_iterator(logs.end()));
       logs.clear();
@@ -302,7 +316,7 @@ struct Server::Impl {
       g.unlock();
       if (dropped) batch.emplace_back(30, std::to_string(dropped) + " log lines dropped (log queue full)");
       try {
-        if (log_fn) log_fn(batch);
+        if (log_fn) min_level.store(log_fn(batch), std::memory_order_relaxed);
       } QLTX_RETHROW_FORCED_UNWIND catch (...) {
       }
       g.lock();
@@ -318,15 +332,76 @@ struct Server::Impl {
     }
   }
 
+  static bool short_read(const Job& j) { return !j.page && j.len <= kBatchMaxRead; }
+
+  // The short reads at the front of the queue: this worker's share of them (with the GIL to take,
+  // one thread at a time runs Python: the batch is split among the cores, not the workers).
+  size_t batch_share() const {
+    size_t n = 0;
+    while (n < jobs.size() && n < kMaxBatch * parallel && short_read(jobs[n])) ++n;
+    return std::min(kMaxBatch, (n + parallel - 1) / parallel);
+  }
+
+  void run_batch(std::vector<Job>& batch) {
+    std::vector<ReadReq> reqs(batch.size());
+    for (size_t k = 0; k < batch.size(); ++k) {
+      reqs[k].id = batch[k].entry;
+      reqs[k].offset = batch[k].offset;
+      reqs[k].length = batch[k].len;
+    }
+    std::string failure;
+    try {
+      read_batch(reqs);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } QLTX_RETHROW_FORCED_UNWIND catch (...) {
+      failure = "unknown error";
+    }
+    std::vector<Done> ds;
+    ds.reserve(batch.size());
+    for (size_t k = 0; k < batch.size(); ++k) {
+      ReadReq& q = reqs[k];
+      Done d{batch[k].conn, q.ok, {}, {}, q.offset, q.length, false, {}};
+      if (!q.ok) {
+        d.error = q.error.empty() ? (failure.empty() ? "read failed" : failure) : q.error;
+      } else if (q.out.size() != q.length) {
+        d.ok = false;
+        d.error = "read returned " + std::to_string(q.out.size()) + " bytes, not " + std::to_string(q.length);
+      } else {
+        d.data = std::move(q.out);
+      }
+      ds.push_back(std::move(d));
+    }
+    {
+      std::lock_guard<std::mutex> g(jm);
+      for (Done& d : ds) done.push_back(std::move(d));
+    }
+    if (!wake_pending.exchange(true)) wake();
+  }
+
   void worker_main() {
+    std::vector<Job> batch;
     for (;;) {
       Job job;
+      batch.clear();
       {
         std::unique_lock<std::mutex> g(jm);
         jcv.wait(g, [&] { return workers_exit || !jobs.empty(); });
         if (workers_exit) return;
-        job = jobs.front();
-        jobs.pop_front();
+        if (read_batch && short_read(jobs.front())) {
+          const size_t n = batch_share();
+          for (size_t k = 0; k < n; ++k) {
+            batch.push_back(std::move(jobs.front()));
+            jobs.pop_front();
+          }
+        } else {
+          job = jobs.front();
+          jobs.pop_front();
+        }
+      }
+      if (!batch.empty()) {
+        run_batch(batch);
+        continue;
       }
       Done d{job.conn, true, {}, {}, job.offset, job.len, job.page, {}};
       try {
@@ -358,17 +433,47 @@ struct Server::Impl {
   }
 
   void cancel_jobs(uint64_t conn) {
+    outbox.erase(std::remove_if(outbox.begin(), outbox.end(), [&](const Job& j) { return j.conn == conn; }),
+                 outbox.end());
     std::lock_guard<std::mutex> g(jm);
     jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [&](const Job& j) { return j.conn == conn; }),
                jobs.end());
   }
 
+  // The turn's jobs to the workers: one wake-up per batch of short reads and per other job.
+  void publish() {
+    if (outbox.empty()) return;
+    size_t wakes = 0, shorts = 0;
+    for (const Job& j : outbox) {
+      if (read_batch && short_read(j)) ++shorts;
+      else ++wakes;
+    }
+    wakes += std::min(parallel, shorts);  // batch_share splits them among the cores
+    {
+      std::lock_guard<std::mutex> g(jm);
+      for (Job& j : outbox) jobs.push_back(std::move(j));
+    }
+    outbox.clear();
+    if (wakes >= cfg.workers) {
+      jcv.notify_all();
+    } else {
+      for (size_t k = 0; k < wakes; ++k) jcv.notify_one();
+    }
+  }
+
   // ---- responses ----------------------------------------------------------------------------
+  // Short pieces are joined to the last one queued (a head and a small body go out in one send).
+  static constexpr size_t kJoin = 64 << 10;
+
   void queue(Conn& c, std::string bytes) {
     if (bytes.empty()) return;
     if (c.out.empty()) c.send_progress = Clock::now();
     c.out_bytes += bytes.size();
     c.queued_total += bytes.size();
+    if (!c.out.empty() && c.out.back().size() + bytes.size() <= kJoin) {
+      c.out.back().append(bytes);
+      return;
+    }
     c.out.push_back(std::move(bytes));
   }
 
@@ -386,10 +491,12 @@ struct Server::Impl {
     const auto elapsed = Clock::now() - r.started;
     const auto ms = std::chrono::duration_cast<Ms>(elapsed).count();
     const uint64_t body = sent > r.head_bytes ? sent - r.head_bytes : 0;
-    std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
-                       std::to_string(body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
-                       std::to_string(ms) + "ms" + r.note + note;
-    log(20, std::move(line));
+    if (logging(20)) {
+      std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
+                         std::to_string(body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
+                         std::to_string(ms) + "ms" + r.note + note;
+      log(20, std::move(line));
+    }
     const double secs = std::chrono::duration<double>(elapsed).count();
     std::lock_guard<std::mutex> g(sm);
     ++by_status[r.status];
@@ -505,11 +612,7 @@ struct Server::Impl {
       if (!keep) c.close_after = true;
       r.page = true;
       r.head_only = head;
-      {
-        std::lock_guard<std::mutex> g(jm);
-        jobs.push_back(std::move(job));
-      }
-      jcv.notify_one();
+      outbox.push_back(std::move(job));
       c.job_pending = true;
       return;
     }
@@ -557,12 +660,9 @@ struct Server::Impl {
           continue;
         }
         if (s.kind == Step::Read) {
-          {
-            std::lock_guard<std::mutex> g(jm);
-            jobs.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
-          }
-          jcv.notify_one();
+          outbox.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
           c.job_pending = true;
+          c.job_len = s.len;
           return;
         }
         c.resp.active = false;
@@ -612,6 +712,7 @@ struct Server::Impl {
                   std::to_string(d.offset) + "-" + std::to_string(d.offset + d.len - 1) + " failed: " +
                   escape_for_log(d.error) + "; connection closed before the end of the body");
       c.resp.note = " incomplete";
+      send_queued(c);  // the head that waited for this read (see flush): the client sees the cut
       close_conn(c.id);
       return;
     }
@@ -659,7 +760,33 @@ struct Server::Impl {
 
   // Sends what the socket takes now, producing more as the buffer drains (next chunk job, next
   // pipelined request). False when the connection was closed.
+  // What is queued, as far as the socket takes it now (nothing else: the connection closes).
+  void send_queued(Conn& c) {
+    try {
+      while (!c.out.empty()) {
+        std::string& front = c.out.front();
+        size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
+                                front.size() - c.out_off);
+        if (n == 0) return;
+        c.out_off += n;
+        c.out_bytes -= n;
+        c.sent_total += n;
+        if (c.out_off == front.size()) {
+          c.out.pop_front();
+          c.out_off = 0;
+        }
+      }
+    } catch (const net::NetError&) {
+    }
+  }
+
   bool flush(Conn& c) {
+    // The head (and part header) of a response whose first body bytes are a short read under way
+    // waits for them: one send, one packet, for a short range.
+    if (c.job_pending && c.resp.active && c.job_len <= kBatchMaxRead && c.out_bytes <= kJoin &&
+        c.sent_total == c.resp.start_total &&
+        c.queued_total - c.resp.start_total == c.out_bytes)
+      return true;
     for (;;) {
       bool blocked = false;
       try {
@@ -944,6 +1071,7 @@ struct Server::Impl {
       const size_t first_conn = poll_set(items, ids);
       const int timeout = static_cast<int>(
           std::max<int64_t>(0, std::chrono::duration_cast<Ms>(next - Clock::now()).count() + 1));
+      publish();
       try {
         net::poll_many(items, std::min(timeout, 1000));
       } catch (const net::NetError& e) {
@@ -963,9 +1091,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Config config, ReadFn read, LogFn log, PageFn page) {
+Server::Server(Config config, ReadFn read, LogFn log, PageFn page, ReadBatchFn read_batch) {
   check_config(config);
-  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page)));
+  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page), std::move(read_batch)));
 }
 
 Server::~Server() { stop(); }

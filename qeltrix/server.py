@@ -185,7 +185,7 @@ class SeekServer:
                 max_connections=max_connections, header_timeout=header_timeout,
                 idle_timeout=idle_timeout, send_timeout=send_timeout, stop_timeout=stop_timeout,
                 token=token, boundary_prefix="qltx" + secrets.token_hex(8), max_ranges=max_ranges,
-                page=self._page)
+                page=self._page, log_level=self._log_level)
             self._listed = [serverpages.Listed(s.path, s.container.size,
                                                s.container.info.mtime or s.last_modified, s.content_type)
                             for s in self._served]
@@ -322,6 +322,10 @@ class SeekServer:
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)
+
+    def _log_level(self) -> int:
+        # the native server makes no line below this (a quiet server's access log costs nothing)
+        return max(self._log.getEffectiveLevel(), logging.root.manager.disable + 1)
 
     def _page(self, method: str, raw_path: bytes, query: str, accept: str):
         """The native server's page callback: (status, fields, body) for a path that is no

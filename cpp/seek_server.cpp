@@ -256,9 +256,14 @@ struct Server::Impl {
   // Jobs made during one turn of the I/O loop, handed to the workers together at its end (one
   // lock, and as many wake-ups as there are batches, not one per job).
   std::vector<Job> outbox;  // I/O thread only
-  // Threads that run reads at once to good effect: the cores (a batch of short reads is split
-  // among this many workers at most).
-  const size_t parallel = std::max<size_t>(1, std::thread::hardware_concurrency());
+  // Workers running a batch of short reads (guarded by jm), and since when the last one. Short
+  // reads go to one worker at a time: it holds the GIL for the batch, and a second worker would
+  // only take it back and forth with it (futex calls, a context switch each). Another one joins
+  // when the running batch is slow (a remote source's reads), so that those never wait long.
+  size_t batches_running = 0;
+  Clock::time_point batch_since{};
+  static constexpr Ms kBatchSlow{5};
+
   // A wake-up byte is on its way to the I/O thread: the workers that finish meanwhile add their
   // Done without another write (one syscall and one poll wake-up for a batch, not per job).
   std::atomic<bool> wake_pending{false};
@@ -334,14 +339,10 @@ struct Server::Impl {
 
   static bool short_read(const Job& j) { return !j.page && j.len <= kBatchMaxRead; }
 
-  // The short reads at the front of the queue: this worker's share of them (with the GIL to take,
-  // one thread at a time runs Python: the batch is split among the cores, not the workers).
-  size_t batch_share() const {
-    size_t n = 0;
-    while (n < jobs.size() && n < kMaxBatch * parallel && short_read(jobs[n])) ++n;
-    return std::min(kMaxBatch, (n + parallel - 1) / parallel);
-  }
+  // A worker may start a batch of short reads now (jm held).
+  bool may_batch(Clock::time_point now) const { return batches_running == 0 || now - batch_since >= kBatchSlow; }
 
+  // Each read's result goes to the I/O thread as soon as it is made (not at the batch's end).
   void run_batch(std::vector<Job>& batch) {
     std::vector<ReadReq> reqs(batch.size());
     for (size_t k = 0; k < batch.size(); ++k) {
@@ -349,17 +350,11 @@ struct Server::Impl {
       reqs[k].offset = batch[k].offset;
       reqs[k].length = batch[k].len;
     }
+    std::vector<bool> reported(batch.size(), false);
     std::string failure;
-    try {
-      read_batch(reqs);
-    } catch (const std::exception& e) {
-      failure = e.what();
-    } QLTX_RETHROW_FORCED_UNWIND catch (...) {
-      failure = "unknown error";
-    }
-    std::vector<Done> ds;
-    ds.reserve(batch.size());
-    for (size_t k = 0; k < batch.size(); ++k) {
+    auto report = [&](size_t k) {
+      if (k >= reqs.size() || reported[k]) return;
+      reported[k] = true;
       ReadReq& q = reqs[k];
       Done d{batch[k].conn, q.ok, {}, {}, q.offset, q.length, false, {}};
       if (!q.ok) {
@@ -370,13 +365,20 @@ struct Server::Impl {
       } else {
         d.data = std::move(q.out);
       }
-      ds.push_back(std::move(d));
+      {
+        std::lock_guard<std::mutex> g(jm);
+        done.push_back(std::move(d));
+      }
+      if (!wake_pending.exchange(true)) wake();
+    };
+    try {
+      read_batch(reqs, report);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } QLTX_RETHROW_FORCED_UNWIND catch (...) {
+      failure = "unknown error";
     }
-    {
-      std::lock_guard<std::mutex> g(jm);
-      for (Done& d : ds) done.push_back(std::move(d));
-    }
-    if (!wake_pending.exchange(true)) wake();
+    for (size_t k = 0; k < batch.size(); ++k) report(k);
   }
 
   void worker_main() {
@@ -386,14 +388,22 @@ struct Server::Impl {
       batch.clear();
       {
         std::unique_lock<std::mutex> g(jm);
-        jcv.wait(g, [&] { return workers_exit || !jobs.empty(); });
-        if (workers_exit) return;
+        for (;;) {
+          if (workers_exit) return;
+          if (jobs.empty()) {
+            jcv.wait(g);
+            continue;
+          }
+          if (!read_batch || !short_read(jobs.front()) || may_batch(Clock::now())) break;
+          jcv.wait_for(g, kBatchSlow);  // the running batch takes these, unless it is slow
+        }
         if (read_batch && short_read(jobs.front())) {
-          const size_t n = batch_share();
-          for (size_t k = 0; k < n; ++k) {
+          while (batch.size() < kMaxBatch && !jobs.empty() && short_read(jobs.front())) {
             batch.push_back(std::move(jobs.front()));
             jobs.pop_front();
           }
+          ++batches_running;
+          batch_since = Clock::now();
         } else {
           job = jobs.front();
           jobs.pop_front();
@@ -401,6 +411,8 @@ struct Server::Impl {
       }
       if (!batch.empty()) {
         run_batch(batch);
+        std::lock_guard<std::mutex> g(jm);
+        --batches_running;
         continue;
       }
       Done d{job.conn, true, {}, {}, job.offset, job.len, job.page, {}};
@@ -448,10 +460,10 @@ struct Server::Impl {
       if (read_batch && short_read(j)) ++shorts;
       else ++wakes;
     }
-    wakes += std::min(parallel, shorts);  // batch_share splits them among the cores
     {
       std::lock_guard<std::mutex> g(jm);
       for (Job& j : outbox) jobs.push_back(std::move(j));
+      if (shorts && may_batch(Clock::now())) ++wakes;  // else the running batch's worker takes them
     }
     outbox.clear();
     if (wakes >= cfg.workers) {
@@ -760,6 +772,13 @@ struct Server::Impl {
 
   // Sends what the socket takes now, producing more as the buffer drains (next chunk job, next
   // pipelined request). False when the connection was closed.
+  // The head (and part header) of a response whose first body bytes are a short read under way
+  // waits for them: one send, one packet, for a short range.
+  bool held(const Conn& c) const {
+    return c.job_pending && c.resp.active && c.job_len <= kBatchMaxRead && c.out_bytes <= kJoin &&
+           c.sent_total == c.resp.start_total && c.queued_total - c.resp.start_total == c.out_bytes;
+  }
+
   // What is queued, as far as the socket takes it now (nothing else: the connection closes).
   void send_queued(Conn& c) {
     try {
@@ -781,12 +800,7 @@ struct Server::Impl {
   }
 
   bool flush(Conn& c) {
-    // The head (and part header) of a response whose first body bytes are a short read under way
-    // waits for them: one send, one packet, for a short range.
-    if (c.job_pending && c.resp.active && c.job_len <= kBatchMaxRead && c.out_bytes <= kJoin &&
-        c.sent_total == c.resp.start_total &&
-        c.queued_total - c.resp.start_total == c.out_bytes)
-      return true;
+    if (held(c)) return true;
     for (;;) {
       bool blocked = false;
       try {
@@ -1011,7 +1025,7 @@ struct Server::Impl {
       Conn& c = *kv.second;
       unsigned ev = 0;
       if (!c.read_eof && (c.lingering || c.in.size() < input_cap())) ev |= net::READABLE;
-      if (!c.out.empty()) ev |= net::WRITABLE;
+      if (!c.out.empty() && !held(c)) ev |= net::WRITABLE;
       items.push_back({c.sock.handle(), ev, 0});
       ids.push_back(kv.first);
     }

@@ -48,11 +48,11 @@ struct ReadReq {
   bool ok = false;
 };
 // Several short reads (of at most kBatchMaxRead bytes each) at once, each succeeding or failing on
-// its own; a throw fails those not marked ok. Given, a worker takes every short read waiting in
-// the queue (up to its share of them) and makes one call: a Python callback then takes the GIL
-// once for the batch, not once per request, and the workers hand the GIL to each other that much
-// less often.
-using ReadBatchFn = std::function<void(std::vector<ReadReq>& reqs)>;
+// its own; ``ready(k)`` once reqs[k] is filled (its result is sent at once); a throw fails those
+// not reported. Given, one worker at a time takes the short reads waiting in the queue (up to
+// kMaxBatch) and makes one call: a Python callback then takes the GIL once for the batch, not
+// once per request, and no two workers hand the GIL back and forth.
+using ReadBatchFn = std::function<void(std::vector<ReadReq>& reqs, const std::function<void(size_t)>& ready)>;
 constexpr uint64_t kBatchMaxRead = 64 << 10;
 constexpr size_t kMaxBatch = 16;
 // Log lines, in order, as many as were waiting (one call per batch: a Python callback then takes

@@ -129,14 +129,17 @@ class BlockCache:
             return load()  # the load failed: try ourselves (and raise our own error)
         try:
             v = load()
-            pending.value = v
-            with self._lock:
-                self.loaded += 1
-                self._put_locked(key, v)
-        finally:
+        except BaseException:
             with self._lock:
                 del self._loading[key]
             pending.done()
+            raise
+        pending.value = v
+        with self._lock:  # one turn of the lock: cached, and no longer loading
+            self.loaded += 1
+            del self._loading[key]
+            self._put_locked(key, v)
+        pending.done()
         return v
 
 

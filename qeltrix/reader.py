@@ -313,6 +313,7 @@ class Container:
         # over the blocks (unpack, verify), where no block comes back.
         self.remember_checked = True
         self._verified: OrderedDict[int, tuple] = OrderedDict()
+        self._positional = bool(getattr(ra, "positional", False))
         self._verified_lock = threading.Lock()
 
     @classmethod
@@ -388,7 +389,7 @@ class Container:
             with self._verified_lock:
                 for job, t, o in zip(fresh, [t for t, k in zip(tags, known) if not k], opened):
                     i = job[0]
-                    self._verified[i] = (t, bytes(job[1][:PAYLOAD_START]), o)
+                    self._verified[i] = (t, bytes(job[1][:PAYLOAD_START]), t[_core.TAG_SIZE:], o)
                     self._verified.move_to_end(i)
                 while len(self._verified) > VERIFIED_MAX:
                     self._verified.popitem(last=False)
@@ -444,7 +445,7 @@ class Container:
             return [pt for pt, _ in self.decrypt_blocks(list(self.iter_stored(group[0], group[-1] + 1)), None, pool)]
         return [pt for pt, _ in self.decrypt_blocks(group, self.stored_pool, pool)]
 
-    def read_block(self, i: int, plain_pool: BufferPool | None = None):
+    def read_block(self, i: int, plain_pool: BufferPool | None = None, entry=None):
         """``read_blocks([i])[0]``: block ``i``'s plaintext.
 
         A block read before (its plaintext hash checked, see open_group) whose stored bytes up
@@ -452,11 +453,12 @@ class Container:
         takes a short path: only its payload is authenticated and decrypted again, with the key
         and IV that opening that same metadata gave (``blocks.reopen_payload``); repeating the
         metadata's AEAD, the key unwrap and derivation would redo the same computation on the same
-        bytes. The short path is the one random reads of a server take (a cache miss per read)."""
-        memo = self._verified.get(i) if self.verify and getattr(self.ra, "positional", False) else None
+        bytes. The short path is the one random reads of a server take (a cache miss per read).
+        ``entry``: ``self.index[i]`` when the caller has it."""
+        memo = self._verified.get(i) if self.verify and self._positional else None
         if memo is None:
             return self.read_blocks([i], plain_pool)[0]
-        e = self.index[i]
+        e = entry if entry is not None else self.index[i]
         sbuf = self.stored_pool.get()
         try:
             stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size])
@@ -467,8 +469,8 @@ class Container:
                 stored_item = stored
             else:  # a live buffer of the source's: copied and opened in full
                 return self.read_blocks([(i, stored)], plain_pool)[0]
-            tags, head, opened = memo
-            if stored[:PAYLOAD_START] != head or stored[-_core.TAG_SIZE:] != tags[_core.TAG_SIZE:]:
+            _, head, payload_tag, opened = memo
+            if bytes(stored[-_core.TAG_SIZE:]) != payload_tag or bytes(stored[:PAYLOAD_START]) != head:
                 # not the bytes opened before: opened in full (and remembered anew)
                 return self.read_blocks([(i, stored_item)], plain_pool)[0]
             buf = plain_pool.get() if plain_pool is not None else bytearray(e.plain_size)

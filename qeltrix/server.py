@@ -257,10 +257,10 @@ class SeekServer:
 
     # -- callbacks from the native server (worker threads) ------------------------------------
 
-    def _block(self, n: int, i: int):
+    def _block(self, n: int, i: int, entry=None):
         # the decrypted block itself (no copy): nothing writes to it while it is cached
         s = self._served[n]
-        return self._cache.get_or_load((n, i), lambda: s.container.read_block(i, s.pool))
+        return self._cache.get_or_load((n, i), lambda: s.container.read_block(i, s.pool, entry))
 
     def _evicted(self, key, view) -> None:
         self._served[key[0]].pool.put(view.obj)
@@ -272,7 +272,7 @@ class SeekServer:
         end = offset + length
         e_end = start + e.plain_size
         if end <= e_end:  # within one block (a short range, or one chunk of a stream)
-            b = self._block(n, i)
+            b = self._block(n, i, e)
             if self._readahead and offset == start and end == e_end:
                 # Whole blocks are read only by a response that streams on (the native server
                 # reads block by block; a short range, even one across a boundary, reads parts):

@@ -42,9 +42,10 @@ class PySeekServer {
       });
     };
     // A batch of short reads: the GIL taken once for all, each result copied with it held.
-    auto read_batch = [read](std::vector<qltx::seek::ReadReq>& reqs) {
+    auto read_batch = [read](std::vector<qltx::seek::ReadReq>& reqs, const std::function<void(size_t)>& ready) {
       NativeGil gil;
-      for (auto& q : reqs) {
+      for (size_t k = 0; k < reqs.size(); ++k) {
+        auto& q = reqs[k];
         try {
           py::object r = read(q.id, q.offset, q.length);
           BufferView b(r, false, "read() result");
@@ -55,6 +56,7 @@ class PySeekServer {
         } catch (const std::exception& e) {
           q.error = e.what();
         }
+        ready(k);
       }
     };
     auto log_fn = [log, log_level](const qltx::seek::LogLines& lines) -> int {

@@ -170,3 +170,55 @@ def test_quiet_access_log_and_turned_up_later(files, caplog):
             return any('"GET /file.bin HTTP/1.1" 206 10' in r.getMessage() for r in caplog.records)
 
         wait_until(logged, "an access line once the level is INFO")
+
+
+def test_block_cache_loads_a_block_once_for_concurrent_askers():
+    """Eight threads ask for one missing block at once: one loads it, the others wait and get the
+    same value; when the load fails, each waiter tries itself (and gets its own error)."""
+    from qeltrix.blockcache import BlockCache
+
+    cache = BlockCache(1 << 20)
+    release = threading.Event()
+    calls = []
+
+    def load():
+        calls.append(1)
+        release.wait(30)
+        return memoryview(bytearray(b"x" * 10))
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_load("k", load))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: cache._waiting == 7, "seven threads waiting for the one load")
+    release.set()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 8 and all(r is results[0] for r in results)
+    assert cache.counters()["decrypted"] == 1
+
+    failing = threading.Event()
+    tries = []
+
+    def bad():
+        tries.append(1)
+        if len(tries) == 1:
+            failing.wait(30)
+        raise ValueError("damaged")
+
+    errors = []
+
+    def ask():
+        try:
+            cache.get_or_load("bad", bad)
+        except ValueError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: cache._waiting == 3, "three threads waiting for the failing load")
+    failing.set()
+    for t in threads:
+        t.join()
+    assert len(errors) == 4 and len(tries) == 4 and not cache.has("bad")

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -11,6 +12,11 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "errors.hpp"
 #include "net.hpp"
@@ -25,6 +31,88 @@ using Ms = std::chrono::milliseconds;
 
 const int kLingerMs = 2000;     // after our last byte: drain the peer's input, then close
 const size_t kMaxAcceptPerTurn = 64;
+
+// Wakes the I/O thread's poll() from the workers. POSIX: a pipe (a one-byte write and read, no
+// network stack: a loopback TCP pair's send cost the workers a fifth of their time under many
+// short requests). Windows: a loopback socket pair (its poll takes sockets only).
+class Waker {
+ public:
+  Waker() = default;
+  Waker(const Waker&) = delete;
+  Waker& operator=(const Waker&) = delete;
+  ~Waker() { close(); }
+
+  void open() {
+#ifdef _WIN32
+    net::socket_pair(r_, w_);
+    r_.set_nonblocking(true);
+    w_.set_nonblocking(true);
+#else
+    int fds[2];
+    if (::pipe(fds) != 0) throw net::NetError("pipe failed", errno);
+    for (int fd : fds) {
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    r_ = fds[0];
+    w_ = fds[1];
+#endif
+  }
+
+  void close() {
+#ifdef _WIN32
+    r_.close();
+    w_.close();
+#else
+    if (r_ >= 0) ::close(r_);
+    if (w_ >= 0) ::close(w_);
+    r_ = w_ = -1;
+#endif
+  }
+
+  net::socket_t handle() const {
+#ifdef _WIN32
+    return r_.handle();
+#else
+    return r_;
+#endif
+  }
+
+  void wake() {  // never blocks: a full pipe already holds a wake-up
+#ifdef _WIN32
+    try {
+      const uint8_t b = 1;
+      net::send_nb(w_, &b, 1);
+    } catch (...) {
+    }
+#else
+    const uint8_t b = 1;
+    ssize_t n = ::write(w_, &b, 1);
+    (void)n;
+#endif
+  }
+
+  void drain() {
+    uint8_t buf[256];
+#ifdef _WIN32
+    try {
+      while (net::recv_nb(r_, buf, sizeof buf) == static_cast<long>(sizeof buf)) {
+      }
+    } catch (const net::NetError&) {
+    }
+#else
+    while (::read(r_, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf)) {
+    }
+#endif
+  }
+
+ private:
+#ifdef _WIN32
+  net::Socket r_, w_;
+#else
+  int r_ = -1, w_ = -1;
+#endif
+};
 
 std::string escape_for_log(const std::string& s, size_t max = 512) {
   static const char hex[] = "0123456789abcdef";
@@ -238,7 +326,8 @@ struct Server::Impl {
   ReadBatchFn read_batch;
   std::map<std::string, const Entry*> routes;
 
-  net::Socket listener, wake_r, wake_w;
+  net::Socket listener;
+  Waker waker;
   uint16_t bound_port = 0;
   std::thread loop_thread, log_thread;
   std::vector<std::thread> workers;
@@ -260,6 +349,11 @@ struct Server::Impl {
   // reads go to one worker at a time: it holds the GIL for the batch, and a second worker would
   // only take it back and forth with it (futex calls, a context switch each). Another one joins
   // when the running batch is slow (a remote source's reads), so that those never wait long.
+  // Strings of body chunks already sent, kept for the next long reads: a chunk read into one
+  // costs no allocation (a fresh 1 MiB buffer is page faults and zeroing, more than copying it).
+  std::mutex spare_m;
+  std::vector<std::string> spare;  // guarded by spare_m
+  static constexpr size_t kSpareMin = 128 << 10, kSpareMax = 16;
   size_t batches_running = 0;
   Clock::time_point batch_since{};
   static constexpr Ms kBatchSlow{5};
@@ -329,13 +423,7 @@ struct Server::Impl {
   }
 
   // ---- workers ------------------------------------------------------------------------------
-  void wake() {
-    try {
-      const uint8_t b = 1;
-      net::send_nb(wake_w, &b, 1);  // a full pipe already holds a wake-up
-    } catch (...) {
-    }
-  }
+  void wake() { waker.wake(); }
 
   static bool short_read(const Job& j) { return !j.page && j.len <= kBatchMaxRead; }
 
@@ -420,6 +508,7 @@ struct Server::Impl {
         if (job.page) {
           page_fn(job.page_req, d.page_out);
         } else {
+          d.data = take_spare(job.len);
           read(job.entry, job.offset, job.len, d.data);
         }
         if (!job.page && d.data.size() != job.len) {
@@ -779,6 +868,29 @@ struct Server::Impl {
            c.sent_total == c.resp.start_total && c.queued_total - c.resp.start_total == c.out_bytes;
   }
 
+  void recycle(std::string& sent) {
+    if (sent.capacity() < kSpareMin) return;
+    std::lock_guard<std::mutex> g(spare_m);
+    if (spare.size() >= kSpareMax) return;
+    sent.clear();
+    spare.push_back(std::move(sent));
+  }
+
+  std::string take_spare(uint64_t len) {
+    std::string s;
+    if (len < kSpareMin) return s;
+    std::lock_guard<std::mutex> g(spare_m);
+    for (size_t k = spare.size(); k-- > 0;) {
+      if (spare[k].capacity() >= len) {
+        s.swap(spare[k]);
+        spare[k].swap(spare.back());
+        spare.pop_back();
+        break;
+      }
+    }
+    return s;
+  }
+
   // What is queued, as far as the socket takes it now (nothing else: the connection closes).
   void send_queued(Conn& c) {
     try {
@@ -791,6 +903,7 @@ struct Server::Impl {
         c.out_bytes -= n;
         c.sent_total += n;
         if (c.out_off == front.size()) {
+          recycle(front);
           c.out.pop_front();
           c.out_off = 0;
         }
@@ -817,6 +930,7 @@ struct Server::Impl {
           c.out_bytes -= n;
           c.sent_total += n;
           if (c.out_off == front.size()) {
+            recycle(front);
             c.out.pop_front();
             c.out_off = 0;
           }
@@ -1014,7 +1128,7 @@ struct Server::Impl {
   size_t poll_set(std::vector<net::PollItem>& items, std::vector<uint64_t>& ids) {
     items.clear();
     ids.clear();
-    items.push_back({wake_r.handle(), net::READABLE, 0});
+    items.push_back({waker.handle(), net::READABLE, 0});
     ids.push_back(0);
     if (listener.valid()) {
       items.push_back({listener.handle(), net::READABLE, 0});
@@ -1035,12 +1149,7 @@ struct Server::Impl {
   // Empties the wake-up socket (when it was ``woken``) and hands the finished jobs to their
   // connections.
   void take_done(bool woken) {
-    uint8_t buf[256];
-    try {
-      while (woken && net::recv_nb(wake_r, buf, sizeof buf) > 0) {
-      }
-    } catch (const net::NetError&) {
-    }
+    if (woken) waker.drain();
     wake_pending.store(false);  // before taking the list: a Done pushed after it wakes us again
     std::vector<Done> finished;
     {
@@ -1120,9 +1229,7 @@ void Server::start() {
   m.listener = net::listen_tcp(m.cfg.host, m.cfg.port);
   m.listener.set_nonblocking(true);
   m.bound_port = net::local_port(m.listener);
-  net::socket_pair(m.wake_r, m.wake_w);
-  m.wake_r.set_nonblocking(true);
-  m.wake_w.set_nonblocking(true);
+  m.waker.open();
   m.running = true;
   m.log_thread = std::thread([&m] { m.log_main(); });
   for (unsigned i = 0; i < m.cfg.workers; ++i) m.workers.emplace_back([&m] { m.worker_main(); });
@@ -1151,8 +1258,7 @@ void Server::stop() {
   m.lcv.notify_all();
   if (m.log_thread.joinable()) m.log_thread.join();
   m.listener.close();
-  m.wake_r.close();
-  m.wake_w.close();
+  m.waker.close();
   m.running = false;
 }
 

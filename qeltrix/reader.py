@@ -459,22 +459,21 @@ class Container:
         if memo is None:
             return self.read_blocks([i], plain_pool)[0]
         e = entry if entry is not None else self.index[i]
-        sbuf = self.stored_pool.get()
+        block_size, plain_size = e.block_size, e.plain_size
+        stored_pool = self.stored_pool
+        sbuf = stored_pool.get()
         try:
-            stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:e.block_size])
+            stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:block_size])
             owner = stored.obj
-            if owner is sbuf:
-                stored_item = _Owned(stored)
-            elif isinstance(owner, bytes):
-                stored_item = stored
-            else:  # a live buffer of the source's: copied and opened in full
+            if owner is not sbuf and not isinstance(owner, bytes):
+                # a live buffer of the source's: copied and opened in full
                 return self.read_blocks([(i, stored)], plain_pool)[0]
             _, head, payload_tag, opened = memo
-            if bytes(stored[-_core.TAG_SIZE:]) != payload_tag or bytes(stored[:PAYLOAD_START]) != head:
+            if bytes(stored[block_size - _core.TAG_SIZE:]) != payload_tag or bytes(stored[:PAYLOAD_START]) != head:
                 # not the bytes opened before: opened in full (and remembered anew)
-                return self.read_blocks([(i, stored_item)], plain_pool)[0]
-            buf = plain_pool.get() if plain_pool is not None else bytearray(e.plain_size)
-            pt = memoryview(buf)[:e.plain_size]
+                return self.read_blocks([(i, _Owned(stored) if owner is sbuf else stored)], plain_pool)[0]
+            buf = plain_pool.get() if plain_pool is not None else bytearray(plain_size)
+            pt = memoryview(buf)[:plain_size]
             try:
                 reopen_payload(self.keys, i, opened, stored[PAYLOAD_START:], self.header.permuted, pt)
             except BaseException:
@@ -483,7 +482,7 @@ class Container:
                 raise
             return pt
         finally:
-            self.stored_pool.put(sbuf)
+            stored_pool.put(sbuf)
 
     def read_stored_run(self, first: int, last: int):
         """Stored bytes of blocks [first, last) in one read; yields (i, memoryview)."""

@@ -19,8 +19,9 @@ from .pipeline import BufferPool, ordered_map
 __all__ = ["open_keys", "open_layout", "read_layout", "Layout", "Limits", "PagedIndex", "Container", "FileInfo",
            "StreamOpener", "MAX_INDEX_BYTES"]
 
-#: Blocks a Container remembers as hash-checked (32 bytes of tags each, ~2 MiB in all; 16 GiB
-#: of 1 MiB blocks; see open_group).
+#: Blocks a Container remembers as hash-checked, with what opening their metadata gave (the
+#: stored bytes before the payload, the block key and IV: ~0.9 KiB each, ~15 MiB when full; 16 GiB
+#: of 1 MiB blocks; see open_group and read_block).
 VERIFIED_MAX = 1 << 14
 
 

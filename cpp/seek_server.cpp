@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -11,6 +12,11 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "errors.hpp"
 #include "net.hpp"
@@ -25,6 +31,88 @@ using Ms = std::chrono::milliseconds;
 
 const int kLingerMs = 2000;     // after our last byte: drain the peer's input, then close
 const size_t kMaxAcceptPerTurn = 64;
+
+// Wakes the I/O thread's poll() from the workers. POSIX: a pipe (a one-byte write and read, no
+// network stack: a loopback TCP pair's send cost the workers a fifth of their time under many
+// short requests). Windows: a loopback socket pair (its poll takes sockets only).
+class Waker {
+ public:
+  Waker() = default;
+  Waker(const Waker&) = delete;
+  Waker& operator=(const Waker&) = delete;
+  ~Waker() { close(); }
+
+  void open() {
+#ifdef _WIN32
+    net::socket_pair(r_, w_);
+    r_.set_nonblocking(true);
+    w_.set_nonblocking(true);
+#else
+    int fds[2];
+    if (::pipe(fds) != 0) throw net::NetError("pipe failed", errno);
+    for (int fd : fds) {
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    r_ = fds[0];
+    w_ = fds[1];
+#endif
+  }
+
+  void close() {
+#ifdef _WIN32
+    r_.close();
+    w_.close();
+#else
+    if (r_ >= 0) ::close(r_);
+    if (w_ >= 0) ::close(w_);
+    r_ = w_ = -1;
+#endif
+  }
+
+  net::socket_t handle() const {
+#ifdef _WIN32
+    return r_.handle();
+#else
+    return r_;
+#endif
+  }
+
+  void wake() {  // never blocks: a full pipe already holds a wake-up
+#ifdef _WIN32
+    try {
+      const uint8_t b = 1;
+      net::send_nb(w_, &b, 1);
+    } catch (...) {
+    }
+#else
+    const uint8_t b = 1;
+    ssize_t n = ::write(w_, &b, 1);
+    (void)n;
+#endif
+  }
+
+  void drain() {
+    uint8_t buf[256];
+#ifdef _WIN32
+    try {
+      while (net::recv_nb(r_, buf, sizeof buf) == static_cast<long>(sizeof buf)) {
+      }
+    } catch (const net::NetError&) {
+    }
+#else
+    while (::read(r_, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf)) {
+    }
+#endif
+  }
+
+ private:
+#ifdef _WIN32
+  net::Socket r_, w_;
+#else
+  int r_ = -1, w_ = -1;
+#endif
+};
 
 std::string escape_for_log(const std::string& s, size_t max = 512) {
   static const char hex[] = "0123456789abcdef";
@@ -134,6 +222,7 @@ struct Conn {
   std::deque<PendingLog> pending_logs;
   uint64_t queued_total = 0, sent_total = 0;  // bytes ever queued / sent on this connection
   bool job_pending = false;
+  uint64_t job_len = 0;  // bytes the pending read job asks for
   bool keep_alive = true;
   bool close_after = false;  // close once out is flushed and no response is active
   bool read_eof = false;
@@ -234,9 +323,11 @@ struct Server::Impl {
   ReadFn read;
   LogFn log_fn;
   PageFn page_fn;
+  ReadBatchFn read_batch;
   std::map<std::string, const Entry*> routes;
 
-  net::Socket listener, wake_r, wake_w;
+  net::Socket listener;
+  Waker waker;
   uint16_t bound_port = 0;
   std::thread loop_thread, log_thread;
   std::vector<std::thread> workers;
@@ -251,6 +342,22 @@ struct Server::Impl {
   std::deque<Job> jobs;
   bool workers_exit = false;
   std::vector<Done> done;  // guarded by jm
+  // Jobs made during one turn of the I/O loop, handed to the workers together at its end (one
+  // lock, and as many wake-ups as there are batches, not one per job).
+  std::vector<Job> outbox;  // I/O thread only
+  // Workers running a batch of short reads (guarded by jm), and since when the last one. Short
+  // reads go to one worker at a time: it holds the GIL for the batch, and a second worker would
+  // only take it back and forth with it (futex calls, a context switch each). Another one joins
+  // when the running batch is slow (a remote source's reads), so that those never wait long.
+  // Strings of body chunks already sent, kept for the next long reads: a chunk read into one
+  // costs no allocation (a fresh 1 MiB buffer is page faults and zeroing, more than copying it).
+  std::mutex spare_m;
+  std::vector<std::string> spare;  // guarded by spare_m
+  static constexpr size_t kSpareMin = 128 << 10, kSpareMax = 16;
+  size_t batches_running = 0;
+  Clock::time_point batch_since{};
+  static constexpr Ms kBatchSlow{5};
+
   // A wake-up byte is on its way to the I/O thread: the workers that finish meanwhile add their
   // Done without another write (one syscall and one poll wake-up for a batch, not per job).
   std::atomic<bool> wake_pending{false};
@@ -261,6 +368,7 @@ struct Server::Impl {
   std::deque<std::pair<int, std::string>> logs;
   bool log_exit = false;
   uint64_t logs_dropped = 0;
+  std::atomic<int> min_level{0};  // lines below are not made (see LogFn)
 
   // loop state (I/O thread only)
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
@@ -274,13 +382,16 @@ struct Server::Impl {
   Stats st;                         // guarded by sm
   std::map<int, uint64_t> by_status;  // guarded by sm
 
-  Impl(Config c, ReadFn r, LogFn l, PageFn p)
-      : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)) {
+  Impl(Config c, ReadFn r, LogFn l, PageFn p, ReadBatchFn b)
+      : cfg(std::move(c)), read(std::move(r)), log_fn(std::move(l)), page_fn(std::move(p)), read_batch(std::move(b)) {
     for (const Entry& e : cfg.entries) routes[e.path] = &e;
   }
 
   // ---- logging ------------------------------------------------------------------------------
+  bool logging(int level) const { return level >= min_level.load(std::memory_order_relaxed); }
+
   void log(int level, std::string line) {
+    if (!logging(level)) return;
     std::lock_guard<std::mutex> g(lm);
     if (logs.size() >= 10000) {
       ++logs_dropped;
@@ -292,8 +403,10 @@ struct Server::Impl {
 
   void log_main() {
     std::unique_lock<std::mutex> g(lm);
+    bool first = true;  // the level is asked for at once
     for (;;) {
-      lcv.wait(g, [&] { return log_exit || !logs.empty(); });
+      if (!first) lcv.wait_for(g, Ms(1000), [&] { return log_exit || !logs.empty(); });
+      first = false;
       if (logs.empty() && log_exit) return;
       LogLines batch(std::make_move_iterator(logs.begin()), std::make_move_iterator(logs.end()));
       logs.clear();
@@ -302,7 +415,7 @@ struct Server::Impl {
       g.unlock();
       if (dropped) batch.emplace_back(30, std::to_string(dropped) + " log lines dropped (log queue full)");
       try {
-        if (log_fn) log_fn(batch);
+        if (log_fn) min_level.store(log_fn(batch), std::memory_order_relaxed);
       } QLTX_RETHROW_FORCED_UNWIND catch (...) {
       }
       g.lock();
@@ -310,29 +423,92 @@ struct Server::Impl {
   }
 
   // ---- workers ------------------------------------------------------------------------------
-  void wake() {
-    try {
-      const uint8_t b = 1;
-      net::send_nb(wake_w, &b, 1);  // a full pipe already holds a wake-up
-    } catch (...) {
+  void wake() { waker.wake(); }
+
+  static bool short_read(const Job& j) { return !j.page && j.len <= kBatchMaxRead; }
+
+  // A worker may start a batch of short reads now (jm held).
+  bool may_batch(Clock::time_point now) const { return batches_running == 0 || now - batch_since >= kBatchSlow; }
+
+  // Each read's result goes to the I/O thread as soon as it is made (not at the batch's end).
+  void run_batch(std::vector<Job>& batch) {
+    std::vector<ReadReq> reqs(batch.size());
+    for (size_t k = 0; k < batch.size(); ++k) {
+      reqs[k].id = batch[k].entry;
+      reqs[k].offset = batch[k].offset;
+      reqs[k].length = batch[k].len;
     }
+    std::vector<bool> reported(batch.size(), false);
+    std::string failure;
+    auto report = [&](size_t k) {
+      if (k >= reqs.size() || reported[k]) return;
+      reported[k] = true;
+      ReadReq& q = reqs[k];
+      Done d{batch[k].conn, q.ok, {}, {}, q.offset, q.length, false, {}};
+      if (!q.ok) {
+        d.error = q.error.empty() ? (failure.empty() ? "read failed" : failure) : q.error;
+      } else if (q.out.size() != q.length) {
+        d.ok = false;
+        d.error = "read returned " + std::to_string(q.out.size()) + " bytes, not " + std::to_string(q.length);
+      } else {
+        d.data = std::move(q.out);
+      }
+      {
+        std::lock_guard<std::mutex> g(jm);
+        done.push_back(std::move(d));
+      }
+      if (!wake_pending.exchange(true)) wake();
+    };
+    try {
+      read_batch(reqs, report);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } QLTX_RETHROW_FORCED_UNWIND catch (...) {
+      failure = "unknown error";
+    }
+    for (size_t k = 0; k < batch.size(); ++k) report(k);
   }
 
   void worker_main() {
+    std::vector<Job> batch;
     for (;;) {
       Job job;
+      batch.clear();
       {
         std::unique_lock<std::mutex> g(jm);
-        jcv.wait(g, [&] { return workers_exit || !jobs.empty(); });
-        if (workers_exit) return;
-        job = jobs.front();
-        jobs.pop_front();
+        for (;;) {
+          if (workers_exit) return;
+          if (jobs.empty()) {
+            jcv.wait(g);
+            continue;
+          }
+          if (!read_batch || !short_read(jobs.front()) || may_batch(Clock::now())) break;
+          jcv.wait_for(g, kBatchSlow);  // the running batch takes these, unless it is slow
+        }
+        if (read_batch && short_read(jobs.front())) {
+          while (batch.size() < kMaxBatch && !jobs.empty() && short_read(jobs.front())) {
+            batch.push_back(std::move(jobs.front()));
+            jobs.pop_front();
+          }
+          ++batches_running;
+          batch_since = Clock::now();
+        } else {
+          job = jobs.front();
+          jobs.pop_front();
+        }
+      }
+      if (!batch.empty()) {
+        run_batch(batch);
+        std::lock_guard<std::mutex> g(jm);
+        --batches_running;
+        continue;
       }
       Done d{job.conn, true, {}, {}, job.offset, job.len, job.page, {}};
       try {
         if (job.page) {
           page_fn(job.page_req, d.page_out);
         } else {
+          d.data = take_spare(job.len);
           read(job.entry, job.offset, job.len, d.data);
         }
         if (!job.page && d.data.size() != job.len) {
@@ -358,17 +534,47 @@ struct Server::Impl {
   }
 
   void cancel_jobs(uint64_t conn) {
+    outbox.erase(std::remove_if(outbox.begin(), outbox.end(), [&](const Job& j) { return j.conn == conn; }),
+                 outbox.end());
     std::lock_guard<std::mutex> g(jm);
     jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [&](const Job& j) { return j.conn == conn; }),
                jobs.end());
   }
 
+  // The turn's jobs to the workers: one wake-up per batch of short reads and per other job.
+  void publish() {
+    if (outbox.empty()) return;
+    size_t wakes = 0, shorts = 0;
+    for (const Job& j : outbox) {
+      if (read_batch && short_read(j)) ++shorts;
+      else ++wakes;
+    }
+    {
+      std::lock_guard<std::mutex> g(jm);
+      for (Job& j : outbox) jobs.push_back(std::move(j));
+      if (shorts && may_batch(Clock::now())) ++wakes;  // else the running batch's worker takes them
+    }
+    outbox.clear();
+    if (wakes >= cfg.workers) {
+      jcv.notify_all();
+    } else {
+      for (size_t k = 0; k < wakes; ++k) jcv.notify_one();
+    }
+  }
+
   // ---- responses ----------------------------------------------------------------------------
+  // Short pieces are joined to the last one queued (a head and a small body go out in one send).
+  static constexpr size_t kJoin = 64 << 10;
+
   void queue(Conn& c, std::string bytes) {
     if (bytes.empty()) return;
     if (c.out.empty()) c.send_progress = Clock::now();
     c.out_bytes += bytes.size();
     c.queued_total += bytes.size();
+    if (!c.out.empty() && c.out.back().size() + bytes.size() <= kJoin) {
+      c.out.back().append(bytes);
+      return;
+    }
     c.out.push_back(std::move(bytes));
   }
 
@@ -386,10 +592,12 @@ struct Server::Impl {
     const auto elapsed = Clock::now() - r.started;
     const auto ms = std::chrono::duration_cast<Ms>(elapsed).count();
     const uint64_t body = sent > r.head_bytes ? sent - r.head_bytes : 0;
-    std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
-                       std::to_string(body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
-                       std::to_string(ms) + "ms" + r.note + note;
-    log(20, std::move(line));
+    if (logging(20)) {
+      std::string line = c.peer + " \"" + r.line + "\" " + std::to_string(r.status) + " " +
+                         std::to_string(body) + " range=\"" + escape_for_log(r.range, 128) + "\" " +
+                         std::to_string(ms) + "ms" + r.note + note;
+      log(20, std::move(line));
+    }
     const double secs = std::chrono::duration<double>(elapsed).count();
     std::lock_guard<std::mutex> g(sm);
     ++by_status[r.status];
@@ -505,11 +713,7 @@ struct Server::Impl {
       if (!keep) c.close_after = true;
       r.page = true;
       r.head_only = head;
-      {
-        std::lock_guard<std::mutex> g(jm);
-        jobs.push_back(std::move(job));
-      }
-      jcv.notify_one();
+      outbox.push_back(std::move(job));
       c.job_pending = true;
       return;
     }
@@ -557,12 +761,9 @@ struct Server::Impl {
           continue;
         }
         if (s.kind == Step::Read) {
-          {
-            std::lock_guard<std::mutex> g(jm);
-            jobs.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
-          }
-          jcv.notify_one();
+          outbox.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
           c.job_pending = true;
+          c.job_len = s.len;
           return;
         }
         c.resp.active = false;
@@ -612,6 +813,7 @@ struct Server::Impl {
                   std::to_string(d.offset) + "-" + std::to_string(d.offset + d.len - 1) + " failed: " +
                   escape_for_log(d.error) + "; connection closed before the end of the body");
       c.resp.note = " incomplete";
+      send_queued(c);  // the head that waited for this read (see flush): the client sees the cut
       close_conn(c.id);
       return;
     }
@@ -659,7 +861,59 @@ struct Server::Impl {
 
   // Sends what the socket takes now, producing more as the buffer drains (next chunk job, next
   // pipelined request). False when the connection was closed.
+  // The head (and part header) of a response whose first body bytes are a short read under way
+  // waits for them: one send, one packet, for a short range.
+  bool held(const Conn& c) const {
+    return c.job_pending && c.resp.active && c.job_len <= kBatchMaxRead && c.out_bytes <= kJoin &&
+           c.sent_total == c.resp.start_total && c.queued_total - c.resp.start_total == c.out_bytes;
+  }
+
+  void recycle(std::string& sent) {
+    if (sent.capacity() < kSpareMin) return;
+    std::lock_guard<std::mutex> g(spare_m);
+    if (spare.size() >= kSpareMax) return;
+    sent.clear();
+    spare.push_back(std::move(sent));
+  }
+
+  std::string take_spare(uint64_t len) {
+    std::string s;
+    if (len < kSpareMin) return s;
+    std::lock_guard<std::mutex> g(spare_m);
+    for (size_t k = spare.size(); k-- > 0;) {
+      if (spare[k].capacity() >= len) {
+        s.swap(spare[k]);
+        spare[k].swap(spare.back());
+        spare.pop_back();
+        break;
+      }
+    }
+    return s;
+  }
+
+  // What is queued, as far as the socket takes it now (nothing else: the connection closes).
+  void send_queued(Conn& c) {
+    try {
+      while (!c.out.empty()) {
+        std::string& front = c.out.front();
+        size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
+                                front.size() - c.out_off);
+        if (n == 0) return;
+        c.out_off += n;
+        c.out_bytes -= n;
+        c.sent_total += n;
+        if (c.out_off == front.size()) {
+          recycle(front);
+          c.out.pop_front();
+          c.out_off = 0;
+        }
+      }
+    } catch (const net::NetError&) {
+    }
+  }
+
   bool flush(Conn& c) {
+    if (held(c)) return true;
     for (;;) {
       bool blocked = false;
       try {
@@ -676,6 +930,7 @@ struct Server::Impl {
           c.out_bytes -= n;
           c.sent_total += n;
           if (c.out_off == front.size()) {
+            recycle(front);
             c.out.pop_front();
             c.out_off = 0;
           }
@@ -873,7 +1128,7 @@ struct Server::Impl {
   size_t poll_set(std::vector<net::PollItem>& items, std::vector<uint64_t>& ids) {
     items.clear();
     ids.clear();
-    items.push_back({wake_r.handle(), net::READABLE, 0});
+    items.push_back({waker.handle(), net::READABLE, 0});
     ids.push_back(0);
     if (listener.valid()) {
       items.push_back({listener.handle(), net::READABLE, 0});
@@ -884,7 +1139,7 @@ struct Server::Impl {
       Conn& c = *kv.second;
       unsigned ev = 0;
       if (!c.read_eof && (c.lingering || c.in.size() < input_cap())) ev |= net::READABLE;
-      if (!c.out.empty()) ev |= net::WRITABLE;
+      if (!c.out.empty() && !held(c)) ev |= net::WRITABLE;
       items.push_back({c.sock.handle(), ev, 0});
       ids.push_back(kv.first);
     }
@@ -894,12 +1149,7 @@ struct Server::Impl {
   // Empties the wake-up socket (when it was ``woken``) and hands the finished jobs to their
   // connections.
   void take_done(bool woken) {
-    uint8_t buf[256];
-    try {
-      while (woken && net::recv_nb(wake_r, buf, sizeof buf) > 0) {
-      }
-    } catch (const net::NetError&) {
-    }
+    if (woken) waker.drain();
     wake_pending.store(false);  // before taking the list: a Done pushed after it wakes us again
     std::vector<Done> finished;
     {
@@ -944,6 +1194,7 @@ struct Server::Impl {
       const size_t first_conn = poll_set(items, ids);
       const int timeout = static_cast<int>(
           std::max<int64_t>(0, std::chrono::duration_cast<Ms>(next - Clock::now()).count() + 1));
+      publish();
       try {
         net::poll_many(items, std::min(timeout, 1000));
       } catch (const net::NetError& e) {
@@ -963,9 +1214,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Config config, ReadFn read, LogFn log, PageFn page) {
+Server::Server(Config config, ReadFn read, LogFn log, PageFn page, ReadBatchFn read_batch) {
   check_config(config);
-  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page)));
+  impl_.reset(new Impl(std::move(config), std::move(read), std::move(log), std::move(page), std::move(read_batch)));
 }
 
 Server::~Server() { stop(); }
@@ -978,9 +1229,7 @@ void Server::start() {
   m.listener = net::listen_tcp(m.cfg.host, m.cfg.port);
   m.listener.set_nonblocking(true);
   m.bound_port = net::local_port(m.listener);
-  net::socket_pair(m.wake_r, m.wake_w);
-  m.wake_r.set_nonblocking(true);
-  m.wake_w.set_nonblocking(true);
+  m.waker.open();
   m.running = true;
   m.log_thread = std::thread([&m] { m.log_main(); });
   for (unsigned i = 0; i < m.cfg.workers; ++i) m.workers.emplace_back([&m] { m.worker_main(); });
@@ -1009,8 +1258,7 @@ void Server::stop() {
   m.lcv.notify_all();
   if (m.log_thread.joinable()) m.log_thread.join();
   m.listener.close();
-  m.wake_r.close();
-  m.wake_w.close();
+  m.waker.close();
   m.running = false;
 }
 

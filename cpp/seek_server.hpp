@@ -39,11 +39,29 @@ struct Entry {
 // Fills ``out`` with exactly ``length`` bytes of entry ``id`` from ``offset``, or throws (any
 // exception): the connection is then closed before its Content-Length is reached.
 using ReadFn = std::function<void(uint32_t id, uint64_t offset, uint64_t length, std::string& out)>;
+// One read of a batch (ReadBatchFn).
+struct ReadReq {
+  uint32_t id = 0;
+  uint64_t offset = 0, length = 0;
+  std::string out;    // exactly length bytes when ok
+  std::string error;  // why not, when not ok
+  bool ok = false;
+};
+// Several short reads (of at most kBatchMaxRead bytes each) at once, each succeeding or failing on
+// its own; ``ready(k)`` once reqs[k] is filled (its result is sent at once); a throw fails those
+// not reported. Given, one worker at a time takes the short reads waiting in the queue (up to
+// kMaxBatch) and makes one call: a Python callback then takes the GIL once for the batch, not
+// once per request, and no two workers hand the GIL back and forth.
+using ReadBatchFn = std::function<void(std::vector<ReadReq>& reqs, const std::function<void(size_t)>& ready)>;
+constexpr uint64_t kBatchMaxRead = 64 << 10;
+constexpr size_t kMaxBatch = 16;
 // Log lines, in order, as many as were waiting (one call per batch: a Python callback then takes
 // the GIL once, not once per line); level as Python's logging (20 INFO: access log, 30 WARNING,
-// 40 ERROR).
+// 40 ERROR). Returns the lowest level wanted from now on: lines below it are not even made (a
+// quiet server's access log costs nothing). Called with no lines about once a second, so that a
+// change of level applies within a second.
 using LogLines = std::vector<std::pair<int, std::string>>;
-using LogFn = std::function<void(const LogLines& lines)>;
+using LogFn = std::function<int(const LogLines& lines)>;
 
 // A small generated answer (a folder listing, health, metrics, 404), made by the page callback in
 // a worker thread for a path that is no entry (and for every path under "/-/").
@@ -104,7 +122,7 @@ void check_config(const Config& config);
 class Server {
  public:
   // check_config(config) first.
-  Server(Config config, ReadFn read, LogFn log, PageFn page = nullptr);
+  Server(Config config, ReadFn read, LogFn log, PageFn page = nullptr, ReadBatchFn read_batch = nullptr);
   ~Server();  // stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

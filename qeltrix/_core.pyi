@@ -433,8 +433,11 @@ class SeekServer:
     taken around each call: read(id, offset, length) -> buffer of exactly length bytes;
     log(level, line) (a batch of lines per GIL acquisition); page(method, path bytes, query,
     accept) -> (status, [(name, value)], body) for paths that are no entry and every path under
-    /-/ (None: 404 for those). A Python exception in a callback ends that response (the connection
-    is closed before its Content-Length) and is logged as "Type: message".
+    /-/ (None: 404 for those); log_level() -> the lowest level wanted (asked after each batch of
+    lines and about once a second; lines below it are not made; None: every line). A Python
+    exception in a callback ends that response (the connection is closed before its
+    Content-Length) and is logged as "Type: message". Short reads (64 KiB or less) waiting at
+    once are made in batches, read called for each with the GIL taken once per batch.
 
     The settings are checked by the native server (ValueError naming them): 1 <= workers <= 1024,
     1 <= max_connections <= 2**20, timeouts in (0, 86400] seconds, a token (None: no token) non-empty
@@ -447,7 +450,7 @@ class SeekServer:
                  max_connections: int = 256, header_timeout: float = 10.0, idle_timeout: float = 15.0,
                  send_timeout: float = 30.0, stop_timeout: float = 5.0, token: str | None = None,
                  boundary_prefix: str = "qeltrix", max_ranges: int = 16, max_overlaps: int = 2,
-                 max_chunk: int = 4 << 20, page=None) -> None: ...
+                 max_chunk: int = 4 << 20, page=None, log_level=None) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def stats(self) -> dict: ...

@@ -12,14 +12,6 @@ from .pipeline import BufferPool
 __all__ = ["BlockCache", "RecyclingPool"]
 
 
-class _Loading:
-    __slots__ = ("done", "value")
-
-    def __init__(self):
-        self.done = threading.Event()
-        self.value = None
-
-
 class BlockCache:
     """Decrypted blocks, least recently used dropped first, bounded in bytes. ``get_or_load``
     loads a missing block once however many threads ask for it at the same time (concurrent
@@ -31,7 +23,12 @@ class BlockCache:
         self._d: OrderedDict = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # Loads under way: key -> a one-item list the loader fills with the value (None while
+        # loading, or when the load failed). Those who want the same block wait on _done (rare:
+        # nothing is made per load for them).
         self._loading: dict = {}
+        self._done = threading.Condition(self._lock)
+        self._waiting = 0
         self.hits = self.misses = self.loaded = 0  # for the metrics (read under the lock)
 
     def counters(self) -> dict:
@@ -77,24 +74,26 @@ class BlockCache:
         the request that needs a block loads it again and reports)."""
         with self._lock:
             mine = [k for k in keys if k not in self._d and k not in self._loading]
-            pending = [self._loading.setdefault(k, _Loading()) for k in mine]
+            cells = [[None] for _ in mine]
+            self._loading.update(zip(mine, cells))
         if not mine:
             return
+        values = None
         try:
             values = load(mine)
-            with self._lock:
-                self.loaded += len(mine)
-                for k, p, v in zip(mine, pending, values):
-                    p.value = v
-                    self._put_locked(k, v)
         except Exception:
             pass
         finally:
             with self._lock:
-                for k in mine:
+                if values is not None:
+                    self.loaded += len(mine)
+                for k, cell, v in zip(mine, cells, values if values is not None else [None] * len(mine)):
                     del self._loading[k]
-            for p in pending:
-                p.done.set()
+                    if v is not None:
+                        cell[0] = v
+                        self._put_locked(k, v)
+                if self._waiting:
+                    self._done.notify_all()
 
     def get_or_load(self, key, load):
         with self._lock:
@@ -104,27 +103,37 @@ class BlockCache:
                 self.hits += 1
                 return v
             self.misses += 1
-            pending = self._loading.get(key)
-            if pending is None:
-                pending = self._loading[key] = _Loading()
+            cell = self._loading.get(key)
+            if cell is None:
+                cell = self._loading[key] = [None]
                 mine = True
             else:
                 mine = False
+                self._waiting += 1
+                try:
+                    while key in self._loading and self._loading[key] is cell:
+                        self._done.wait()
+                finally:
+                    self._waiting -= 1
         if not mine:
-            pending.done.wait()
-            if pending.value is not None:
-                return pending.value
+            if cell[0] is not None:
+                return cell[0]
             return load()  # the load failed: try ourselves (and raise our own error)
         try:
             v = load()
-            pending.value = v
-            with self._lock:
-                self.loaded += 1
-                self._put_locked(key, v)
-        finally:
+        except BaseException:
             with self._lock:
                 del self._loading[key]
-            pending.done.set()
+                if self._waiting:
+                    self._done.notify_all()
+            raise
+        cell[0] = v
+        with self._lock:  # one turn of the lock: cached, and no longer loading
+            self.loaded += 1
+            del self._loading[key]
+            self._put_locked(key, v)
+            if self._waiting:
+                self._done.notify_all()
         return v
 
 

@@ -10,6 +10,7 @@ lanes, the hot spot of both directions); the digests and the bytes are those of 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from . import _core
 from .crypto import IV_SIZE, SALT_SIZE, FileKeys, compare_digest, sha256_many
@@ -19,6 +20,18 @@ PREFIX = _core.PREFIX_SIZE
 META_IV_END = PREFIX + _core.META_IV_SIZE  # 40
 PAYLOAD_START = META_IV_END + _core.META_SEALED_SIZE  # 204
 OVERHEAD = _core.BLOCK_OVERHEAD  # 220
+
+
+class Opened(NamedTuple):
+    """What a block's authenticated metadata gave: its plaintext hash, its key (CDK, checked
+    against FK, salt, index and hash), the payload's IV and AAD, the permutation key (or None).
+    Enough to open the same payload again (``reopen_payload``)."""
+
+    pt_hash: bytes
+    cdk: bytes
+    payload_iv: bytes
+    aad: bytes
+    perm_key: bytes | None
 
 
 def stored_size(plain_size: int) -> int:
@@ -80,24 +93,37 @@ def open_block(keys: FileKeys, index: int, stored, plain_offset: int, plain_size
     block; any disagreement with the block itself is damage. Raises DamagedError; never leaves
     unauthenticated bytes in ``out`` for the caller to use (the caller discards ``out`` on error).
     """
-    expected = _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out)
+    expected = _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out).pt_hash
     if verify:
         check_plaintext_hashes(keys, [(index, out, expected)])
 
 
-def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> None:
+def open_blocks(keys: FileKeys, group, permuted: bool, verify: bool) -> list:
     """``open_block`` for each ``(index, stored, plain_offset, plain_size, final, out)`` of
     ``group``; with ``verify``, the plaintext hashes are checked together once all decrypted.
-    If any block fails, every ``out`` of the group is zeroed before the error propagates."""
+    If any block fails, every ``out`` of the group is zeroed before the error propagates.
+    Returns each block's ``Opened`` (in order)."""
     try:
-        checks = [(index, out, _open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out))
+        opened = [_open_unverified(keys, index, stored, plain_offset, plain_size, final, permuted, out)
                   for index, stored, plain_offset, plain_size, final, out in group]
         if verify:
-            check_plaintext_hashes(keys, checks)
+            check_plaintext_hashes(keys, [(job[0], job[5], o.pt_hash) for job, o in zip(group, opened)])
+        return opened
     except BaseException:
         for *_, out in group:
             zero(out)
         raise
+
+
+def reopen_payload(keys: FileKeys, index: int, opened: Opened, sealed_payload, permuted: bool, out) -> None:
+    """Authenticate and decrypt block ``index``'s sealed payload (its stored bytes from offset
+    ``PAYLOAD_START``) with what opening its metadata gave before (``opened``): for a caller
+    holding the block's other stored bytes unchanged since then (compared byte for byte), which
+    opening again would only repeat. The payload itself is authenticated as always (DamagedError,
+    ``out`` zeroed)."""
+    keys.open_payload(opened.cdk, opened.payload_iv, sealed_payload, opened.aad, out, index)
+    if permuted:
+        _core.unpermute(out, opened.perm_key)
 
 
 def zero(buf) -> None:
@@ -115,8 +141,8 @@ def check_plaintext_hashes(keys: FileKeys, checks) -> None:
 
 
 def _open_unverified(keys: FileKeys, index: int, stored, plain_offset: int, plain_size: int,
-                     final: bool, permuted: bool, out) -> bytes:
-    """Authenticate and decrypt; return the plaintext hash the sealed metadata holds."""
+                     final: bool, permuted: bool, out) -> Opened:
+    """Authenticate and decrypt; return what the sealed metadata gave (its plaintext hash to check)."""
     stored = memoryview(stored)
     if len(stored) != plain_size + OVERHEAD:
         raise DamagedError(f"block {index}: stored size does not match the index", index)
@@ -134,8 +160,12 @@ def _open_unverified(keys: FileKeys, index: int, stored, plain_offset: int, plai
     cdk = keys.unwrap_cdk(meta.wrap_iv, meta.wrapped_cdk, index)
     # CDK must be HKDF(FK, block_salt, i || H) for the H the metadata holds (which the caller
     # then checks against the plaintext): the writer's binding, enforced on read.
-    keys.check_block_key(cdk, meta.block_salt, index, meta.plaintext_sha256)
-    keys.open_payload(cdk, meta.payload_iv, stored[PAYLOAD_START:], keys.payload_aad(index, final), out, index)
+    pt_hash = meta.plaintext_sha256
+    keys.check_block_key(cdk, meta.block_salt, index, pt_hash)
+    aad = keys.payload_aad(index, final)
+    keys.open_payload(cdk, meta.payload_iv, stored[PAYLOAD_START:], aad, out, index)
+    perm_key = None
     if permuted:
-        _core.unpermute(out, keys.permutation_key(cdk, meta.block_salt, index, meta.plaintext_sha256))
-    return meta.plaintext_sha256
+        perm_key = keys.permutation_key(cdk, meta.block_salt, index, pt_hash)
+        _core.unpermute(out, perm_key)
+    return Opened(pt_hash, cdk, meta.payload_iv, aad, perm_key)

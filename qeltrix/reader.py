@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from . import _core
-from .blocks import OVERHEAD, PAYLOAD_START, open_blocks
+from .blocks import OVERHEAD, PAYLOAD_START, open_blocks, reopen_payload
 from .crypto import KDF_NONE, FileKeys, KdfParams, check_master_key, compare_digest, derive_master_key, hash_many
 from .errors import DamagedError, LimitError, NotAContainerError, TruncatedError, WrongKeyError
 from .fileinfo import FileInfo, decode_file_info
@@ -19,8 +19,9 @@ from .pipeline import BufferPool, ordered_map
 __all__ = ["open_keys", "open_layout", "read_layout", "Layout", "Limits", "PagedIndex", "Container", "FileInfo",
            "StreamOpener", "MAX_INDEX_BYTES", "run_spans"]
 
-#: Blocks a Container remembers as hash-checked (32 bytes of tags each, ~2 MiB in all; 16 GiB
-#: of 1 MiB blocks; see open_group).
+#: Blocks a Container remembers as hash-checked, with what opening their metadata gave (the
+#: stored bytes before the payload, the block key and IV: ~0.9 KiB each, ~15 MiB when full; 16 GiB
+#: of 1 MiB blocks; see open_group and read_block).
 VERIFIED_MAX = 1 << 14
 
 
@@ -209,11 +210,13 @@ class PagedIndex:
 
     def page(self, k: int):
         """Index page ``k``, decoded; read and hash-checked on first use (then cached)."""
-        with self._lock:
-            hit = self._pages.get(k)
-            if hit is not None:
+        hit = self._pages.get(k)  # no lock for a hit: each OrderedDict call is atomic (GIL)
+        if hit is not None:
+            try:
                 self._pages.move_to_end(k)
-                return hit
+            except KeyError:  # dropped meanwhile by another thread: still a valid page
+                pass
+            return hit
         ref = self.top.page(k)
         raw = self.ra.read_exact(ref.ofs_page, ref.len_page)
         if not compare_digest(self._hash([raw])[0], ref.hash):
@@ -240,6 +243,12 @@ class PagedIndex:
         k = self.top.locate(offset)
         page = self.page(k)
         return page.first_block + page.locate(offset)
+
+    def find(self, offset: int):
+        """``(i, self[i])`` for ``i = self.locate(offset)``, one page lookup."""
+        page = self.page(self.top.locate(offset))
+        j = page.locate(offset)
+        return page.first_block + j, page[j]
 
     def span(self, offset: int, length: int) -> tuple[int, int]:
         n = len(self)
@@ -300,10 +309,12 @@ class Container:
         bs = self.header.block_size
         self.stored_pool = BufferPool(bs + OVERHEAD, keep=4)
         self.plain_pool = BufferPool(bs, keep=2)
-        # Blocks whose plaintext hash was checked, with their AEAD tags (see open_group); off
-        # for one pass over the blocks (unpack, verify), where no block comes back.
+        # Blocks whose plaintext hash was checked: their AEAD tags, the stored bytes before the
+        # payload and what opening those gave (see open_group and read_block); off for one pass
+        # over the blocks (unpack, verify), where no block comes back.
         self.remember_checked = True
-        self._verified: OrderedDict[int, bytes] = OrderedDict()
+        self._verified: OrderedDict[int, tuple] = OrderedDict()
+        self._positional = bool(getattr(ra, "positional", False))
         self._verified_lock = threading.Lock()
 
     @classmethod
@@ -365,17 +376,21 @@ class Container:
             return
         tags = [_tags(job[1]) for job in jobs]
         with self._verified_lock:
-            known = [self._verified.get(job[0]) == t for job, t in zip(jobs, tags)]
+            known = []
+            for job, t in zip(jobs, tags):
+                memo = self._verified.get(job[0])
+                known.append(memo is not None and memo[0] == t)
         if any(known):
             open_blocks(self.keys, [j for j, k in zip(jobs, known) if k], permuted, False)
-        checked = [(j[0], t) for j, t, k in zip(jobs, tags, known) if not k]
-        if checked:
-            open_blocks(self.keys, [j for j, k in zip(jobs, known) if not k], permuted, True)
+        fresh = [j for j, k in zip(jobs, known) if not k]
+        if fresh:
+            opened = open_blocks(self.keys, fresh, permuted, True)
             if not self.remember_checked:
                 return
             with self._verified_lock:
-                for i, t in checked:
-                    self._verified[i] = t
+                for job, t, o in zip(fresh, [t for t, k in zip(tags, known) if not k], opened):
+                    i = job[0]
+                    self._verified[i] = (t, bytes(job[1][:PAYLOAD_START]), t[_core.TAG_SIZE:], o)
                     self._verified.move_to_end(i)
                 while len(self._verified) > VERIFIED_MAX:
                     self._verified.popitem(last=False)
@@ -431,9 +446,44 @@ class Container:
             return [pt for pt, _ in self.decrypt_blocks(list(self.iter_stored(group[0], group[-1] + 1)), None, pool)]
         return [pt for pt, _ in self.decrypt_blocks(group, self.stored_pool, pool)]
 
-    def read_block(self, i: int, plain_pool: BufferPool | None = None):
-        """``read_blocks([i])[0]``: block ``i``'s plaintext."""
-        return self.read_blocks([i], plain_pool)[0]
+    def read_block(self, i: int, plain_pool: BufferPool | None = None, entry=None):
+        """``read_blocks([i])[0]``: block ``i``'s plaintext.
+
+        A block read before (its plaintext hash checked, see open_group) whose stored bytes up
+        to the payload are byte for byte the ones opened then, and whose payload tag is the same,
+        takes a short path: only its payload is authenticated and decrypted again, with the key
+        and IV that opening that same metadata gave (``blocks.reopen_payload``); repeating the
+        metadata's AEAD, the key unwrap and derivation would redo the same computation on the same
+        bytes. The short path is the one random reads of a server take (a cache miss per read).
+        ``entry``: ``self.index[i]`` when the caller has it."""
+        memo = self._verified.get(i) if self.verify and self._positional else None
+        if memo is None:
+            return self.read_blocks([i], plain_pool)[0]
+        e = entry if entry is not None else self.index[i]
+        block_size, plain_size = e.block_size, e.plain_size
+        stored_pool = self.stored_pool
+        sbuf = stored_pool.get()
+        try:
+            stored = self.ra.read_into(e.block_offset, memoryview(sbuf)[:block_size])
+            owner = stored.obj
+            if owner is not sbuf and not isinstance(owner, bytes):
+                # a live buffer of the source's: copied and opened in full
+                return self.read_blocks([(i, stored)], plain_pool)[0]
+            _, head, payload_tag, opened = memo
+            if bytes(stored[block_size - _core.TAG_SIZE:]) != payload_tag or bytes(stored[:PAYLOAD_START]) != head:
+                # not the bytes opened before: opened in full (and remembered anew)
+                return self.read_blocks([(i, _Owned(stored) if owner is sbuf else stored)], plain_pool)[0]
+            buf = plain_pool.get() if plain_pool is not None else bytearray(plain_size)
+            pt = memoryview(buf)[:plain_size]
+            try:
+                reopen_payload(self.keys, i, opened, stored[PAYLOAD_START:], self.header.permuted, pt)
+            except BaseException:
+                if plain_pool is not None:
+                    plain_pool.put(buf)
+                raise
+            return pt
+        finally:
+            stored_pool.put(sbuf)
 
     def read_stored_run(self, first: int, last: int):
         """Stored bytes of blocks [first, last) in one read; yields (i, memoryview)."""

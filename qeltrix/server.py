@@ -51,6 +51,26 @@ class _Served:
     pool: BufferPool  # plaintext buffers of the block cache
     src: str = ""
     state: bytes = b""  # _source_state's at opening (health: the file is still that one)
+    find: object = None  # offset -> (block number, its index entry), see _finder
+
+    def __post_init__(self):
+        if self.find is None:
+            self.find = _finder(self.container.index)
+
+
+def _finder(index):
+    """``offset -> (i, index[i])`` for the block holding plaintext byte ``offset``: a 6.1
+    PagedIndex finds both in one page lookup."""
+    find = getattr(index, "find", None)
+    if find is not None:
+        return find
+    locate = index.locate
+
+    def find(offset):
+        i = locate(offset)
+        return i, index[i]
+
+    return find
 
 
 #: A streaming response is read in whole blocks of at least this much (blocks are joined when
@@ -165,7 +185,7 @@ class SeekServer:
                 max_connections=max_connections, header_timeout=header_timeout,
                 idle_timeout=idle_timeout, send_timeout=send_timeout, stop_timeout=stop_timeout,
                 token=token, boundary_prefix="qltx" + secrets.token_hex(8), max_ranges=max_ranges,
-                page=self._page)
+                page=self._page, log_level=self._log_level)
             self._listed = [serverpages.Listed(s.path, s.container.size,
                                                s.container.info.mtime or s.last_modified, s.content_type)
                             for s in self._served]
@@ -237,22 +257,31 @@ class SeekServer:
 
     # -- callbacks from the native server (worker threads) ------------------------------------
 
-    def _block(self, n: int, i: int):
+    def _block(self, n: int, i: int, entry=None):
         # the decrypted block itself (no copy): nothing writes to it while it is cached
         s = self._served[n]
-        return self._cache.get_or_load((n, i), lambda: s.container.read_block(i, s.pool))
+        return self._cache.get_or_load((n, i), lambda: s.container.read_block(i, s.pool, entry))
 
     def _evicted(self, key, view) -> None:
         self._served[key[0]].pool.put(view.obj)
 
     def _read(self, n: int, offset: int, length: int):
-        # Once per request, with the GIL: one index lookup, then the blocks in order.
-        c = self._served[n].container
-        index = c.index
-        end = offset + length
-        i = index.locate(offset)
-        e = index[i]
+        # Once per request part, with the GIL: one index lookup, then the blocks in order.
+        i, e = self._served[n].find(offset)
         start = e.plain_offset
+        end = offset + length
+        e_end = start + e.plain_size
+        if end <= e_end:  # within one block (a short range, or one chunk of a stream)
+            b = self._block(n, i, e)
+            if self._readahead and offset == start and end == e_end:
+                # Whole blocks are read only by a response that streams on (the native server
+                # reads block by block; a short range, even one across a boundary, reads parts):
+                # decrypt (or fetch) what follows while this part is sent.
+                c = self._served[n].container
+                if i + 1 < c.num_blocks:
+                    self._read_ahead(n, i + 1, min(i + 1 + self._readahead, c.num_blocks))
+            return memoryview(b)[offset - start:end - start]
+        index = self._served[n].container.index
         parts = []
         while True:
             b = self._block(n, i)
@@ -262,12 +291,10 @@ class SeekServer:
             if end <= e_end:
                 break
             e = index[i]
+        c = self._served[n].container
         if self._readahead and i < c.num_blocks and offset == start and end == e_end:
-            # Whole blocks are read only by a response that streams on (the native server reads
-            # block by block; a short range, even one across a boundary, reads parts): decrypt
-            # (or fetch) what follows while this part is sent.
             self._read_ahead(n, i, min(i + self._readahead, c.num_blocks))
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)
 
     def _read_ahead(self, n: int, first: int, last: int) -> None:
         # In groups (hashed side by side, see crypto.sha256_many): nothing is started until a
@@ -295,6 +322,10 @@ class SeekServer:
 
     def _log_line(self, level: int, line: str) -> None:
         self._log.log(level, "%s", line)
+
+    def _log_level(self) -> int:
+        # the native server makes no line below this (a quiet server's access log costs nothing)
+        return max(self._log.getEffectiveLevel(), logging.root.manager.disable + 1)
 
     def _page(self, method: str, raw_path: bytes, query: str, accept: str):
         """The native server's page callback: (status, fields, body) for a path that is no

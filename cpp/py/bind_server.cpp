@@ -28,7 +28,7 @@ constexpr size_t kCopyWithGil = 64 << 10;
 // finish (they may be waiting for it), and the callbacks are released with the GIL held.
 class PySeekServer {
  public:
-  PySeekServer(qltx::seek::Config cfg, py::object read, py::object log, py::object page) {
+  PySeekServer(qltx::seek::Config cfg, py::object read, py::object log, py::object page, py::object log_level) {
     auto read_fn = [read](uint32_t id, uint64_t offset, uint64_t length, std::string& out) {
       call_python([&] {
         py::object r = read(id, offset, length);
@@ -41,7 +41,25 @@ class PySeekServer {
         out.assign(reinterpret_cast<const char*>(b.data()), b.size());
       });
     };
-    auto log_fn = [log](const qltx::seek::LogLines& lines) {
+    // A batch of short reads: the GIL taken once for all, each result copied with it held.
+    auto read_batch = [read](std::vector<qltx::seek::ReadReq>& reqs, const std::function<void(size_t)>& ready) {
+      NativeGil gil;
+      for (size_t k = 0; k < reqs.size(); ++k) {
+        auto& q = reqs[k];
+        try {
+          py::object r = read(q.id, q.offset, q.length);
+          BufferView b(r, false, "read() result");
+          q.out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+          q.ok = true;
+        } catch (py::error_already_set& e) {
+          q.error = describe(e);
+        } catch (const std::exception& e) {
+          q.error = e.what();
+        }
+        ready(k);
+      }
+    };
+    auto log_fn = [log, log_level](const qltx::seek::LogLines& lines) -> int {
       NativeGil gil;  // once for the batch
       for (const auto& l : lines) {
         try {
@@ -50,6 +68,14 @@ class PySeekServer {
           e.discard_as_unraisable("qeltrix SeekServer log callback");
         }
       }
+      if (log_level.is_none()) return 0;
+      try {
+        return log_level().cast<int>();
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("qeltrix SeekServer log_level callback");
+      } catch (const py::cast_error&) {
+      }
+      return 0;
     };
     qltx::seek::PageFn page_fn;
     if (!page.is_none()) {
@@ -64,7 +90,7 @@ class PySeekServer {
         });
       };
     }
-    server_.reset(new qltx::seek::Server(std::move(cfg), read_fn, log_fn, page_fn));
+    server_.reset(new qltx::seek::Server(std::move(cfg), read_fn, log_fn, page_fn, read_batch));
   }
   ~PySeekServer() {
     if (server_) {
@@ -151,7 +177,7 @@ void bind_server(py::module_& m) {
                        double header_timeout, double idle_timeout, double send_timeout, double stop_timeout,
                        const py::object& token, const std::string& boundary_prefix,
                        const py::object& max_ranges, const py::object& max_overlaps, const py::object& max_chunk,
-                       py::object page) {
+                       py::object page, py::object log_level) {
              // Conversion only: seek::Server checks the values (seek::check_config).
              qltx::seek::Config cfg;
              cfg.host = host;
@@ -168,14 +194,15 @@ void bind_server(py::module_& m) {
              cfg.max_chunk = as_uint(max_chunk, "max_chunk");
              for (const py::handle item : entries) cfg.entries.push_back(entry_from_python(item));
              cfg.pages = !page.is_none();
-             return new PySeekServer(std::move(cfg), std::move(read), std::move(log), std::move(page));
+             return new PySeekServer(std::move(cfg), std::move(read), std::move(log), std::move(page),
+                                     std::move(log_level));
            }),
            py::arg("entries"), py::arg("read"), py::arg("log"), py::arg("host") = "127.0.0.1",
            py::arg("port") = 7621, py::arg("workers") = 4, py::arg("max_connections") = 256,
            py::arg("header_timeout") = 10.0, py::arg("idle_timeout") = 15.0, py::arg("send_timeout") = 30.0,
            py::arg("stop_timeout") = 5.0, py::arg("token") = py::none(), py::arg("boundary_prefix") = "qeltrix",
            py::arg("max_ranges") = 16, py::arg("max_overlaps") = 2, py::arg("max_chunk") = 4u << 20,
-           py::arg("page") = py::none())
+           py::arg("page") = py::none(), py::arg("log_level") = py::none())
       .def("start", &PySeekServer::start)
       .def("stop", &PySeekServer::stop)
       .def_property_readonly("port", &PySeekServer::port)

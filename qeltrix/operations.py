@@ -117,13 +117,17 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
         with out:
             total = 0
             # The calling thread reads the stream; the workers only decrypt: CPU-bound.
-            threads, lanes, window = plan(workers, opener.header.block_size)
+            bs = opener.header.block_size
+            threads, lanes, window = plan(workers, bs)
+            plain_pool = BufferPool(bs, keep=(window + 1) * lanes)
             groups = grouped(opener.blocks(), lanes)
-            for pt in itertools.chain.from_iterable(ordered_map(opener.open_group, groups, threads, window)):
+            for pt in itertools.chain.from_iterable(
+                    ordered_map(lambda group: opener.open_group(group, plain_pool), groups, threads, window)):
                 out.write(pt)
                 total += len(pt)
                 if progress is not None:
                     progress(len(pt))
+                plain_pool.put(pt.obj)
             info = opener.finish()
             if dst is None:
                 out.retarget(safe_output_name(info.name), overwrite=overwrite)

@@ -613,10 +613,14 @@ class StreamOpener:
         self.offset += len(raw)
         self._page_start = len(self.seen)
 
-    def open_group(self, items) -> list:
+    def open_group(self, items, plain_pool: BufferPool | None = None) -> list:
         """Authenticate and decrypt a group of items from ``blocks()``, their plaintext hashes
-        checked together; returns the plaintexts (new bytearrays), in order."""
-        outs = [bytearray(n) for _, _, n, _, _ in items]
+        checked together; returns the plaintexts in order: new bytearrays, or with ``plain_pool``
+        memoryviews over its buffers (give each ``view.obj`` back once done with it)."""
+        if plain_pool is None:
+            outs = [bytearray(n) for _, _, n, _, _ in items]
+        else:
+            outs = [memoryview(plain_pool.get())[:n] for _, _, n, _, _ in items]
         try:
             open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
                                     for (i, plain_offset, n, final, stored), out in zip(items, outs)],

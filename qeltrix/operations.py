@@ -13,7 +13,7 @@ from .errors import DamagedError, QeltrixError
 from .sources import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
 from .fileinfo import safe_output_name
-from .pipeline import BufferPool, group_size, grouped, ordered_map, plan
+from .pipeline import BufferPool, group_size, grouped, ordered_map, ordered_map_ahead, plan
 from .reader import Container, StreamOpener, read_index, read_layout, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info"]
@@ -116,18 +116,23 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            # The calling thread reads the stream; the workers only decrypt: CPU-bound.
+            # A thread of its own reads the stream and hands each group of blocks to the workers
+            # (CPU-bound: they only decrypt) while this thread writes: reading the pipe overlaps
+            # the rest, and a damaged block is reported even while the next read waits.
             bs = opener.header.block_size
             threads, lanes, window = plan(workers, bs)
             plain_pool = BufferPool(bs, keep=(window + 1) * lanes)
-            groups = grouped(opener.blocks(), lanes)
-            for pt in itertools.chain.from_iterable(
-                    ordered_map(lambda group: opener.open_group(group, plain_pool), groups, threads, window)):
-                out.write(pt)
-                total += len(pt)
-                if progress is not None:
-                    progress(len(pt))
-                plain_pool.put(pt.obj)
+            groups = grouped(opener.blocks(in_flight=(window + 1) * lanes), lanes)
+            results = ordered_map_ahead(lambda group: opener.open_group(group, plain_pool), groups, threads, window)
+            try:
+                for pt in itertools.chain.from_iterable(results):
+                    out.write(pt)
+                    total += len(pt)
+                    if progress is not None:
+                        progress(len(pt))
+                    plain_pool.put(pt.obj)
+            finally:
+                results.close()  # on an error here: the reader stops now, not when garbage-collected
             info = opener.finish()
             if dst is None:
                 out.retarget(safe_output_name(info.name), overwrite=overwrite)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "BufferPool", "Plan", "plan", "window_for", "cpu_threads", "group_size", "grouped"]
+__all__ = ["ordered_map", "ordered_map_ahead", "read_ahead", "BufferPool", "Plan", "plan", "window_for", "cpu_threads", "group_size", "grouped"]
 
 
 def cpu_threads(workers: int) -> int:
@@ -159,4 +160,77 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
     finally:
         for f in pending:
             f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """``items``, made by a thread of their own up to ``depth`` items ahead of the consumer: the
+    producer (reading a pipe, say) works while the consumer handles what came before.
+
+    The producer's error reaches the consumer at its place, after the items made before it.
+    Closing the iterator early (the consumer failed or stopped) tells the producer to stop at
+    its next item; it is not waited for (it may be blocked in a read that only its source can
+    end: a daemon thread, it exits when that read returns) and never blocks again.
+    """
+    from queue import Empty, Queue
+
+    q: Queue = Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce():
+        it = iter(items)
+        try:
+            for item in it:
+                if stop.is_set():
+                    break
+                q.put((True, item))
+            else:
+                q.put((False, None))
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put((False, e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=produce, name="qeltrix-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, value = q.get()
+            if ok:
+                yield value
+            elif value is None:
+                break
+            else:
+                raise value
+    finally:
+        stop.set()
+        try:
+            while True:  # a producer waiting for room gets it, then sees stop
+                q.get_nowait()
+        except Empty:
+            pass
+    t.join()
+
+
+def ordered_map_ahead(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
+    """``ordered_map`` whose items are taken, and handed to the ``workers``, by a thread of their
+    own (``read_ahead``): taking them (reading a pipe) overlaps the workers' work and the
+    consumer's, and an error of ``fn`` reaches the consumer at its place even while taking the
+    next item is blocked (a stream that stalls). At most ``window`` items are in the workers' hands
+    or waiting for the consumer, and one more is being taken."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    from concurrent.futures import ThreadPoolExecutor
+
+    window = max(2, window or 2 * workers)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
+    # in flight: the one the consumer waits for, ``window - 2`` queued, one waiting for room
+    futures = read_ahead((pool.submit(fn, item) for item in items), depth=window - 2)
+    try:
+        for f in futures:
+            yield f.result()
+    finally:
+        futures.close()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -549,9 +549,13 @@ class StreamOpener:
         self._pages: list[tuple[int, int, bytes]] = []
         self._page_start = 0
 
-    def blocks(self):
-        """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer."""
+    def blocks(self, in_flight: int | None = None):
+        """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer.
+        ``in_flight``: blocks the caller holds at most at once (yielded, not yet given to
+        ``open_group``), whose buffers are kept for reuse (default 16)."""
         bs = self.header.block_size
+        if in_flight is not None:
+            self._stored_pool = BufferPool(bs + OVERHEAD, keep=in_flight)
         while True:
             head = self.reader.read_exact(_core.PREFIX_SIZE, "next block or footer")
             if head[:4] == b"QPAG" and self.version != _core.VERSION_6_0:

@@ -163,21 +163,39 @@ def widen_pipe(f) -> None:
         pass
 
 
+def _stdin():
+    """Standard input as an unbuffered file object of our own, and the bytes that
+    ``sys.stdin.buffer`` had already read ahead (they come first). Unbuffered because a reader
+    thread may be left blocked in a read of it (``pipeline.read_ahead``): a BufferedReader's lock
+    held there is a fatal error at interpreter shutdown."""
+    buffered = sys.stdin.buffer
+    try:
+        fd = buffered.fileno()
+    except (AttributeError, OSError, ValueError):  # a replaced sys.stdin without a descriptor
+        return buffered, b""
+    widen_pipe(fd)
+    # read1(): what is buffered, or (nothing buffered) one read of the pipe, whose bytes are ours
+    ahead = buffered.read1() if isinstance(buffered, io.BufferedReader) else b""
+    return open(fd, "rb", buffering=0, closefd=False), ahead
+
+
 class SequentialReader:
     """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF."""
 
     def __init__(self, src):
         self._owned = None
         self.name = None
+        self._ahead = b""  # bytes already read from the source, to be read first
         if isinstance(src, (bytes, bytearray, memoryview)):
             self._f = io.BytesIO(src)
         elif isinstance(src, (str, os.PathLike)):
             if os.fspath(src) == "-":
-                self._f = sys.stdin.buffer
+                self._f, self._ahead = _stdin()
+                self._owned = self._f if self._f is not sys.stdin.buffer else None  # fd 0 stays open
             else:
                 self._f = self._owned = open(src, "rb", buffering=0)
                 self.name = os.fspath(src)
-            widen_pipe(self._f)
+                widen_pipe(self._f)
         elif hasattr(src, "readinto") or hasattr(src, "read"):
             self._f = src
         elif callable(src):
@@ -186,10 +204,18 @@ class SequentialReader:
             raise TypeError(f"cannot read from {type(src).__name__}")
         self.offset = 0
 
+    def _take_ahead(self, n: int) -> bytes:
+        head, self._ahead = self._ahead[:n], self._ahead[n:]
+        return head
+
     def readinto(self, buf) -> int:
         """Fill ``buf`` completely unless EOF comes first; return the bytes read."""
         view = memoryview(buf).cast("B")
         got, n = 0, len(view)
+        if self._ahead:
+            head = self._take_ahead(n)
+            got = len(head)
+            view[:got] = head
         readinto = getattr(self._f, "readinto", None)
         while got < n:
             if readinto is not None:
@@ -205,19 +231,27 @@ class SequentialReader:
         return got
 
     def read_exact(self, n: int, what: str = "data") -> bytes:
+        if self._ahead:
+            head = self._take_ahead(n)
+            self.offset += len(head)
+            data = head if len(head) == n else head + self._read(n - len(head))
+        else:
+            data = self._read(n)
+        if len(data) != n:
+            raise TruncatedError(f"the stream ends inside the {what} (offset {self.offset})")
+        return data
+
+    def _read(self, n: int) -> bytes:
         if getattr(self._f, "read", None) is not None:
-            # read(n) fills a new bytes object straight from the source (a buffered stdin loops
-            # until n bytes or EOF): no zeroed buffer and no copy of it, as readinto would need
+            # read(n) fills a new bytes object straight from the source: no zeroed buffer and no
+            # copy of it, as readinto would need
             data = _read_full(self._f, n)
             if not isinstance(data, bytes):  # a file-like object's own buffer type
                 data = bytes(data)
             self.offset += len(data)
         else:
             buf = bytearray(n)
-            self.readinto(buf)
-            data = bytes(buf)
-        if len(data) != n:
-            raise TruncatedError(f"the stream ends inside the {what} (offset {self.offset})")
+            data = bytes(buf[:self.readinto(buf)])
         return data
 
     def at_eof(self) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from polling import wait_until
 from qeltrix.errors import TruncatedError
-from qeltrix.pipeline import read_ahead
+from qeltrix.pipeline import ordered_map_ahead, read_ahead
 
 
 def producers() -> set[threading.Thread]:
@@ -112,3 +112,92 @@ def test_an_early_stop_does_not_wait_for_a_producer_stuck_in_a_read():
     it.close()  # the producer is blocked in read(): not waited for
     os.close(w)  # EOF: the read returns, the producer sees the stop (or the end) and leaves
     wait_until(lambda: not producers(), "the producer's thread ending")
+
+
+# ordered_map_ahead: ordered_map whose items are taken by read_ahead's thread.
+
+def pool_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("qeltrix_") and t.is_alive()}
+
+
+def all_ended(before: set) -> bool:
+    return not producers() and not (pool_threads() - before)
+
+
+def test_map_ahead_keeps_input_order_whatever_order_the_workers_finish_in():
+    """Item 2k waits until item 2k+1 is done: each pair finishes in reverse."""
+    before = pool_threads()
+    done = [threading.Event() for _ in range(41)]
+
+    def fn(i):
+        if i % 2 == 0:
+            assert done[i + 1].wait(30), f"item {i + 1} never ran"
+        done[i].set()
+        return i * i
+
+    assert list(ordered_map_ahead(fn, range(40), workers=2, window=4)) == [i * i for i in range(40)]
+    wait_until(lambda: all_ended(before), "the threads ending")
+
+
+def test_map_ahead_reports_an_error_of_fn_while_taking_the_next_item_blocks():
+    """Item 3 fails while the input is stuck (a stalled pipe): the consumer gets 0, 1, 2, then
+    item 3's error, without waiting for the input to go on."""
+    before = pool_threads()
+    class Boom(Exception):
+        pass
+
+    stuck, release = threading.Event(), threading.Event()
+
+    def items():
+        yield from range(5)
+        stuck.set()
+        assert release.wait(60)  # never set before the error reached the consumer
+        yield from range(5, 10)
+
+    def fn(i):
+        if i == 3:
+            raise Boom(i)
+        return i
+
+    got = []
+    try:
+        with pytest.raises(Boom):
+            for r in ordered_map_ahead(fn, items(), workers=2, window=8):
+                got.append(r)
+    finally:
+        release.set()
+    assert got == [0, 1, 2] and stuck.is_set()
+    wait_until(lambda: all_ended(before), "the threads ending")
+
+
+def test_map_ahead_input_error_comes_after_what_it_made():
+    def items():
+        yield from range(7)
+        raise TruncatedError("cut short")
+
+    got = []
+    with pytest.raises(TruncatedError, match="cut short"):
+        for r in ordered_map_ahead(lambda i: -i, items(), workers=2, window=3):
+            got.append(r)
+    assert got == [0, -1, -2, -3, -4, -5, -6]
+
+
+def test_map_ahead_closed_early_shuts_everything_down():
+    before = pool_threads()
+    taken = []
+
+    def items():
+        for i in range(10_000):
+            taken.append(i)
+            yield i
+
+    results = ordered_map_ahead(lambda i: i, items(), workers=2, window=4)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    results.close()
+    wait_until(lambda: all_ended(before), "the threads ending")
+    assert len(taken) <= 3 + 4 + 1  # consumed, the window, the one being taken
+
+
+def test_map_ahead_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        next(ordered_map_ahead(str, [1], 0))

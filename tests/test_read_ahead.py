@@ -142,10 +142,10 @@ def test_map_ahead_keeps_input_order_whatever_order_the_workers_finish_in():
 def test_map_ahead_reports_an_error_of_fn_while_taking_the_next_item_blocks():
     """Item 3 fails while the input is stuck (a stalled pipe): the consumer gets 0, 1, 2, then
     item 3's error, without waiting for the input to go on."""
-    before = pool_threads()
     class Boom(Exception):
         pass
 
+    before = pool_threads()
     stuck, release = threading.Event(), threading.Event()
 
     def items():

@@ -121,6 +121,7 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
             # the rest, and a damaged block is reported even while the next read waits.
             bs = opener.header.block_size
             threads, lanes, window = plan(workers, bs)
+            window = max(3, window)  # what ordered_map_ahead keeps in flight at least
             plain_pool = BufferPool(bs, keep=(window + 1) * lanes)
             groups = grouped(opener.blocks(in_flight=(window + 1) * lanes), lanes)
             results = ordered_map_ahead(lambda group: opener.open_group(group, plain_pool), groups, threads, window)

@@ -4,6 +4,8 @@ Items are produced lazily by the calling thread (which does the I/O), handed to 
 ``workers`` threads (which do hashing and AEAD work: the ``cryptography`` AEAD calls and
 ``hashlib`` release the GIL), and results come back in input order. At most ``window`` items are
 in flight, so memory is bounded by ``window`` times the item size whatever the input size.
+``ordered_map_ahead`` does the same with the items produced by a thread of their own
+(``read_ahead``), for a one-pass source such as a pipe.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "ordered_map_ahead", "read_ahead", "BufferPool", "Plan", "plan", "window_for", "cpu_threads", "group_size", "grouped"]
+__all__ = ["ordered_map", "ordered_map_ahead", "read_ahead", "BufferPool", "Plan", "plan", "window_for", "cpu_threads",
+           "group_size", "grouped"]
 
 
 def cpu_threads(workers: int) -> int:
@@ -218,15 +221,15 @@ def ordered_map_ahead(fn: Callable[[T], R], items: Iterable[T], workers: int, wi
     """``ordered_map`` whose items are taken, and handed to the ``workers``, by a thread of their
     own (``read_ahead``): taking them (reading a pipe) overlaps the workers' work and the
     consumer's, and an error of ``fn`` reaches the consumer at its place even while taking the
-    next item is blocked (a stream that stalls). At most ``window`` items are in the workers' hands
-    or waiting for the consumer, and one more is being taken."""
+    next item is blocked (a stream that stalls). At most ``window`` (at least 3) items are in the
+    workers' hands or the consumer's, and one more is being taken."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     from concurrent.futures import ThreadPoolExecutor
 
-    window = max(2, window or 2 * workers)
+    window = max(3, window or 2 * workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
-    # in flight: the one the consumer waits for, ``window - 2`` queued, one waiting for room
+    # in flight: the one the consumer waits for (or uses), ``window - 2`` queued, one waiting for room
     futures = read_ahead((pool.submit(fn, item) for item in items), depth=window - 2)
     try:
         for f in futures:

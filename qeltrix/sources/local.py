@@ -164,34 +164,36 @@ def widen_pipe(f) -> None:
 
 
 def _stdin():
-    """Standard input as an unbuffered file object of our own, and the bytes that
-    ``sys.stdin.buffer`` had already read ahead (they come first). Unbuffered because a reader
-    thread may be left blocked in a read of it (``pipeline.read_ahead``): a BufferedReader's lock
-    held there is a fatal error at interpreter shutdown."""
+    """Standard input as an unbuffered file object of our own over its descriptor, and
+    ``sys.stdin.buffer`` if it may hold bytes it already read ahead (they come first), else None.
+    Unbuffered because a reader thread may be left blocked in a read of it
+    (``pipeline.read_ahead``): a BufferedReader's lock held there is a fatal error at interpreter
+    shutdown."""
     buffered = sys.stdin.buffer
     try:
         fd = buffered.fileno()
     except (AttributeError, OSError, ValueError):  # a replaced sys.stdin without a descriptor
-        return buffered, b""
+        return buffered, None
     widen_pipe(fd)
-    # read1(): what is buffered, or (nothing buffered) one read of the pipe, whose bytes are ours
-    ahead = buffered.read1() if isinstance(buffered, io.BufferedReader) else b""
-    return open(fd, "rb", buffering=0, closefd=False), ahead
+    return open(fd, "rb", buffering=0, closefd=False), buffered if isinstance(buffered, io.BufferedReader) else None
 
 
 class SequentialReader:
-    """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF."""
+    """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF. ``"-"``
+    is standard input, read through its descriptor (no buffer of its own, no lock)."""
 
     def __init__(self, src):
         self._owned = None
         self.name = None
         self._ahead = b""  # bytes already read from the source, to be read first
+        self._buffered = None  # sys.stdin.buffer, whose read-ahead bytes are taken at the first read
         if isinstance(src, (bytes, bytearray, memoryview)):
             self._f = io.BytesIO(src)
         elif isinstance(src, (str, os.PathLike)):
             if os.fspath(src) == "-":
-                self._f, self._ahead = _stdin()
-                self._owned = self._f if self._f is not sys.stdin.buffer else None  # fd 0 stays open
+                self._f, self._buffered = _stdin()
+                if self._f is not sys.stdin.buffer:
+                    self._owned = self._f  # closing it leaves descriptor 0 open
             else:
                 self._f = self._owned = open(src, "rb", buffering=0)
                 self.name = os.fspath(src)
@@ -205,6 +207,9 @@ class SequentialReader:
         self.offset = 0
 
     def _take_ahead(self, n: int) -> bytes:
+        if self._buffered is not None:
+            # what it holds, or (nothing held) one read of the descriptor: either way ours, first
+            self._ahead, self._buffered = self._buffered.read1(), None
         head, self._ahead = self._ahead[:n], self._ahead[n:]
         return head
 
@@ -212,7 +217,7 @@ class SequentialReader:
         """Fill ``buf`` completely unless EOF comes first; return the bytes read."""
         view = memoryview(buf).cast("B")
         got, n = 0, len(view)
-        if self._ahead:
+        if self._ahead or self._buffered is not None:
             head = self._take_ahead(n)
             got = len(head)
             view[:got] = head
@@ -231,7 +236,7 @@ class SequentialReader:
         return got
 
     def read_exact(self, n: int, what: str = "data") -> bytes:
-        if self._ahead:
+        if self._ahead or self._buffered is not None:
             head = self._take_ahead(n)
             self.offset += len(head)
             data = head if len(head) == n else head + self._read(n - len(head))

@@ -187,6 +187,8 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
                 if stop.is_set():
                     break
                 q.put((True, item))
+                if stop.is_set():  # the consumer left while this waited for room: read no more
+                    break
             else:
                 q.put((False, None))
         except BaseException as e:  # handed to the consumer, raised there

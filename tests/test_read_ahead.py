@@ -201,3 +201,20 @@ def test_map_ahead_closed_early_shuts_everything_down():
 def test_map_ahead_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers must be at least 1"):
         next(ordered_map_ahead(str, [1], 0))
+
+
+def test_a_producer_waiting_for_room_takes_no_more_items_once_the_consumer_left():
+    taken = []
+
+    def items():
+        for i in range(100):
+            taken.append(i)
+            yield i
+
+    it = read_ahead(items(), 1)
+    assert next(it) == 0
+    # 0 consumed, 1 queued, 2 made and waiting for room
+    wait_until(lambda: len(taken) == 3, "the producer filling the queue")
+    it.close()
+    wait_until(lambda: not producers(), "the producer's thread ending")
+    assert taken == [0, 1, 2]

@@ -202,8 +202,9 @@ def _feed_thread(stdin, data: bytes, close: bool = True) -> threading.Thread:
     return t
 
 
-def _unpack_cli(key_file, blob: bytes, out, extra=()):
-    p = subprocess.Popen(CLI + ["unpack", "-", str(out), "--key-file", str(key_file), "-q", *extra],
+def _unpack_cli(key_file, blob: bytes, out):
+    """``qeltrix unpack - OUT`` with ``blob`` written into its stdin: (exit code, stderr)."""
+    p = subprocess.Popen(CLI + ["unpack", "-", str(out), "--key-file", str(key_file), "-q"],
                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
     t = _feed_thread(p.stdin, blob)
     err = p.stderr.read().decode()

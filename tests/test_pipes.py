@@ -322,3 +322,33 @@ def test_library_unpack_from_a_pipe_cut_while_workers_run(piped, tmp_path):
         qeltrix.unpack(f, tmp_path / "plain", key, workers=2)
     t.join()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_pipe_file_object_left_in_a_read_does_not_break_the_exit(piped, tmp_path):
+    """A library caller hands unpack its stdin's BufferedReader (which has read ahead); block 2
+    is damaged and the writer stalls with the pipe open: unpack raises DamagedError, and the
+    interpreter then exits normally although the reader thread is still blocked in a read (a
+    BufferedReader's lock held there would abort the exit: "Fatal Python error")."""
+    key_file, _, blob, blocks, _ = piped
+    bad = bytearray(blob[:blocks[30][0]])
+    bad[blocks[2][0] + blocks[2][1] - 50] ^= 1
+    code = ("import sys, qeltrix\n"
+            "f = sys.stdin.buffer\n"
+            "f.peek(1)\n"
+            "try:\n"
+            "    qeltrix.unpack(f, sys.argv[1], open(sys.argv[2], 'rb').read())\n"
+            "except qeltrix.DamagedError as e:\n"
+            "    print(e, file=sys.stderr)\n"
+            "    sys.exit(7)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "plain"), str(key_file)],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+    t = _feed_thread(p.stdin, bytes(bad), close=False)
+    try:
+        rc = p.wait(timeout=120)  # a hang guard: the pipe stays open until the child has exited
+        err = p.stderr.read().decode()
+    finally:
+        p.stderr.close()
+        t.join(60)
+        p.stdin.close()
+    assert rc == 7 and "block 2" in err and "Fatal" not in err, err
+    assert os.listdir(tmp_path) == []

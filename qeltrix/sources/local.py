@@ -163,43 +163,41 @@ def widen_pipe(f) -> None:
         pass
 
 
-def _stdin():
-    """Standard input as an unbuffered file object of our own over its descriptor, and
-    ``sys.stdin.buffer`` if it may hold bytes it already read ahead (they come first), else None.
-    Unbuffered because a reader thread may be left blocked in a read of it
-    (``pipeline.read_ahead``): a BufferedReader's lock held there is a fatal error at interpreter
-    shutdown."""
-    buffered = sys.stdin.buffer
-    try:
-        fd = buffered.fileno()
-    except (AttributeError, OSError, ValueError):  # a replaced sys.stdin without a descriptor
-        return buffered, None
-    widen_pipe(fd)
-    return open(fd, "rb", buffering=0, closefd=False), buffered if isinstance(buffered, io.BufferedReader) else None
+def _unbuffered(f):
+    """A BufferedReader that cannot seek (stdin, a pipe, a socket) as (its raw stream, itself):
+    read the raw stream, with no buffer and no lock, after the bytes the reader had read ahead
+    (taken at the first read). Anything else: (f, None). Why: a reader thread may be left
+    blocked in a read of a pipe (``pipeline.read_ahead``), and a BufferedReader's lock held
+    there is a fatal error at interpreter shutdown."""
+    if isinstance(f, io.BufferedReader) and not _is_seekable_file(f):
+        try:
+            return f.raw, f
+        except ValueError:  # detached: let the reads say so
+            pass
+    return f, None
 
 
 class SequentialReader:
     """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF. ``"-"``
-    is standard input, read through its descriptor (no buffer of its own, no lock)."""
+    is standard input; it and any other BufferedReader that cannot seek are read through their
+    raw stream (see ``_unbuffered``)."""
 
     def __init__(self, src):
         self._owned = None
         self.name = None
         self._ahead = b""  # bytes already read from the source, to be read first
-        self._buffered = None  # sys.stdin.buffer, whose read-ahead bytes are taken at the first read
+        self._buffered = None  # a BufferedReader whose read-ahead bytes are taken at the first read
         if isinstance(src, (bytes, bytearray, memoryview)):
             self._f = io.BytesIO(src)
         elif isinstance(src, (str, os.PathLike)):
             if os.fspath(src) == "-":
-                self._f, self._buffered = _stdin()
-                if self._f is not sys.stdin.buffer:
-                    self._owned = self._f  # closing it leaves descriptor 0 open
+                self._f, self._buffered = _unbuffered(sys.stdin.buffer)
             else:
                 self._f = self._owned = open(src, "rb", buffering=0)
                 self.name = os.fspath(src)
-                widen_pipe(self._f)
+            widen_pipe(self._f)
         elif hasattr(src, "readinto") or hasattr(src, "read"):
-            self._f = src
+            self._f, self._buffered = _unbuffered(src)
         elif callable(src):
             self._f = _CallableReader(src)
         else:

@@ -517,7 +517,9 @@ def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
 class StreamOpener:
     """Walks a container front to back in one pass (a pipe or socket): the header first, then
     each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
-    them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one."""
+    them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one.
+    ``blocks()`` may run in a thread of its own (unpack reads a pipe so) while other threads call
+    ``open_group``; ``finish`` comes once that thread has ended."""
 
     def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, identities=None,
                  verify: bool = True, derive=derive_master_key):

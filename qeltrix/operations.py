@@ -13,7 +13,7 @@ from .errors import DamagedError, QeltrixError
 from .sources import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
 from .fileinfo import safe_output_name
-from .pipeline import BufferPool, group_size, grouped, ordered_map, ordered_map_ahead, plan
+from .pipeline import BufferPool, group_size, grouped, ordered_map, ordered_map_pull, plan
 from .reader import Container, StreamOpener, read_index, read_layout, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info"]
@@ -116,15 +116,15 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            # A thread of its own reads the stream and hands each group of blocks to the workers
-            # (CPU-bound: they only decrypt) while this thread writes: reading the pipe overlaps
-            # the rest, and a damaged block is reported even while the next read waits.
+            # Each worker reads the next group of blocks from the stream itself (in turn), then
+            # decrypts it (CPU-bound) while the next worker reads, and this thread writes: reading
+            # the pipe overlaps the rest, and a damaged block is reported even while a read waits.
             bs = opener.header.block_size
             threads, lanes, window = plan(workers, bs)
-            window = max(3, window)  # what ordered_map_ahead keeps in flight at least
+            window = max(threads + 1, window)  # what ordered_map_pull keeps in flight at least
             plain_pool = BufferPool(bs, keep=(window + 1) * lanes)
-            groups = grouped(opener.blocks(in_flight=(window + 1) * lanes), lanes)
-            results = ordered_map_ahead(lambda group: opener.open_group(group, plain_pool), groups, threads, window)
+            groups = grouped(opener.blocks(in_flight=window * lanes), lanes)
+            results = ordered_map_pull(lambda group: opener.open_group(group, plain_pool), groups, threads, window)
             try:
                 for pt in itertools.chain.from_iterable(results):
                     out.write(pt)

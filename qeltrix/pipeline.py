@@ -4,8 +4,8 @@ Items are produced lazily by the calling thread (which does the I/O), handed to 
 ``workers`` threads (which do hashing and AEAD work: the ``cryptography`` AEAD calls and
 ``hashlib`` release the GIL), and results come back in input order. At most ``window`` items are
 in flight, so memory is bounded by ``window`` times the item size whatever the input size.
-``ordered_map_ahead`` does the same with the items produced by a thread of their own
-(``read_ahead``), for a one-pass source such as a pipe.
+``ordered_map_pull`` does the same for a one-pass source such as a pipe, each worker taking its
+next item itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "ordered_map_ahead", "read_ahead", "BufferPool", "Plan", "plan", "window_for", "cpu_threads",
+__all__ = ["ordered_map", "ordered_map_pull", "BufferPool", "Plan", "plan", "window_for", "cpu_threads",
            "group_size", "grouped"]
 
 
@@ -166,76 +166,86 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """``items``, made by a thread of their own up to ``depth`` items ahead of the consumer: the
-    producer (reading a pipe, say) works while the consumer handles what came before.
 
-    The producer's error reaches the consumer at its place, after the items made before it.
-    Closing the iterator early (the consumer failed or stopped) tells the producer to stop at
-    its next item; it is not waited for (it may be blocked in a read that only its source can
-    end: a daemon thread, it exits when that read returns) and never blocks again.
+def ordered_map_pull(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
+    """``ordered_map`` for a one-pass source (a pipe): each of the ``workers`` threads takes the
+    next item itself (one taker at a time, in input order) and applies ``fn`` to it while the next
+    worker takes the next item. Reading overlaps the work, and the bytes a worker reads are hot in
+    its own cache when it decrypts them, as when workers read their own blocks of a file.
+
+    At most ``window`` items (at least ``workers + 1``) are taken and not yet handed to the
+    consumer. Errors reach the consumer at their place: ``fn``'s even while another worker is
+    stuck taking the next item (a stream that stalls), the input's after what it made. Closing
+    the iterator early stops the workers at their next item; a worker stuck in a read is not
+    waited for (a daemon thread: it leaves when the read returns).
     """
-    from queue import Empty, Queue
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    window = max(workers + 1, window or 2 * workers)
+    source = iter(items)
+    take = threading.Lock()  # one taker at a time: items are taken in order
+    room = threading.Semaphore(window)
+    ready = threading.Condition()
+    results: dict = {}  # position -> (kind, value): _DONE, _ITEM or _ERROR
+    state = {"next": 0, "ended": False, "stop": False}
 
-    q: Queue = Queue(maxsize=max(1, depth))
-    stop = threading.Event()
+    def post(k: int, kind: int, value) -> None:
+        with ready:
+            results[k] = (kind, value)
+            ready.notify_all()
 
-    def produce():
-        it = iter(items)
-        try:
-            for item in it:
-                if stop.is_set():
-                    break
-                q.put((True, item))
-                if stop.is_set():  # the consumer left while this waited for room: read no more
-                    break
-            else:
-                q.put((False, None))
-        except BaseException as e:  # handed to the consumer, raised there
-            q.put((False, e))
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+    def work() -> None:
+        while True:
+            room.acquire()
+            if state["stop"]:
+                return
+            with take:
+                if state["ended"] or state["stop"]:
+                    return
+                k = state["next"]
+                state["next"] += 1
+                try:
+                    item = next(source)
+                except StopIteration:
+                    state["ended"] = True
+                    post(k, _DONE, None)
+                    return
+                except BaseException as e:  # the input's error, raised by the consumer at its place
+                    state["ended"] = True
+                    post(k, _ERROR, e)
+                    return
+            if state["stop"]:  # the consumer left while this was taken
+                return
+            try:
+                post(k, _ITEM, fn(item))
+            except BaseException as e:
+                post(k, _ERROR, e)
 
-    t = threading.Thread(target=produce, name="qeltrix-read-ahead", daemon=True)
-    t.start()
+    threads = [threading.Thread(target=work, name=f"qeltrix-pull-{i}", daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    k = 0
     try:
         while True:
-            ok, value = q.get()
-            if ok:
+            with ready:
+                while k not in results:
+                    ready.wait()
+                kind, value = results.pop(k)
+            k += 1
+            room.release()
+            if kind == _ITEM:
                 yield value
-            elif value is None:
-                break
+            elif kind == _DONE:
+                return
             else:
                 raise value
     finally:
-        stop.set()
-        try:
-            while True:  # a producer waiting for room gets it, then sees stop
-                q.get_nowait()
-        except Empty:
-            pass
-    t.join()
+        state["stop"] = True
+        for _ in threads:  # a worker waiting for room wakes, sees the stop and leaves
+            room.release()
+        if state["ended"]:  # no worker can be stuck in a read: wait for those still working
+            for t in threads:
+                t.join()
 
 
-def ordered_map_ahead(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
-    """``ordered_map`` whose items are taken, and handed to the ``workers``, by a thread of their
-    own (``read_ahead``): taking them (reading a pipe) overlaps the workers' work and the
-    consumer's, and an error of ``fn`` reaches the consumer at its place even while taking the
-    next item is blocked (a stream that stalls). At most ``window`` (at least 3) items are in the
-    workers' hands or the consumer's, and one more is being taken."""
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
-    from concurrent.futures import ThreadPoolExecutor
-
-    window = max(3, window or 2 * workers)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qeltrix")
-    # in flight: the one the consumer waits for (or uses), ``window - 2`` queued, one waiting for room
-    futures = read_ahead((pool.submit(fn, item) for item in items), depth=window - 2)
-    try:
-        for f in futures:
-            yield f.result()
-    finally:
-        futures.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+_DONE, _ITEM, _ERROR = range(3)

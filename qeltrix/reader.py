@@ -518,8 +518,8 @@ class StreamOpener:
     """Walks a container front to back in one pass (a pipe or socket): the header first, then
     each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
     them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one.
-    ``blocks()`` may run in a thread of its own (unpack reads a pipe so) while other threads call
-    ``open_group``; ``finish`` comes once that thread has ended."""
+    ``blocks()`` may be advanced by one thread at a time, any of them (unpack's workers take turns
+    reading a pipe), while others call ``open_group``; ``finish`` comes once the blocks ended."""
 
     def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, identities=None,
                  verify: bool = True, derive=derive_master_key):

@@ -159,8 +159,8 @@ def test_cli_pipeline_pack_to_unpack(tmp_path):
     assert out == data
 
 
-# The streaming unpack reads the pipe in a thread of its own (pipeline.read_ahead) while workers
-# decrypt: a cut, a damaged block or a consumer that stops must still come out as before, from
+# The streaming unpack's workers take turns reading the pipe, each then decrypting what it read
+# (pipeline.ordered_map_pull): a cut, a damaged block or a consumer that stops must still come out as before, from
 # real pipes into the real CLI.
 
 PIPE_BS = 64 << 10  # groups of four blocks, several groups in flight
@@ -241,7 +241,7 @@ def test_cli_unpack_from_a_pipe_whole(piped, tmp_path):
 
 
 def test_a_damaged_block_is_reported_before_a_later_cut(piped, tmp_path):
-    """Block 3 damaged, the stream cut inside block 30: the reader thread meets the cut while the
+    """Block 3 damaged, the stream cut inside block 30: a worker meets the cut while the
     workers still decrypt, yet the error at its place in the stream, block 3's, is the one said."""
     key_file, _, blob, blocks, _ = piped
     bad = bytearray(blob[:blocks[30][0] + 1000])
@@ -255,7 +255,7 @@ def test_a_damaged_block_is_reported_before_a_later_cut(piped, tmp_path):
 def test_unpack_stops_at_damage_while_the_writer_keeps_the_pipe_open(piped, tmp_path, where):
     """The damage is found while more of the stream is on its way and the writer neither writes
     nor closes: unpack exits at once with exit 4 and one line (it does not wait for the read
-    its reader thread is blocked in, and exits cleanly while that thread is blocked)."""
+    a worker is blocked in, and exits cleanly while that thread is blocked)."""
     key_file, _, blob, blocks, _ = piped
     k = 1 if where == "early" else 25
     bad = bytearray(blob[:blocks[36][0]])
@@ -276,7 +276,7 @@ def test_unpack_stops_at_damage_while_the_writer_keeps_the_pipe_open(piped, tmp_
 
 def test_unpack_to_a_pipe_closed_early(piped):
     """The consumer of the plaintext goes away after 100 bytes (``| head -c 100``): unpack stops
-    with exit 5, no traceback, however far its reader thread had read."""
+    with exit 5, no traceback, however far its workers had read."""
     key_file, data, blob, _, _ = piped
     p = subprocess.Popen(CLI + ["unpack", "-", "-", "--key-file", str(key_file), "-q"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
@@ -327,7 +327,7 @@ def test_library_unpack_from_a_pipe_cut_while_workers_run(piped, tmp_path):
 def test_a_pipe_file_object_left_in_a_read_does_not_break_the_exit(piped, tmp_path):
     """A library caller hands unpack its stdin's BufferedReader (which has read ahead); block 2
     is damaged and the writer stalls with the pipe open: unpack raises DamagedError, and the
-    interpreter then exits normally although the reader thread is still blocked in a read (a
+    interpreter then exits normally although a worker is still blocked in a read (a
     BufferedReader's lock held there would abort the exit: "Fatal Python error")."""
     key_file, _, blob, blocks, _ = piped
     bad = bytearray(blob[:blocks[30][0]])

@@ -166,7 +166,7 @@ def widen_pipe(f) -> None:
 def _unbuffered(f):
     """A BufferedReader that cannot seek (stdin, a pipe, a socket) as (its raw stream, itself):
     read the raw stream, with no buffer and no lock, after the bytes the reader had read ahead
-    (taken at the first read). Anything else: (f, None). Why: a reader thread may be left
+    (taken at the first read). Anything else: (f, None). Why: a reading thread may be left
     blocked in a read of a pipe (``pipeline.ordered_map_pull``), and a BufferedReader's lock held
     there is a fatal error at interpreter shutdown."""
     if isinstance(f, io.BufferedReader) and not _is_seekable_file(f):

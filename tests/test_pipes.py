@@ -160,8 +160,8 @@ def test_cli_pipeline_pack_to_unpack(tmp_path):
 
 
 # The streaming unpack's workers take turns reading the pipe, each then decrypting what it read
-# (pipeline.ordered_map_pull): a cut, a damaged block or a consumer that stops must still come out as before, from
-# real pipes into the real CLI.
+# (pipeline.ordered_map_pull): a cut, a damaged block or a consumer that stops must still come
+# out as before, from real pipes into the real CLI.
 
 PIPE_BS = 64 << 10  # groups of four blocks, several groups in flight
 CLI = [sys.executable, "-m", "qeltrix"]

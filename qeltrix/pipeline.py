@@ -187,7 +187,7 @@ def ordered_map_pull(fn: Callable[[T], R], items: Iterable[T], workers: int, win
     room = threading.Semaphore(window)
     ready = threading.Condition()
     results: dict = {}  # position -> (kind, value): _DONE, _ITEM or _ERROR
-    state = {"next": 0, "ended": False, "stop": False}
+    state = {"next": 0, "ended": False, "stop": False, "busy": 0}  # busy: workers inside fn
 
     def post(k: int, kind: int, value) -> None:
         with ready:
@@ -214,12 +214,18 @@ def ordered_map_pull(fn: Callable[[T], R], items: Iterable[T], workers: int, win
                     state["ended"] = True
                     post(k, _ERROR, e)
                     return
-            if state["stop"]:  # the consumer left while this was taken
-                return
+            with ready:
+                if state["stop"]:  # the consumer left while this was taken
+                    return
+                state["busy"] += 1
             try:
                 post(k, _ITEM, fn(item))
             except BaseException as e:
                 post(k, _ERROR, e)
+            finally:
+                with ready:
+                    state["busy"] -= 1
+                    ready.notify_all()
 
     threads = [threading.Thread(target=work, name=f"qeltrix-pull-{i}", daemon=True) for i in range(workers)]
     for t in threads:
@@ -240,12 +246,19 @@ def ordered_map_pull(fn: Callable[[T], R], items: Iterable[T], workers: int, win
             else:
                 raise value
     finally:
-        state["stop"] = True
+        with ready:
+            state["stop"] = True
         for _ in threads:  # a worker waiting for room wakes, sees the stop and leaves
             room.release()
-        if state["ended"]:  # no worker can be stuck in a read: wait for those still working
+        if state["ended"]:  # no worker can be stuck in a read: wait for them all
             for t in threads:
                 t.join()
+        else:
+            # Wait for the workers inside fn (native code: one still running there when the
+            # interpreter exits aborts the process), not for one stuck in a read of the input.
+            with ready:
+                while state["busy"]:
+                    ready.wait()
 
 
 _DONE, _ITEM, _ERROR = range(3)

@@ -139,3 +139,36 @@ def test_an_early_stop_does_not_wait_for_a_worker_stuck_in_a_read():
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers must be at least 1"):
         next(ordered_map_pull(str, [1], 0))
+
+
+def test_an_error_waits_for_the_workers_inside_native_code_before_the_exit():
+    """Item 0 fails while item 1 hashes in native code with the GIL released; the process exits
+    right after the error. The workers inside fn were waited for: a clean exit (a thread still in
+    native code when the interpreter exits aborts: "terminate called without an active
+    exception", exit -6)."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys, threading
+        from qeltrix.crypto import sha256_many
+        from qeltrix.pipeline import ordered_map_pull
+        started = threading.Event()
+        big = [bytes(4 << 20)] * 2
+
+        def fn(i):
+            if i == 0:
+                assert started.wait(30)
+                raise ValueError("item 0")
+            started.set()
+            for _ in range(40):
+                sha256_many(big)
+            return i
+
+        try:
+            list(ordered_map_pull(fn, range(4), workers=2, window=3))
+        except ValueError:
+            sys.exit(7)
+    """
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert p.returncode == 7, p.stderr.decode()

@@ -13,7 +13,7 @@ from .errors import DamagedError, QeltrixError
 from .sources import AtomicOutput, SequentialReader, open_output, open_random_access
 from .blocks import OVERHEAD
 from .fileinfo import safe_output_name
-from .pipeline import BufferPool, group_size, grouped, ordered_map, plan
+from .pipeline import BufferPool, group_size, grouped, ordered_map, ordered_map_pull, plan
 from .reader import Container, StreamOpener, read_index, read_layout, run_spans, stored_runs
 
 __all__ = ["UnpackResult", "VerifyResult", "unpack", "seek_extract", "verify", "info"]
@@ -163,14 +163,24 @@ def _unpack_one_pass(src, dst, master_key, passphrase, identities, workers, veri
             out = open_output(dst, overwrite=overwrite)
         with out:
             total = 0
-            # The calling thread reads the stream; the workers only decrypt: CPU-bound.
-            threads, lanes, window = plan(workers, opener.header.block_size)
-            groups = grouped(opener.blocks(), lanes)
-            for pt in itertools.chain.from_iterable(ordered_map(opener.open_group, groups, threads, window)):
-                out.write(pt)
-                total += len(pt)
-                if progress is not None:
-                    progress(len(pt))
+            # Each worker reads the next group of blocks from the stream itself (in turn), then
+            # decrypts it (CPU-bound) while the next worker reads, and this thread writes: reading
+            # the pipe overlaps the rest, and a damaged block is reported even while a read waits.
+            bs = opener.header.block_size
+            threads, lanes, window = plan(workers, bs)
+            window = max(threads + 1, window)  # what ordered_map_pull keeps in flight at least
+            plain_pool = BufferPool(bs, keep=(window + 1) * lanes)
+            groups = grouped(opener.blocks(in_flight=window * lanes), lanes)
+            results = ordered_map_pull(lambda group: opener.open_group(group, plain_pool), groups, threads, window)
+            try:
+                for pt in itertools.chain.from_iterable(results):
+                    out.write(pt)
+                    total += len(pt)
+                    if progress is not None:
+                        progress(len(pt))
+                    plain_pool.put(pt.obj)
+            finally:
+                results.close()  # on an error here: the reader stops now, not when garbage-collected
             info = opener.finish()
             if dst is None:
                 out.retarget(safe_output_name(info.name), overwrite=overwrite)

@@ -4,12 +4,15 @@ Items are produced lazily by the calling thread (which does the I/O), handed to 
 ``workers`` threads (which do hashing and AEAD work: the ``cryptography`` AEAD calls and
 ``hashlib`` release the GIL), and results come back in input order. At most ``window`` items are
 in flight, so memory is bounded by ``window`` times the item size whatever the input size.
+``ordered_map_pull`` does the same for a one-pass source such as a pipe, each worker taking its
+next item itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,7 +22,8 @@ if TYPE_CHECKING:
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["ordered_map", "BufferPool", "Plan", "plan", "window_for", "cpu_threads", "group_size", "grouped"]
+__all__ = ["ordered_map", "ordered_map_pull", "BufferPool", "Plan", "plan", "window_for", "cpu_threads",
+           "group_size", "grouped"]
 
 
 def cpu_threads(workers: int) -> int:
@@ -160,3 +164,101 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: 
         for f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+
+def ordered_map_pull(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int | None = None) -> Iterator[R]:
+    """``ordered_map`` for a one-pass source (a pipe): each of the ``workers`` threads takes the
+    next item itself (one taker at a time, in input order) and applies ``fn`` to it while the next
+    worker takes the next item. Reading overlaps the work, and the bytes a worker reads are hot in
+    its own cache when it decrypts them, as when workers read their own blocks of a file.
+
+    At most ``window`` items (at least ``workers + 1``) are taken and not yet handed to the
+    consumer. Errors reach the consumer at their place: ``fn``'s even while another worker is
+    stuck taking the next item (a stream that stalls), the input's after what it made. Closing
+    the iterator early stops the workers at their next item; a worker stuck in a read is not
+    waited for (a daemon thread: it leaves when the read returns).
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    window = max(workers + 1, window or 2 * workers)
+    source = iter(items)
+    take = threading.Lock()  # one taker at a time: items are taken in order
+    room = threading.Semaphore(window)
+    ready = threading.Condition()
+    results: dict = {}  # position -> (kind, value): _DONE, _ITEM or _ERROR
+    state = {"next": 0, "ended": False, "stop": False, "busy": 0}  # busy: workers inside fn
+
+    def post(k: int, kind: int, value) -> None:
+        with ready:
+            results[k] = (kind, value)
+            ready.notify_all()
+
+    def work() -> None:
+        while True:
+            room.acquire()
+            if state["stop"]:
+                return
+            with take:
+                if state["ended"] or state["stop"]:
+                    return
+                k = state["next"]
+                state["next"] += 1
+                try:
+                    item = next(source)
+                except StopIteration:
+                    state["ended"] = True
+                    post(k, _DONE, None)
+                    return
+                except BaseException as e:  # the input's error, raised by the consumer at its place
+                    state["ended"] = True
+                    post(k, _ERROR, e)
+                    return
+            with ready:
+                if state["stop"]:  # the consumer left while this was taken
+                    return
+                state["busy"] += 1
+            try:
+                post(k, _ITEM, fn(item))
+            except BaseException as e:
+                post(k, _ERROR, e)
+            finally:
+                with ready:
+                    state["busy"] -= 1
+                    ready.notify_all()
+
+    threads = [threading.Thread(target=work, name=f"qeltrix-pull-{i}", daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    k = 0
+    try:
+        while True:
+            with ready:
+                while k not in results:
+                    ready.wait()
+                kind, value = results.pop(k)
+            k += 1
+            room.release()
+            if kind == _ITEM:
+                yield value
+            elif kind == _DONE:
+                return
+            else:
+                raise value
+    finally:
+        with ready:
+            state["stop"] = True
+        for _ in threads:  # a worker waiting for room wakes, sees the stop and leaves
+            room.release()
+        if state["ended"]:  # no worker can be stuck in a read: wait for them all
+            for t in threads:
+                t.join()
+        else:
+            # Wait for the workers inside fn (native code: one still running there when the
+            # interpreter exits aborts the process), not for one stuck in a read of the input.
+            with ready:
+                while state["busy"]:
+                    ready.wait()
+
+
+_DONE, _ITEM, _ERROR = range(3)

@@ -569,7 +569,9 @@ def stored_runs(holder, first: int, last: int, run_bytes: int = 8 << 20):
 class StreamOpener:
     """Walks a container front to back in one pass (a pipe or socket): the header first, then
     each block as it arrives, then footer and trailer. Yields stored blocks; the caller decrypts
-    them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one."""
+    them (in parallel, in groups) with ``open_group``, and calls ``finish`` after the last one.
+    ``blocks()`` may be advanced by one thread at a time, any of them (unpack's workers take turns
+    reading a pipe), while others call ``open_group``; ``finish`` comes once the blocks ended."""
 
     def __init__(self, reader: SequentialReader, master_key=None, *, passphrase=None, identities=None,
                  verify: bool = True, derive=derive_master_key):
@@ -601,9 +603,13 @@ class StreamOpener:
         self._pages: list[tuple[int, int, bytes]] = []
         self._page_start = 0
 
-    def blocks(self):
-        """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer."""
+    def blocks(self, in_flight: int | None = None):
+        """Yield (index, plain_offset, plain_size, final, stored bytes) until the footer.
+        ``in_flight``: blocks the caller holds at most at once (yielded, not yet given to
+        ``open_group``), whose buffers are kept for reuse (default 16)."""
         bs = self.header.block_size
+        if in_flight is not None:
+            self._stored_pool = BufferPool(bs + OVERHEAD, keep=in_flight)
         while True:
             head = self.reader.read_exact(_core.PREFIX_SIZE, "next block or footer")
             if head[:4] == b"QPAG" and self.version != _core.VERSION_6_0:
@@ -665,10 +671,14 @@ class StreamOpener:
         self.offset += len(raw)
         self._page_start = len(self.seen)
 
-    def open_group(self, items) -> list:
+    def open_group(self, items, plain_pool: BufferPool | None = None) -> list:
         """Authenticate and decrypt a group of items from ``blocks()``, their plaintext hashes
-        checked together; returns the plaintexts (new bytearrays), in order."""
-        outs = [bytearray(n) for _, _, n, _, _ in items]
+        checked together; returns the plaintexts in order: new bytearrays, or with ``plain_pool``
+        memoryviews over its buffers (give each ``view.obj`` back once done with it)."""
+        if plain_pool is None:
+            outs = [bytearray(n) for _, _, n, _, _ in items]
+        else:
+            outs = [memoryview(plain_pool.get())[:n] for _, _, n, _, _ in items]
         try:
             open_blocks(self.keys, [(i, stored, plain_offset, n, final, out)
                                     for (i, plain_offset, n, final, stored), out in zip(items, outs)],

@@ -163,33 +163,62 @@ def widen_pipe(f) -> None:
         pass
 
 
+def _unbuffered(f):
+    """A BufferedReader that cannot seek (stdin, a pipe, a socket) as (its raw stream, itself):
+    read the raw stream, with no buffer and no lock, after the bytes the reader had read ahead
+    (taken at the first read). Anything else: (f, None). Why: a reading thread may be left
+    blocked in a read of a pipe (``pipeline.ordered_map_pull``), and a BufferedReader's lock held
+    there is a fatal error at interpreter shutdown."""
+    if isinstance(f, io.BufferedReader) and not _is_seekable_file(f):
+        try:
+            return f.raw, f
+        except ValueError:  # detached: let the reads say so
+            pass
+    return f, None
+
+
 class SequentialReader:
-    """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF."""
+    """Reads a source front to back: ``read_exact(n)`` or ``readinto(buf)`` until EOF. ``"-"``
+    is standard input; it and any other BufferedReader that cannot seek are read through their
+    raw stream (see ``_unbuffered``)."""
 
     def __init__(self, src):
         self._owned = None
         self.name = None
+        self._ahead = b""  # bytes already read from the source, to be read first
+        self._buffered = None  # a BufferedReader whose read-ahead bytes are taken at the first read
         if isinstance(src, (bytes, bytearray, memoryview)):
             self._f = io.BytesIO(src)
         elif isinstance(src, (str, os.PathLike)):
             if os.fspath(src) == "-":
-                self._f = sys.stdin.buffer
+                self._f, self._buffered = _unbuffered(sys.stdin.buffer)
             else:
                 self._f = self._owned = open(src, "rb", buffering=0)
                 self.name = os.fspath(src)
             widen_pipe(self._f)
         elif hasattr(src, "readinto") or hasattr(src, "read"):
-            self._f = src
+            self._f, self._buffered = _unbuffered(src)
         elif callable(src):
             self._f = _CallableReader(src)
         else:
             raise TypeError(f"cannot read from {type(src).__name__}")
         self.offset = 0
 
+    def _take_ahead(self, n: int) -> bytes:
+        if self._buffered is not None:
+            # what it holds, or (nothing held) one read of the descriptor: either way ours, first
+            self._ahead, self._buffered = self._buffered.read1(), None
+        head, self._ahead = self._ahead[:n], self._ahead[n:]
+        return head
+
     def readinto(self, buf) -> int:
         """Fill ``buf`` completely unless EOF comes first; return the bytes read."""
         view = memoryview(buf).cast("B")
         got, n = 0, len(view)
+        if self._ahead or self._buffered is not None:
+            head = self._take_ahead(n)
+            got = len(head)
+            view[:got] = head
         readinto = getattr(self._f, "readinto", None)
         while got < n:
             if readinto is not None:
@@ -205,19 +234,27 @@ class SequentialReader:
         return got
 
     def read_exact(self, n: int, what: str = "data") -> bytes:
+        if self._ahead or self._buffered is not None:
+            head = self._take_ahead(n)
+            self.offset += len(head)
+            data = head if len(head) == n else head + self._read(n - len(head))
+        else:
+            data = self._read(n)
+        if len(data) != n:
+            raise TruncatedError(f"the stream ends inside the {what} (offset {self.offset})")
+        return data
+
+    def _read(self, n: int) -> bytes:
         if getattr(self._f, "read", None) is not None:
-            # read(n) fills a new bytes object straight from the source (a buffered stdin loops
-            # until n bytes or EOF): no zeroed buffer and no copy of it, as readinto would need
+            # read(n) fills a new bytes object straight from the source: no zeroed buffer and no
+            # copy of it, as readinto would need
             data = _read_full(self._f, n)
             if not isinstance(data, bytes):  # a file-like object's own buffer type
                 data = bytes(data)
             self.offset += len(data)
         else:
             buf = bytearray(n)
-            self.readinto(buf)
-            data = bytes(buf)
-        if len(data) != n:
-            raise TruncatedError(f"the stream ends inside the {what} (offset {self.offset})")
+            data = bytes(buf[:self.readinto(buf)])
         return data
 
     def at_eof(self) -> bool:

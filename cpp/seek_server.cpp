@@ -237,6 +237,7 @@ struct Job {
   uint64_t offset, len;
   bool page = false;
   PageRequest page_req;
+  bool cheap = false;  // a read of a resource whose blocks are small (see short_read)
 };
 
 struct Done {
@@ -425,7 +426,10 @@ struct Server::Impl {
   // ---- workers ------------------------------------------------------------------------------
   void wake() { waker.wake(); }
 
-  static bool short_read(const Job& j) { return !j.page && j.len <= kBatchMaxRead; }
+  // Batched: short reads of resources read in small chunks (blocks of at most kBatchMaxChunk),
+  // whose reads cost little each. A short range of a large block costs the whole block (read
+  // and decrypt, with the GIL released): those run on all the workers at once, not in a batch.
+  static bool short_read(const Job& j) { return !j.page && j.cheap && j.len <= kBatchMaxRead; }
 
   // A worker may start a batch of short reads now (jm held).
   bool may_batch(Clock::time_point now) const { return batches_running == 0 || now - batch_since >= kBatchSlow; }
@@ -761,7 +765,7 @@ struct Server::Impl {
           continue;
         }
         if (s.kind == Step::Read) {
-          outbox.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}});
+          outbox.push_back({c.id, c.resp.entry, s.offset, s.len, false, {}, c.resp.chunk <= kBatchMaxChunk});
           c.job_pending = true;
           c.job_len = s.len;
           return;

@@ -895,23 +895,31 @@ struct Server::Impl {
     return s;
   }
 
+  // Sends what is queued, as far as the socket takes it now; true when the socket would block
+  // with bytes left. Throws net::NetError (reset by the peer).
+  bool send_out(Conn& c) {
+    while (!c.out.empty()) {
+      std::string& front = c.out.front();
+      size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
+                              front.size() - c.out_off);
+      if (n == 0) return true;
+      c.send_progress = Clock::now();
+      c.out_off += n;
+      c.out_bytes -= n;
+      c.sent_total += n;
+      if (c.out_off == front.size()) {
+        recycle(front);
+        c.out.pop_front();
+        c.out_off = 0;
+      }
+    }
+    return false;
+  }
+
   // What is queued, as far as the socket takes it now (nothing else: the connection closes).
   void send_queued(Conn& c) {
     try {
-      while (!c.out.empty()) {
-        std::string& front = c.out.front();
-        size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
-                                front.size() - c.out_off);
-        if (n == 0) return;
-        c.out_off += n;
-        c.out_bytes -= n;
-        c.sent_total += n;
-        if (c.out_off == front.size()) {
-          recycle(front);
-          c.out.pop_front();
-          c.out_off = 0;
-        }
-      }
+      send_out(c);
     } catch (const net::NetError&) {
     }
   }
@@ -921,24 +929,7 @@ struct Server::Impl {
     for (;;) {
       bool blocked = false;
       try {
-        while (!c.out.empty()) {
-          std::string& front = c.out.front();
-          size_t n = net::send_nb(c.sock, reinterpret_cast<const uint8_t*>(front.data()) + c.out_off,
-                                  front.size() - c.out_off);
-          if (n == 0) {
-            blocked = true;
-            break;
-          }
-          c.send_progress = Clock::now();
-          c.out_off += n;
-          c.out_bytes -= n;
-          c.sent_total += n;
-          if (c.out_off == front.size()) {
-            recycle(front);
-            c.out.pop_front();
-            c.out_off = 0;
-          }
-        }
+        blocked = send_out(c);
       } catch (const net::NetError&) {
         close_conn(c.id);  // reset by the peer: nothing more to send
         return false;
